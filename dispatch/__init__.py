@@ -1,0 +1,52 @@
+"""応援職員派遣トラッカー: the mutual-aid staff dispatch tracker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from .config import DEV_SECRET_KEY, database_url, default_settings
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then instance/config.py, then DISPATCH_* variables, then the test mapping.
+
+    No side effects beyond reading configuration: no tables are created and no scheduler is started here.
+    """
+    app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    app.config.from_mapping(default_settings())
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("DISPATCH")
+    else:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = database_url(
+            os.environ.get("DATABASE_URL"), app.instance_path
+        )
+    _refuse_development_secret_in_production(app)
+
+    from . import cli, templating, views
+    from .extensions import csrf, db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    csrf.init_app(app)
+    templating.register(app)
+    app.register_blueprint(views.bp)
+    cli.register(app)
+    return app
+
+
+def _refuse_development_secret_in_production(app: Flask) -> None:
+    if app.config["ENV_NAME"] == "production" and app.config["SECRET_KEY"] == DEV_SECRET_KEY:
+        raise RuntimeError(
+            "Refusing to start in production with the development SECRET_KEY: "
+            "set DISPATCH_SECRET_KEY or SECRET_KEY in instance/config.py."
+        )

@@ -1,0 +1,174 @@
+"""`flask --app wsgi COMMAND`: the commands commit; the services they call only flush."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import select
+
+from . import clock
+from .extensions import begin_write, db
+from .importing import ImportRefused, import_dispatches
+from .masterdata import load_master_data
+from .models import Disaster
+from .services import DispatchError, create_disaster, create_operation, seed_founding_case
+from .totals import Dimension, totals
+from .wareki import WarekiError, format_long, parse_date
+
+
+class DateParam(click.ParamType):
+    """Dates as 2023-07-20, 2023/7/20 or 令和5年7月20日."""
+
+    name = "date"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, date):
+            return value
+        try:
+            return parse_date(str(value))
+        except WarekiError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DATE = DateParam()
+
+
+def _disaster(slug: str) -> Disaster:
+    disaster = db.session.scalar(select(Disaster).where(Disaster.slug == slug))
+    if disaster is None:
+        raise click.ClickException(f"災害「{slug}」は登録されていません。")
+    return disaster
+
+
+def _fail(exc: DispatchError) -> click.ClickException:
+    db.session.rollback()
+    return click.ClickException(str(exc))
+
+
+@click.command("init-db")
+def init_db_command() -> None:
+    """Create or upgrade the schema and load master data; safe to run again."""
+    upgrade()
+    begin_write()
+    counts = load_master_data()
+    db.session.commit()
+    click.echo(f"schema at head; master data: {counts.organisations} organisations, {counts.duties} duties")
+
+
+@click.command("seed-demo")
+def seed_demo_command() -> None:
+    """Load the founding case (令和5年7月14日からの大雨, Akita); safe to run again."""
+    begin_write()
+    try:
+        result = seed_founding_case()
+    except DispatchError as exc:
+        raise _fail(exc) from exc
+    db.session.commit()
+    click.echo(
+        f"{result.disaster.slug}: added {result.added_entries} entries, "
+        f"{result.added_person_days} person-days"
+    )
+
+
+@click.command("create-disaster")
+@click.argument("slug")
+@click.option("--name", required=True)
+@click.option("--start", "start_date", type=DATE, required=True)
+def create_disaster_command(slug: str, name: str, start_date: date) -> None:
+    """Register a disaster."""
+    begin_write()
+    try:
+        disaster = create_disaster(slug, name, start_date)
+    except DispatchError as exc:
+        raise _fail(exc) from exc
+    db.session.commit()
+    click.echo(f"created disaster {disaster.slug}: {disaster.name} ({format_long(start_date)}～)")
+
+
+@click.command("create-operation")
+@click.argument("disaster_slug")
+@click.argument("code")
+@click.option("--name", required=True)
+@click.option("--order", "display_order", type=int, default=None)
+def create_operation_command(disaster_slug: str, code: str, name: str, display_order: int | None) -> None:
+    """Add an operation (派遣区分) to a disaster."""
+    begin_write()
+    try:
+        operation = create_operation(_disaster(disaster_slug), code, name, display_order)
+    except DispatchError as exc:
+        raise _fail(exc) from exc
+    db.session.commit()
+    click.echo(f"created operation {operation.code}: {operation.name}")
+
+
+@click.command("import-dispatches")
+@click.argument("disaster_slug")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--encoding", type=click.Choice(["auto", "utf-8", "cp932"]), default="auto", show_default=True)
+def import_dispatches_command(disaster_slug: str, file: Path, encoding: str) -> None:
+    """Import a .csv or .xlsx of dispatches: all rows or none."""
+    begin_write()
+    disaster = _disaster(disaster_slug)
+    try:
+        result = import_dispatches(
+            disaster, file.read_bytes(), file.name, encoding=encoding, actor="cli-import"
+        )
+    except ImportRefused as exc:
+        db.session.rollback()
+        for error in exc.errors:
+            click.echo(f"{file.name}:{error.describe()}", err=True)
+        raise click.ClickException(
+            f"取り込みを中止しました: {len(exc.errors)}件のエラー。何も登録していません。"
+        ) from exc
+    db.session.commit()
+    click.echo(f"imported {len(result.entries)} rows, {result.person_days} person-days")
+
+
+@click.command("totals")
+@click.argument("disaster_slug")
+@click.option("--as-of", "as_of", type=DATE, default=None, help="default: today in Asia/Tokyo")
+@click.option("--by", type=click.Choice([d.value for d in Dimension]), default="operation")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+def totals_command(disaster_slug: str, as_of: date | None, by: str, fmt: str) -> None:
+    """Person-days as of a date, by one dimension."""
+    as_of = as_of or clock.today()
+    result = totals(_disaster(disaster_slug), as_of, Dimension(by))
+    if fmt == "json":
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+        return
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["key", "name", "person_days", "active"])
+        for row in result.rows:
+            writer.writerow([row.key, row.name, row.person_days, row.active])
+        sys.stdout.write(out.getvalue())
+        return
+    click.echo(f"{disaster_slug} {format_long(as_of)}時点（{as_of.isoformat()}）")
+    click.echo(f"延べ人数 {result.person_days:,}人 / 当日派遣人数 {result.active:,}人")
+    width = max((len(r.key) for r in result.rows), default=4)
+    for row in result.rows:
+        click.echo(f"{row.key:<{width}}  {row.person_days:>8,}  {row.active:>5,}  {row.name}")
+
+
+COMMANDS = (
+    init_db_command,
+    seed_demo_command,
+    create_disaster_command,
+    create_operation_command,
+    import_dispatches_command,
+    totals_command,
+)
+
+
+def register(app: Flask) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)

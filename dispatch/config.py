@@ -1,0 +1,38 @@
+"""Configuration defaults. Read once, by create_app; nothing here reads the environment at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+DEV_SECRET_KEY = "dev-only-not-secret"
+TIME_ZONE = "Asia/Tokyo"
+
+
+def default_settings() -> dict[str, Any]:
+    return {
+        "SECRET_KEY": DEV_SECRET_KEY,
+        # "production" refuses the development secret key; set DISPATCH_ENV_NAME=development to relax.
+        "ENV_NAME": "production",
+        "SQLALCHEMY_DATABASE_URI": None,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "ENTRIES_PER_PAGE": 50,
+        "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+        "WTF_CSRF_TIME_LIMIT": None,
+        # WTForms ships Japanese messages; Flask-WTF would look for Flask-Babel instead.
+        "WTF_I18N_ENABLED": False,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+    }
+
+
+def database_url(env_value: str | None, instance_path: str) -> str:
+    """DATABASE_URL when set, otherwise SQLite in the instance folder.
+
+    A bare postgresql:// is made explicit as psycopg 3, the driver this project pins.
+    """
+    if env_value:
+        if env_value.startswith(("postgres://", "postgresql://")):
+            return "postgresql+psycopg://" + env_value.split("://", 1)[1]
+        return env_value
+    return "sqlite:///" + str(Path(instance_path) / "dispatch.sqlite")

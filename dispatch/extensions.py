@@ -1,0 +1,71 @@
+"""Shared extension objects, so that no module imports the package root for them.
+
+SQLite needs a little care to behave like a server database under concurrent writers: foreign keys are
+off by default, readers must not block the writer (WAL), a writer waits instead of failing at once (busy
+timeout), and a transaction that reads then writes must take the write lock up front (BEGIN IMMEDIATE),
+or two of them deadlock and one fails with "database is locked" however long the timeout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
+
+# Named constraints make migrations reviewable and identical on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+migrate = Migrate(compare_type=True, render_as_batch=True)
+csrf = CSRFProtect()
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+BEGIN_IMMEDIATE = "dispatch_begin_immediate"
+
+
+@event.listens_for(Engine, "connect")
+def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
+    if not _is_sqlite_dbapi(dbapi_connection):
+        return
+    # Hand transaction control to SQLAlchemy's "begin" event below instead of the driver's own
+    # implicit BEGIN, which is always DEFERRED.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _begin_sqlite(conn: Any) -> None:
+    if conn.dialect.name != "sqlite":
+        return
+    immediate = conn.get_execution_options().get(BEGIN_IMMEDIATE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def begin_write() -> None:
+    """Start the session's transaction as a writer.
+
+    Call it first in every request or command that will write. On SQLite it takes the write lock now, so a
+    concurrent writer waits for the busy timeout rather than failing midway; elsewhere it is a plain begin.
+    """
+    if db.session().in_transaction():
+        db.session.rollback()
+    db.session.connection(execution_options={BEGIN_IMMEDIATE: True})
+
+
+def _is_sqlite_dbapi(dbapi_connection: Any) -> bool:
+    return type(dbapi_connection).__module__.startswith("sqlite3")

@@ -1,0 +1,273 @@
+"""Forms: field and cross-field checks, every message in Japanese and shown next to its field.
+
+Names of organisations, operations and duties are resolved here into objects, so a view receives either
+a form with errors or everything a service needs.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy import or_, select
+from wtforms import Field, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+
+from .extensions import db
+from .models import Disaster, Duty, Organisation
+from .services import MAX_PERIOD_DAYS, EntryDraft
+from .text import normalise, to_katakana
+from .wareki import WarekiError, format_long, parse_date
+
+
+class JapaneseForm(FlaskForm):
+    class Meta:
+        locales = ("ja",)
+
+
+class DateField(StringField):
+    """A date typed as 2023-07-20, 2023/7/20 or 令和5年7月20日 (the browser's picker sends the first)."""
+
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        kwargs.setdefault("render_kw", {}).setdefault("type", "date")
+        super().__init__(label, **kwargs)
+        self.date: date | None = None
+
+    def process_data(self, value: Any) -> None:
+        """Initial values: a date, or text from a link (?date=...) that may not parse."""
+        self.date = value if isinstance(value, date) else None
+        self.data = value.isoformat() if isinstance(value, date) else (value or "")
+        if isinstance(value, str) and value:
+            try:
+                self.date = parse_date(value)
+            except WarekiError:
+                self.date = None
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        super().process_formdata(valuelist)
+        self.date = None
+        if self.data:
+            try:
+                self.date = parse_date(self.data)
+            except WarekiError as exc:
+                raise ValueError(str(exc)) from exc
+
+    def _value(self) -> str:
+        if self.date is not None:
+            return self.date.isoformat()
+        return super()._value()
+
+
+class CountField(IntegerField):
+    """A headcount: full-width digits accepted, the message in Japanese."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist or not str(valuelist[0]).strip():
+            self.data = None
+            return
+        text = normalise(str(valuelist[0])).removesuffix("人").strip()
+        try:
+            self.data = int(text)
+        except ValueError as exc:
+            self.data = None
+            raise ValueError("人数は半角数字で入力してください。") from exc
+
+
+def required(label: str) -> InputRequired:
+    return InputRequired(message=f"{label}を入力してください。")
+
+
+def find_organisation(text: str) -> Organisation | None:
+    """By code (the first word of a datalist choice such as "052019 秋田市"), exact name or kana."""
+    cleaned = normalise(text)
+    if not cleaned:
+        return None
+    first = cleaned.split()[0]
+    found = db.session.scalar(select(Organisation).where(Organisation.code == first.upper()))
+    if found is not None:
+        return found
+    name = cleaned.split(maxsplit=1)[-1] if first.isdigit() else cleaned
+    matches = list(
+        db.session.scalars(
+            select(Organisation).where(or_(Organisation.name == name, Organisation.kana == to_katakana(name)))
+        )
+    )
+    return matches[0] if len(matches) == 1 else None
+
+
+class OrganisationField(StringField):
+    """Free text with a datalist of every organisation; resolved to one Organisation on validation."""
+
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        kwargs.setdefault("render_kw", {}).update(list="organisations", autocomplete="off")
+        super().__init__(label, **kwargs)
+        self.organisation: Organisation | None = None
+
+    def pre_validate(self, form: Any) -> None:
+        self.organisation = None
+        if not self.data:
+            return
+        self.organisation = find_organisation(self.data)
+        if self.organisation is None:
+            raise ValidationError(
+                f"「{self.data}」に当たる団体が見つかりません。候補から選ぶか、団体コードを入力してください。"
+            )
+
+    def _value(self) -> str:
+        if self.organisation is not None:
+            return self.organisation.label
+        return super()._value()
+
+
+def operation_choices(disaster: Disaster) -> list[tuple[str, str]]:
+    return [(op.code, f"{op.name}（終了）" if op.closed else op.name) for op in disaster.operations]
+
+
+def duty_choices() -> list[tuple[str, str]]:
+    return [(d.code, d.name_ja) for d in db.session.scalars(select(Duty).order_by(Duty.id))]
+
+
+class EntryFields(JapaneseForm):
+    """The fields every kind of entry shares; subclasses add the date or the period."""
+
+    operation = SelectField("派遣区分", validators=[required("派遣区分")])
+    sender = OrganisationField("派遣元", validators=[required("派遣元")])
+    sender_unit = StringField(
+        "所属",
+        validators=[Optional(), Length(max=100, message="所属は100文字以内で入力してください。")],
+        filters=[lambda v: normalise(v) if v else ""],
+        description="任意。例: 総務部総合防災課",
+    )
+    destination = OrganisationField("派遣先", validators=[required("派遣先")])
+    duty = SelectField("業務", validators=[required("業務")])
+    headcount = CountField(
+        "人数",
+        validators=[
+            required("人数"),
+            NumberRange(min=1, max=10_000, message="人数は1以上10,000以下で入力してください。"),
+        ],
+        render_kw={"min": 1, "inputmode": "numeric"},
+    )
+    note = TextAreaField(
+        "備考",
+        validators=[Length(max=1000, message="備考は1,000文字以内で入力してください。")],
+        filters=[lambda v: v.strip() if v else ""],
+        render_kw={"rows": 2},
+    )
+
+    def __init__(self, disaster: Disaster, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.disaster = disaster
+        self.operation.choices = operation_choices(disaster)
+        self.duty.choices = duty_choices()
+
+    def validate_destination(self, field: OrganisationField) -> None:
+        if field.organisation is not None and field.organisation is self.sender.organisation:
+            raise ValidationError("派遣元と派遣先が同じです。")
+
+    def draft(self, day: date) -> EntryDraft:
+        operation = next(op for op in self.disaster.operations if op.code == self.operation.data)
+        duty = db.session.scalar(select(Duty).where(Duty.code == self.duty.data))
+        assert self.sender.organisation and self.destination.organisation and duty
+        return EntryDraft(
+            date=day,
+            operation=operation,
+            sender=self.sender.organisation,
+            sender_unit=self.sender_unit.data or "",
+            destination=self.destination.organisation,
+            duty=duty,
+            headcount=int(self.headcount.data or 0),
+            note=self.note.data or "",
+        )
+
+
+def _not_before_start(disaster: Disaster, field: DateField) -> None:
+    if field.date is not None and field.date < disaster.start_date:
+        raise ValidationError(f"災害の発生日（{format_long(disaster.start_date)}）より前の日付です。")
+
+
+class EntryForm(EntryFields):
+    date = DateField("日付", validators=[required("日付")])
+
+    def validate_date(self, field: DateField) -> None:
+        _not_before_start(self.disaster, field)
+
+
+class PeriodForm(EntryFields):
+    date_from = DateField("開始日", validators=[required("開始日")])
+    date_to = DateField("終了日", validators=[required("終了日")])
+    confirmed = HiddenField()
+
+    def validate_date_from(self, field: DateField) -> None:
+        _not_before_start(self.disaster, field)
+
+    def validate_date_to(self, field: DateField) -> None:
+        _check_range(self.date_from, field)
+
+    @property
+    def days(self) -> int:
+        if self.date_from.date is None or self.date_to.date is None:
+            return 0
+        return (self.date_to.date - self.date_from.date).days + 1
+
+
+def _check_range(start: DateField, end: DateField) -> None:
+    if start.date is None or end.date is None:
+        return
+    if end.date < start.date:
+        raise ValidationError(f"{end.label.text}が{start.label.text}より前です。")
+    if (end.date - start.date).days + 1 > MAX_PERIOD_DAYS:
+        raise ValidationError(f"期間は{MAX_PERIOD_DAYS}日以内にしてください。")
+
+
+class CopyDayForm(JapaneseForm):
+    source = DateField("コピー元の日付", validators=[required("コピー元の日付")])
+    target_from = DateField("コピー先（開始日）", validators=[required("コピー先（開始日）")])
+    target_to = DateField("コピー先（終了日）", validators=[Optional()])
+    operation = SelectField("派遣区分で絞り込み", validators=[Optional()])
+    sender = OrganisationField("派遣元で絞り込み", validators=[Optional()])
+    destination = OrganisationField("派遣先で絞り込み", validators=[Optional()])
+    confirmed = HiddenField()
+
+    def __init__(self, disaster: Disaster, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.disaster = disaster
+        self.operation.choices = [("", "すべて"), *operation_choices(disaster)]
+
+    def validate_target_from(self, field: DateField) -> None:
+        _not_before_start(self.disaster, field)
+        if field.date is not None and field.date == self.source.date:
+            raise ValidationError("コピー元と同じ日です。")
+
+    def validate_target_to(self, field: DateField) -> None:
+        _check_range(self.target_from, field)
+        if (
+            field.date is not None
+            and self.target_from.date is not None
+            and self.source.date is not None
+            and self.target_from.date <= self.source.date <= field.date
+        ):
+            raise ValidationError("コピー先の期間にコピー元の日が含まれています。")
+
+
+class ImportForm(JapaneseForm):
+    file = FileField(
+        "ファイル（.csv / .xlsx）",
+        validators=[FileRequired(message="ファイルを選んでください。")],
+        render_kw={"accept": ".csv,.xlsx"},
+    )
+    encoding = SelectField(
+        "文字コード（CSV）",
+        choices=[("auto", "自動判定"), ("utf-8", "UTF-8"), ("cp932", "Shift_JIS（CP932）")],
+        default="auto",
+    )
+
+
+class DeleteForm(JapaneseForm):
+    """Only the CSRF token: deleting is a POST from the confirmation page."""
+
+
+def field_list(form: FlaskForm) -> list[Field]:
+    return [f for f in form if f.type not in ("CSRFTokenField", "HiddenField")]

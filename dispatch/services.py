@@ -1,0 +1,314 @@
+"""Write use cases: log entries, a period, copy a day, edit, delete.
+
+Each one checks the whole batch first and writes all of it or nothing. They flush and never commit:
+the caller (a view, a CLI command, a job) owns the transaction and rolls back on DispatchError.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
+
+from . import demo
+from .extensions import db
+from .models import Disaster, Duty, Entry, Operation, Organisation, utcnow
+from .query import EntryFilter, entries_select
+from .wareki import format_long
+
+MAX_PERIOD_DAYS = 366
+
+
+class DispatchError(Exception):
+    """A refusal to show the user as it is: the message is Japanese and names what is wrong."""
+
+
+class DuplicateEntry(DispatchError):
+    """One or more drafts repeat an entry that exists, or repeat each other."""
+
+    def __init__(self, message: str, keys: Sequence[EntryKey]) -> None:
+        super().__init__(message)
+        self.keys = list(keys)
+
+
+EntryKey = tuple[int, date, int, str, int, int]
+
+
+@dataclass(frozen=True)
+class EntryDraft:
+    """An entry before it is written: objects, not ids, so messages can name them."""
+
+    date: date
+    operation: Operation
+    sender: Organisation
+    destination: Organisation
+    duty: Duty
+    headcount: int
+    sender_unit: str = ""
+    note: str = ""
+
+    @property
+    def key(self) -> EntryKey:
+        return (
+            self.operation.id,
+            self.date,
+            self.sender.id,
+            self.sender_unit,
+            self.destination.id,
+            self.duty.id,
+        )
+
+    def describe(self) -> str:
+        unit = f"（{self.sender_unit}）" if self.sender_unit else ""
+        return (
+            f"{format_long(self.date)} {self.operation.name} {self.sender.name}{unit}"
+            f"→{self.destination.name} {self.duty.name_ja}"
+        )
+
+
+def entry_key(entry: Entry) -> EntryKey:
+    return (
+        entry.operation_id,
+        entry.date,
+        entry.sender_id,
+        entry.sender_unit,
+        entry.destination_id,
+        entry.duty_id,
+    )
+
+
+def draft_problems(draft: EntryDraft) -> list[str]:
+    """What is wrong with one draft on its own, in Japanese; empty when it may be written."""
+    problems = []
+    if draft.headcount < 1:
+        problems.append("人数は1以上で入力してください。")
+    if draft.sender.id == draft.destination.id:
+        problems.append("派遣元と派遣先が同じです。")
+    start = draft.operation.disaster.start_date
+    if draft.date < start:
+        problems.append(f"災害の発生日（{format_long(start)}）より前の日付です。")
+    if len(draft.sender_unit) > 100:
+        problems.append("所属は100文字以内で入力してください。")
+    return problems
+
+
+def find_entries(keys: Iterable[EntryKey]) -> dict[EntryKey, Entry]:
+    """Existing entries with these keys."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    found: dict[EntryKey, Entry] = {}
+    # Chunked so a long import stays under every database's parameter limit.
+    ordered = sorted(wanted)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        stmt = select(Entry).where(
+            tuple_(
+                Entry.operation_id,
+                Entry.date,
+                Entry.sender_id,
+                Entry.sender_unit,
+                Entry.destination_id,
+                Entry.duty_id,
+            ).in_(chunk)
+        )
+        for entry in db.session.scalars(stmt):
+            found[entry_key(entry)] = entry
+    return found
+
+
+def log_entries(drafts: Sequence[EntryDraft], actor: str) -> list[Entry]:
+    """Write every draft, or none if any is invalid or collides with an entry or with another draft."""
+    problems = [f"{d.describe()}: {p}" for d in drafts for p in draft_problems(d)]
+    if problems:
+        raise DispatchError("\n".join(problems))
+    seen: set[EntryKey] = set()
+    repeated = []
+    for draft in drafts:
+        if draft.key in seen:
+            repeated.append(draft)
+        seen.add(draft.key)
+    if repeated:
+        raise DuplicateEntry(
+            "同じ内容の行が重複しています: " + "、".join(d.describe() for d in repeated),
+            [d.key for d in repeated],
+        )
+    existing = find_entries(seen)
+    if existing:
+        raise DuplicateEntry(
+            f"登録済みの派遣と重複します（{len(existing)}件）。",
+            sorted(existing),
+        )
+    now = utcnow()
+    entries = [
+        Entry(
+            date=d.date,
+            operation=d.operation,
+            sender=d.sender,
+            sender_unit=d.sender_unit,
+            destination=d.destination,
+            duty=d.duty,
+            headcount=d.headcount,
+            note=d.note,
+            created_by=actor,
+            created_at=now,
+            updated_by=actor,
+            updated_at=now,
+        )
+        for d in drafts
+    ]
+    db.session.add_all(entries)
+    _flush_or_duplicate([d.key for d in drafts])
+    return entries
+
+
+def period_dates(date_from: date, date_to: date) -> list[date]:
+    """Every date from one to the other, both included."""
+    if date_to < date_from:
+        raise DispatchError("終了日が開始日より前です。")
+    days = (date_to - date_from).days + 1
+    if days > MAX_PERIOD_DAYS:
+        raise DispatchError(f"期間は{MAX_PERIOD_DAYS}日以内にしてください。")
+    return [date_from + timedelta(days=n) for n in range(days)]
+
+
+def log_period(draft: EntryDraft, date_to: date, actor: str) -> list[Entry]:
+    """The same headcount on every day from draft.date to date_to inclusive; all days or none."""
+    return log_entries([replace(draft, date=d) for d in period_dates(draft.date, date_to)], actor)
+
+
+def copy_day(
+    disaster: Disaster, source: date, targets: Sequence[date], flt: EntryFilter, actor: str
+) -> list[Entry]:
+    """Repeat a day's entries (those the filter keeps) on each target date: rotations repeat."""
+    day = flt.narrowed(date_from=source, date_to=source)
+    originals = list(db.session.scalars(entries_select(disaster, day)))
+    if not originals:
+        raise DispatchError(f"{format_long(source)}の派遣はありません（コピー元が空です）。")
+    if source in targets:
+        raise DispatchError("コピー先にコピー元と同じ日が含まれています。")
+    drafts = [
+        EntryDraft(
+            date=target,
+            operation=e.operation,
+            sender=e.sender,
+            sender_unit=e.sender_unit,
+            destination=e.destination,
+            duty=e.duty,
+            headcount=e.headcount,
+            note=e.note,
+        )
+        for target in targets
+        for e in originals
+    ]
+    return log_entries(drafts, actor)
+
+
+def update_entry(entry: Entry, draft: EntryDraft, actor: str) -> Entry:
+    problems = draft_problems(draft)
+    if problems:
+        raise DispatchError("\n".join(problems))
+    clash = find_entries([draft.key]).get(draft.key)
+    if clash is not None and clash.id != entry.id:
+        raise DuplicateEntry("登録済みの派遣と重複します。", [draft.key])
+    entry.date = draft.date
+    entry.operation = draft.operation
+    entry.sender = draft.sender
+    entry.sender_unit = draft.sender_unit
+    entry.destination = draft.destination
+    entry.duty = draft.duty
+    entry.headcount = draft.headcount
+    entry.note = draft.note
+    entry.updated_by = actor
+    entry.updated_at = utcnow()
+    _flush_or_duplicate([draft.key])
+    return entry
+
+
+def delete_entry(entry: Entry) -> None:
+    db.session.delete(entry)
+    db.session.flush()
+
+
+def _flush_or_duplicate(keys: list[EntryKey]) -> None:
+    # Another writer can insert the same key between our check and our flush (PostgreSQL runs writers
+    # side by side); the unique constraint is then the last word and the whole batch is refused.
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        text = str(exc.orig)
+        if "uq_entry_key" in text or "UNIQUE constraint failed: entry." in text:
+            raise DuplicateEntry("登録済みの派遣と重複します（同時に登録されました）。", keys) from exc
+        raise
+
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+def create_disaster(slug: str, name: str, start_date: date) -> Disaster:
+    if not SLUG_PATTERN.fullmatch(slug):
+        raise DispatchError("識別子（slug）は半角英小文字・数字・ハイフンで入力してください。")
+    if not name.strip():
+        raise DispatchError("災害名を入力してください。")
+    if db.session.scalar(select(Disaster).where(Disaster.slug == slug)) is not None:
+        raise DispatchError(f"災害「{slug}」は登録済みです。")
+    disaster = Disaster(slug=slug, name=name.strip(), start_date=start_date)
+    db.session.add(disaster)
+    db.session.flush()
+    return disaster
+
+
+def create_operation(disaster: Disaster, code: str, name: str, display_order: int | None = None) -> Operation:
+    if not SLUG_PATTERN.fullmatch(code):
+        raise DispatchError("派遣区分のコードは半角英小文字・数字・ハイフンで入力してください。")
+    if not name.strip():
+        raise DispatchError("派遣区分名を入力してください。")
+    if any(op.code == code for op in disaster.operations):
+        raise DispatchError(f"派遣区分「{code}」は登録済みです。")
+    if display_order is None:
+        display_order = max((op.display_order for op in disaster.operations), default=0) + 1
+    operation = Operation(disaster=disaster, code=code, name=name.strip(), display_order=display_order)
+    db.session.add(operation)
+    db.session.flush()
+    return operation
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    disaster: Disaster
+    added_entries: int
+    added_person_days: int
+
+
+def seed_founding_case(actor: str = "seed-demo") -> SeedResult:
+    """The founding case (DOMAIN.md) as disaster akita-2023-rain; adds only what is missing."""
+    disaster = db.session.scalar(select(Disaster).where(Disaster.slug == demo.DISASTER_SLUG))
+    if disaster is None:
+        disaster = create_disaster(demo.DISASTER_SLUG, demo.DISASTER_NAME, demo.DISASTER_START)
+    operations = {op.code: op for op in disaster.operations}
+    for spec in demo.OPERATIONS:
+        op = operations.get(spec.code) or create_operation(disaster, spec.code, spec.name, spec.display_order)
+        op.closed = spec.closed
+        operations[spec.code] = op
+    orgs = {o.code: o for o in db.session.scalars(select(Organisation))}
+    duties = {d.code: d for d in db.session.scalars(select(Duty))}
+    drafts = [
+        EntryDraft(
+            date=e.date,
+            operation=operations[e.operation],
+            sender=orgs[e.sender],
+            sender_unit=e.sender_unit,
+            destination=orgs[e.destination],
+            duty=duties[e.duty],
+            headcount=e.headcount,
+        )
+        for e in demo.founding_case_entries()
+    ]
+    existing = find_entries(d.key for d in drafts)
+    missing = [d for d in drafts if d.key not in existing]
+    log_entries(missing, actor)
+    return SeedResult(disaster, len(missing), sum(d.headcount for d in missing))

@@ -1,0 +1,517 @@
+"""Pages and JSON. Thin: parse the form, call a service or a total, commit, redirect or render."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError
+from markupsafe import Markup, escape
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response as BaseResponse
+
+from . import clock
+from .extensions import begin_write, db
+from .forms import (
+    CopyDayForm,
+    DeleteForm,
+    EntryForm,
+    ImportForm,
+    PeriodForm,
+    duty_choices,
+    find_organisation,
+    operation_choices,
+)
+from .importing import ImportRefused, import_dispatches
+from .models import Disaster, Entry, Operation, Organisation
+from .query import EntryFilter, apply_filter, entries_select, joined
+from .services import (
+    DispatchError,
+    DuplicateEntry,
+    copy_day,
+    delete_entry,
+    find_entries,
+    log_entries,
+    period_dates,
+    update_entry,
+)
+from .totals import Dimension, headline, totals
+from .wareki import WarekiError, format_long, parse_date
+
+bp = Blueprint("dispatch", __name__)
+
+# Until accounts exist every change is made by the web form; the audit columns say so.
+WEB_ACTOR = "web"
+
+
+@bp.before_app_request
+def _writers_take_the_lock() -> None:
+    if request.method == "POST":
+        begin_write()
+
+
+@bp.app_errorhandler(CSRFError)
+def _csrf_error(error: CSRFError) -> tuple[str, int]:
+    return render_template(
+        "error.html",
+        title="送信を受け付けられませんでした",
+        message="ページの有効期限が切れたか、不正な送信です。ページを開き直してもう一度送信してください。",
+    ), 400
+
+
+@bp.app_errorhandler(404)
+def _not_found(error: Any) -> tuple[str, int]:
+    return render_template("error.html", title="ページが見つかりません", message="URLをご確認ください。"), 404
+
+
+@bp.app_errorhandler(413)
+def _too_large(error: Any) -> tuple[str, int]:
+    return render_template(
+        "error.html", title="ファイルが大きすぎます", message="32MB以下のファイルにしてください。"
+    ), 413
+
+
+@bp.app_context_processor
+def _layout_context() -> dict[str, Any]:
+    return {"today": clock.today()}
+
+
+def _disaster(slug: str) -> Disaster:
+    disaster = db.session.scalar(select(Disaster).where(Disaster.slug == slug))
+    if disaster is None:
+        abort(404)
+    return disaster
+
+
+def _entry(disaster: Disaster, entry_id: int) -> Entry:
+    entry = db.session.get(Entry, entry_id)
+    if entry is None or entry.operation.disaster_id != disaster.id:
+        abort(404)
+    return entry
+
+
+def _organisations() -> list[Organisation]:
+    return list(db.session.scalars(select(Organisation).order_by(Organisation.code)))
+
+
+def _duplicate_message(disaster: Disaster, exc: DuplicateEntry) -> Markup:
+    """The refusal with links to the entries that already hold these keys."""
+    db.session.rollback()
+    existing = find_entries(exc.keys)
+    links = Markup("、").join(
+        Markup('<a href="{}">{}</a>').format(
+            url_for(".edit_entry", slug=disaster.slug, entry_id=e.id),
+            f"{format_long(e.date)} {e.sender.name}→{e.destination.name} {e.duty.name_ja}（{e.headcount}人）",
+        )
+        for e in existing.values()
+    )
+    if not links:
+        return Markup(escape(str(exc)))
+    return Markup("{} 登録済み: {}").format(str(exc), links)
+
+
+@bp.get("/")
+def index() -> str:
+    disasters = list(db.session.scalars(select(Disaster).order_by(Disaster.start_date.desc())))
+    return render_template("index.html", disasters=disasters)
+
+
+@bp.get("/disasters/<slug>/")
+def disaster_home(slug: str) -> BaseResponse:
+    return redirect(url_for(".totals_page", slug=_disaster(slug).slug))
+
+
+@bp.route("/disasters/<slug>/entries/new", methods=["GET", "POST"])
+def new_entry(slug: str) -> BaseResponse | str:
+    disaster = _disaster(slug)
+    form = EntryForm(disaster, date=request.args.get("date") or clock.today())
+    if form.validate_on_submit():
+        assert form.date.date is not None
+        try:
+            [entry] = log_entries([form.draft(form.date.date)], WEB_ACTOR)
+        except DuplicateEntry as exc:
+            flash(_duplicate_message(disaster, exc), "error")
+        except DispatchError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(
+                f"登録しました: {format_long(entry.date)} {entry.sender.name}→"
+                f"{entry.destination.name} {entry.duty.name_ja} {entry.headcount}人",
+                "success",
+            )
+            return redirect(url_for(".new_entry", slug=slug, date=entry.date.isoformat()))
+    return render_template(
+        "entry_form.html",
+        disaster=disaster,
+        form=form,
+        organisations=_organisations(),
+        day_total=_day_total(disaster, form.date.date),
+    )
+
+
+def _day_total(disaster: Disaster, day: date | None) -> tuple[date, int, int] | None:
+    if day is None:
+        return None
+    person_days, active = headline(disaster, day)
+    return day, person_days, active
+
+
+@bp.route("/disasters/<slug>/entries/period", methods=["GET", "POST"])
+def new_period(slug: str) -> BaseResponse | str:
+    """A headcount per day over a date range: previewed (days, person-days, clashes), then confirmed."""
+    disaster = _disaster(slug)
+    form = PeriodForm(disaster)
+    preview = None
+    if form.validate_on_submit():
+        assert form.date_from.date is not None and form.date_to.date is not None
+        first = form.draft(form.date_from.date)
+        drafts = [replace(first, date=d) for d in period_dates(first.date, form.date_to.date)]
+        token = _preview_token(repr((d.key, d.headcount, d.note)) for d in drafts)
+        if form.confirmed.data == token:
+            try:
+                entries = log_entries(drafts, WEB_ACTOR)
+            except DuplicateEntry as exc:
+                flash(_duplicate_message(disaster, exc), "error")
+            except DispatchError as exc:
+                db.session.rollback()
+                flash(str(exc), "error")
+            else:
+                db.session.commit()
+                flash(
+                    f"{len(entries)}日分を登録しました（延べ{sum(e.headcount for e in entries):,}人）。",
+                    "success",
+                )
+                return redirect(
+                    url_for(
+                        ".entry_list",
+                        slug=slug,
+                        date_from=drafts[0].date.isoformat(),
+                        date_to=drafts[-1].date.isoformat(),
+                    )
+                )
+        else:
+            clashes = find_entries(d.key for d in drafts)
+            preview = Preview(
+                count=len(drafts),
+                person_days=sum(d.headcount for d in drafts),
+                clashes=sorted(clashes.values(), key=lambda e: e.date),
+            )
+        form.confirmed.data = token if preview and not preview.clashes else ""
+    return render_template(
+        "period_form.html",
+        disaster=disaster,
+        form=form,
+        preview=preview,
+        organisations=_organisations(),
+    )
+
+
+def _preview_token(parts: Iterable[str]) -> str:
+    """Names exactly what was previewed: a confirmation counts only for the values the user saw."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode())
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a period or a copy will add, shown before anything is written."""
+
+    count: int
+    person_days: int
+    clashes: list[Entry]
+
+
+@bp.route("/disasters/<slug>/entries/copy", methods=["GET", "POST"])
+def copy_entries(slug: str) -> BaseResponse | str:
+    """Repeat one day's entries on another day or range: rotations repeat."""
+    disaster = _disaster(slug)
+    form = CopyDayForm(disaster, source=request.args.get("source", ""))
+    preview = None
+    if form.validate_on_submit():
+        assert form.source.date is not None and form.target_from.date is not None
+        targets = period_dates(form.target_from.date, form.target_to.date or form.target_from.date)
+        flt = EntryFilter(
+            operation=form.operation.data or None,
+            sender=form.sender.organisation.code if form.sender.organisation else None,
+            destination=(form.destination.organisation.code if form.destination.organisation else None),
+        )
+        token = _preview_token([repr((form.source.date, targets, flt))])
+        if form.confirmed.data == token:
+            try:
+                entries = copy_day(disaster, form.source.date, targets, flt, WEB_ACTOR)
+            except DuplicateEntry as exc:
+                flash(_duplicate_message(disaster, exc), "error")
+            except DispatchError as exc:
+                db.session.rollback()
+                flash(str(exc), "error")
+            else:
+                db.session.commit()
+                flash(
+                    f"{len(entries)}件をコピーしました（延べ{sum(e.headcount for e in entries):,}人）。",
+                    "success",
+                )
+                return redirect(
+                    url_for(
+                        ".entry_list",
+                        slug=slug,
+                        date_from=targets[0].isoformat(),
+                        date_to=targets[-1].isoformat(),
+                    )
+                )
+        else:
+            day = flt.narrowed(date_from=form.source.date, date_to=form.source.date)
+            originals = list(db.session.scalars(entries_select(disaster, day)))
+            keys = [
+                (e.operation_id, t, e.sender_id, e.sender_unit, e.destination_id, e.duty_id)
+                for t in targets
+                for e in originals
+            ]
+            preview = Preview(
+                count=len(keys),
+                person_days=len(targets) * sum(e.headcount for e in originals),
+                clashes=sorted(find_entries(keys).values(), key=lambda e: e.date),
+            )
+            if not originals:
+                form.source.errors = [
+                    f"{format_long(form.source.date)}の派遣はありません（絞り込みもご確認ください）。"
+                ]
+                preview = None
+        form.confirmed.data = token if preview and preview.count and not preview.clashes else ""
+    return render_template(
+        "copy_form.html",
+        disaster=disaster,
+        form=form,
+        preview=preview,
+        organisations=_organisations(),
+    )
+
+
+def _filter_from_args(disaster: Disaster) -> tuple[EntryFilter, dict[str, str]]:
+    """The list's filter from the query string; a value that does not parse is reported, not ignored."""
+    errors: dict[str, str] = {}
+    args = request.args
+
+    def day(name: str) -> date | None:
+        value = args.get(name, "").strip()
+        if not value:
+            return None
+        try:
+            return parse_date(value)
+        except WarekiError as exc:
+            errors[name] = str(exc)
+            return None
+
+    def code(name: str) -> str | None:
+        value = args.get(name, "").strip()
+        if not value:
+            return None
+        org = find_organisation(value)
+        if org is None:
+            errors[name] = f"「{value}」に当たる団体が見つかりません。"
+            return None
+        return org.code
+
+    flt = EntryFilter(
+        date_from=day("date_from"),
+        date_to=day("date_to"),
+        operation=args.get("operation") or None,
+        sender=code("sender"),
+        destination=code("destination"),
+        duty=args.get("duty") or None,
+    )
+    return flt, errors
+
+
+@bp.get("/disasters/<slug>/entries")
+def entry_list(slug: str) -> str:
+    disaster = _disaster(slug)
+    flt, errors = _filter_from_args(disaster)
+    page = request.args.get("page", 1, type=int)
+    pagination = db.paginate(
+        entries_select(disaster, flt),
+        page=page,
+        per_page=current_app.config["ENTRIES_PER_PAGE"],
+        error_out=False,
+    )
+    summary = db.session.execute(
+        apply_filter(
+            joined(select(func.count(Entry.id), func.coalesce(func.sum(Entry.headcount), 0))),
+            disaster,
+            flt,
+        )
+    ).one()
+    return render_template(
+        "entry_list.html",
+        disaster=disaster,
+        flt=flt,
+        errors=errors,
+        pagination=pagination,
+        matched=int(summary[0]),
+        person_days=int(summary[1]),
+        operations=operation_choices(disaster),
+        duties=duty_choices(),
+        organisations=_organisations(),
+    )
+
+
+@bp.route("/disasters/<slug>/entries/<int:entry_id>/edit", methods=["GET", "POST"])
+def edit_entry(slug: str, entry_id: int) -> BaseResponse | str:
+    disaster = _disaster(slug)
+    entry = _entry(disaster, entry_id)
+    form = EntryForm(disaster, obj=None if request.method == "POST" else _entry_values(entry))
+    if form.validate_on_submit():
+        assert form.date.date is not None
+        try:
+            update_entry(entry, form.draft(form.date.date), WEB_ACTOR)
+        except DuplicateEntry as exc:
+            flash(_duplicate_message(disaster, exc), "error")
+            entry = _entry(disaster, entry_id)
+        except DispatchError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            entry = _entry(disaster, entry_id)
+        else:
+            db.session.commit()
+            flash("変更しました。", "success")
+            return redirect(url_for(".entry_list", slug=slug, **_list_args_for(entry)))
+    return render_template(
+        "entry_edit.html",
+        disaster=disaster,
+        entry=entry,
+        form=form,
+        organisations=_organisations(),
+    )
+
+
+class _Values:
+    """Initial form values for an entry (codes where the form holds codes)."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+
+def _entry_values(entry: Entry) -> _Values:
+    return _Values(
+        date=entry.date.isoformat(),
+        operation=entry.operation.code,
+        sender=entry.sender.label,
+        sender_unit=entry.sender_unit,
+        destination=entry.destination.label,
+        duty=entry.duty.code,
+        headcount=entry.headcount,
+        note=entry.note,
+    )
+
+
+def _list_args_for(entry: Entry) -> dict[str, str]:
+    return {"date_from": entry.date.isoformat(), "date_to": entry.date.isoformat()}
+
+
+@bp.route("/disasters/<slug>/entries/<int:entry_id>/delete", methods=["GET", "POST"])
+def delete_entry_page(slug: str, entry_id: int) -> BaseResponse | str:
+    disaster = _disaster(slug)
+    entry = _entry(disaster, entry_id)
+    form = DeleteForm()
+    if form.validate_on_submit():
+        back = _list_args_for(entry)
+        delete_entry(entry)
+        db.session.commit()
+        flash("削除しました。", "success")
+        return redirect(url_for(".entry_list", slug=slug, **back))
+    return render_template("entry_delete.html", disaster=disaster, entry=entry, form=form)
+
+
+def _as_of_from_args() -> tuple[date, str | None]:
+    value = request.args.get("as_of", "").strip()
+    if not value:
+        return clock.today(), None
+    try:
+        return parse_date(value), None
+    except WarekiError as exc:
+        return clock.today(), str(exc)
+
+
+@bp.get("/disasters/<slug>/totals")
+def totals_page(slug: str) -> str:
+    disaster = _disaster(slug)
+    as_of, error = _as_of_from_args()
+    tables = {
+        dim: totals(disaster, as_of, dim)
+        for dim in (Dimension.OPERATION, Dimension.DESTINATION, Dimension.SENDER, Dimension.DUTY)
+    }
+    person_days, active = headline(disaster, as_of)
+    return render_template(
+        "totals.html",
+        disaster=disaster,
+        as_of=as_of,
+        as_of_error=error,
+        person_days=person_days,
+        active=active,
+        tables=tables,
+    )
+
+
+@bp.get("/disasters/<slug>/totals.json")
+def totals_json(slug: str) -> Response | tuple[Response, int]:
+    disaster = _disaster(slug)
+    as_of, error = _as_of_from_args()
+    if error:
+        return jsonify({"error": error}), 400
+    by = request.args.get("by", Dimension.OPERATION.value)
+    if by not in {d.value for d in Dimension}:
+        choices = ", ".join(d.value for d in Dimension)
+        return jsonify({"error": f"by は {choices} のいずれかです。"}), 400
+    return jsonify(totals(disaster, as_of, Dimension(by)).as_json())
+
+
+@bp.route("/disasters/<slug>/import", methods=["GET", "POST"])
+def import_page(slug: str) -> BaseResponse | str:
+    disaster = _disaster(slug)
+    form = ImportForm()
+    errors = []
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            result = import_dispatches(
+                disaster,
+                upload.read(),
+                upload.filename or "",
+                encoding=form.encoding.data,
+                actor=WEB_ACTOR,
+            )
+        except ImportRefused as exc:
+            db.session.rollback()
+            errors = exc.errors
+        else:
+            db.session.commit()
+            flash(
+                f"{len(result.entries):,}行を取り込みました（延べ{result.person_days:,}人）。",
+                "success",
+            )
+            return redirect(url_for(".entry_list", slug=slug))
+    return render_template("import.html", disaster=disaster, form=form, errors=errors)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    db.session.execute(select(func.count(Operation.id)))
+    return jsonify({"status": "ok"})

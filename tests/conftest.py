@@ -1,0 +1,107 @@
+"""Fixtures: a real database per test (a SQLite file, or PostgreSQL when TEST_DATABASE_URL is set).
+
+The schema is built once per run through the real migrations, with master data loaded. Each SQLite test
+gets its own copy of that file; on PostgreSQL the tables other than master data are emptied after each
+test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from dispatch import create_app
+from dispatch.extensions import db
+from dispatch.masterdata import load_master_data
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
+# Tables holding what a test writes; master data (organisation, duty) is loaded once and kept.
+TEST_TABLES = ("entry", "operation", "disaster")
+
+
+def make_app(url: str, **overrides: Any) -> Flask:
+    config = {
+        "TESTING": True,
+        "ENV_NAME": "test",
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "WTF_CSRF_ENABLED": False,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+def _migrate(url: str) -> None:
+    app = make_app(url)
+    with app.app_context():
+        upgrade()
+        load_master_data()
+        db.session.commit()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A URL for PostgreSQL, or the path of a migrated SQLite file to copy."""
+    if POSTGRES_URL:
+        app = make_app(POSTGRES_URL)
+        with app.app_context():
+            db.session.execute(text("DROP SCHEMA public CASCADE"))
+            db.session.execute(text("CREATE SCHEMA public"))
+            db.session.commit()
+            db.engine.dispose()
+        _migrate(POSTGRES_URL)
+        return POSTGRES_URL
+    path = tmp_path_factory.mktemp("template") / "template.sqlite"
+    _migrate(f"sqlite:///{path}")
+    return str(path)
+
+
+@pytest.fixture
+def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
+    if POSTGRES_URL:
+        yield POSTGRES_URL
+        app = make_app(POSTGRES_URL)
+        with app.app_context():
+            db.session.execute(text(f"TRUNCATE {', '.join(TEST_TABLES)} RESTART IDENTITY CASCADE"))
+            db.session.commit()
+            db.engine.dispose()
+        return
+    path = tmp_path / "dispatch.sqlite"
+    shutil.copyfile(database_template, path)
+    yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    app = make_app(database_url)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[None]:
+    """An application context, for tests that call services and totals directly."""
+    with app.app_context():
+        yield
+        db.session.rollback()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
