@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import select
 
@@ -54,6 +55,7 @@ def _fail(exc: DispatchError) -> click.ClickException:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create or upgrade the schema and load master data; safe to run again."""
     upgrade()
@@ -64,6 +66,7 @@ def init_db_command() -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command() -> None:
     """Load the founding case (令和5年7月14日からの大雨, Akita); safe to run again."""
     begin_write()
@@ -79,6 +82,7 @@ def seed_demo_command() -> None:
 
 
 @click.command("create-disaster")
+@with_appcontext
 @click.argument("slug")
 @click.option("--name", required=True)
 @click.option("--start", "start_date", type=DATE, required=True)
@@ -94,6 +98,7 @@ def create_disaster_command(slug: str, name: str, start_date: date) -> None:
 
 
 @click.command("create-operation")
+@with_appcontext
 @click.argument("disaster_slug")
 @click.argument("code")
 @click.option("--name", required=True)
@@ -110,6 +115,7 @@ def create_operation_command(disaster_slug: str, code: str, name: str, display_o
 
 
 @click.command("import-dispatches")
+@with_appcontext
 @click.argument("disaster_slug")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--encoding", type=click.Choice(["auto", "utf-8", "cp932"]), default="auto", show_default=True)
@@ -133,6 +139,7 @@ def import_dispatches_command(disaster_slug: str, file: Path, encoding: str) -> 
 
 
 @click.command("totals")
+@with_appcontext
 @click.argument("disaster_slug")
 @click.option("--as-of", "as_of", type=DATE, default=None, help="default: today in Asia/Tokyo")
 @click.option("--by", type=click.Choice([d.value for d in Dimension]), default="operation")

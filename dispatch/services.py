@@ -291,9 +291,11 @@ def seed_founding_case(actor: str = "seed-demo") -> SeedResult:
         disaster = create_disaster(demo.DISASTER_SLUG, demo.DISASTER_NAME, demo.DISASTER_START)
     operations = {op.code: op for op in disaster.operations}
     for spec in demo.OPERATIONS:
-        op = operations.get(spec.code) or create_operation(disaster, spec.code, spec.name, spec.display_order)
-        op.closed = spec.closed
-        operations[spec.code] = op
+        if spec.code not in operations:
+            # Only a new operation takes the demo's open/closed state; a user's later change stays.
+            op = create_operation(disaster, spec.code, spec.name, spec.display_order)
+            op.closed = spec.closed
+            operations[spec.code] = op
     orgs = {o.code: o for o in db.session.scalars(select(Organisation))}
     duties = {d.code: d for d in db.session.scalars(select(Duty))}
     drafts = [

@@ -9,7 +9,6 @@ from flask import Flask
 
 from dispatch.extensions import db
 from dispatch.services import seed_founding_case
-
 from tests.browser import OutsideRequests, chromium, live_server
 
 pytestmark = pytest.mark.browser

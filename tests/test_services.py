@@ -1,0 +1,426 @@
+"""Write use cases: every batch is written whole or not at all, and a fact is never entered twice."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from dispatch.extensions import db
+from dispatch.models import Disaster, Entry, Operation
+from dispatch.query import EntryFilter
+from dispatch.services import (
+    DispatchError,
+    DuplicateEntry,
+    copy_day,
+    create_disaster,
+    create_operation,
+    delete_entry,
+    log_entries,
+    log_period,
+    seed_founding_case,
+    update_entry,
+)
+from tests.factories import (
+    AKITA_CITY,
+    AKITA_PREF,
+    GOJOME,
+    NOSHIRO,
+    YOKOTE,
+    disaster,
+    draft,
+    duty,
+    entry,
+    operation,
+    org,
+)
+
+
+def _count(day: date | None = None) -> int:
+    stmt = select(func.count()).select_from(Entry)
+    if day is not None:
+        stmt = stmt.where(Entry.date == day)
+    return db.session.scalar(stmt)
+
+
+def _person_days(day: date | None = None) -> int:
+    stmt = select(func.coalesce(func.sum(Entry.headcount), 0))
+    if day is not None:
+        stmt = stmt.where(Entry.date == day)
+    return db.session.scalar(stmt)
+
+
+def _key(day: date, *, sender: str = AKITA_PREF, unit: str = "", destination: str = GOJOME):
+    return (operation().id, day, org(sender).id, unit, org(destination).id, duty("water_supply").id)
+
+
+# --- log_entries -------------------------------------------------------------------------------
+
+
+def test_log_entries_writes_a_batch(ctx: None) -> None:
+    written = log_entries(
+        [
+            draft(date(2023, 8, 1), 3),
+            draft(date(2023, 8, 1), 2, sender=NOSHIRO),
+            draft(date(2023, 8, 1), 4, sender=YOKOTE, destination=AKITA_CITY),
+        ],
+        actor="hq-night",
+    )
+    assert len(written) == 3
+    assert _count() == 3
+    assert _person_days() == 9
+    assert {e.created_by for e in written} == {"hq-night"}
+    assert {e.updated_by for e in written} == {"hq-night"}
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"headcount": 0}, "人数は1以上で入力してください。"),
+        ({"destination": AKITA_PREF}, "派遣元と派遣先が同じです。"),
+        ({"day": date(2023, 7, 13)}, "災害の発生日（令和5年7月14日）より前の日付です。"),
+        ({"sender_unit": "部" * 101}, "所属は100文字以内で入力してください。"),
+    ],
+)
+def test_one_bad_draft_refuses_the_whole_batch(ctx: None, bad: dict, message: str) -> None:
+    changes = dict(bad)
+    bad_draft = draft(changes.pop("day", date(2023, 8, 2)), **{"headcount": 1, **changes})
+    with pytest.raises(DispatchError, match=message):
+        log_entries([draft(date(2023, 8, 1), 3), bad_draft, draft(date(2023, 8, 3), 2)], actor="test")
+    assert _count() == 0
+
+
+def test_the_disaster_start_date_itself_is_accepted(ctx: None) -> None:
+    entry(date(2023, 7, 14), 2)
+    assert _count(date(2023, 7, 14)) == 1
+
+
+def test_a_duplicate_is_refused_and_the_original_kept(ctx: None) -> None:
+    original = entry(date(2023, 8, 1), 3)
+    with pytest.raises(DuplicateEntry, match="登録済みの派遣と重複します（1件）。") as refused:
+        log_entries([draft(date(2023, 8, 1), 5)], actor="second")
+    assert refused.value.keys == [_key(date(2023, 8, 1))]
+    db.session.expire_all()
+    assert _count() == 1
+    assert _person_days() == 3
+    assert db.session.get(Entry, original.id).headcount == 3
+    assert db.session.get(Entry, original.id).created_by == "test"
+
+
+def test_a_duplicate_inside_a_batch_refuses_the_batch(ctx: None) -> None:
+    entry(date(2023, 8, 1), 3)
+    with pytest.raises(DuplicateEntry) as refused:
+        log_entries(
+            [draft(date(2023, 8, 2), 4), draft(date(2023, 8, 1), 3), draft(date(2023, 8, 3), 4)],
+            actor="test",
+        )
+    assert refused.value.keys == [_key(date(2023, 8, 1))]
+    assert _count() == 1
+    assert _person_days() == 3
+
+
+def test_a_draft_repeated_within_the_batch_is_refused(ctx: None) -> None:
+    with pytest.raises(DuplicateEntry, match="同じ内容の行が重複しています") as refused:
+        log_entries(
+            [draft(date(2023, 8, 1), 2), draft(date(2023, 8, 2), 2), draft(date(2023, 8, 1), 3)],
+            actor="test",
+        )
+    assert refused.value.keys == [_key(date(2023, 8, 1))]
+    assert _count() == 0
+
+
+def test_entries_differing_only_by_sender_unit_are_distinct(ctx: None) -> None:
+    log_entries(
+        [
+            draft(date(2023, 8, 1), 2, sender_unit="総務部"),
+            draft(date(2023, 8, 1), 3, sender_unit="建設部"),
+            draft(date(2023, 8, 1), 1),
+        ],
+        actor="test",
+    )
+    assert _count() == 3
+    assert _person_days() == 6
+
+
+# --- log_period --------------------------------------------------------------------------------
+
+
+def test_period_is_inclusive_five_a_day_for_thirteen_days(ctx: None) -> None:
+    # DOMAIN.md: 5 persons a day from 8/19 to 8/31 is 13 days, 延べ65人.
+    written = log_period(draft(date(2023, 8, 19), 5), date(2023, 8, 31), actor="test")
+    assert len(written) == 13
+    assert _count() == 13
+    assert _person_days() == 65
+    dates = sorted(e.date for e in written)
+    assert dates[0] == date(2023, 8, 19)
+    assert dates[-1] == date(2023, 8, 31)
+
+
+def test_period_of_one_day(ctx: None) -> None:
+    log_period(draft(date(2023, 8, 19), 5), date(2023, 8, 19), actor="test")
+    assert _count() == 1
+    assert _person_days() == 5
+
+
+def test_period_colliding_on_one_day_writes_nothing(ctx: None) -> None:
+    entry(date(2023, 8, 25), 2)
+    with pytest.raises(DuplicateEntry) as refused:
+        log_period(draft(date(2023, 8, 19), 5), date(2023, 8, 31), actor="test")
+    assert refused.value.keys == [_key(date(2023, 8, 25))]
+    assert _count() == 1
+    assert _person_days() == 2
+
+
+def test_period_ending_before_it_starts_is_refused(ctx: None) -> None:
+    with pytest.raises(DispatchError, match="終了日が開始日より前です。"):
+        log_period(draft(date(2023, 8, 31), 5), date(2023, 8, 19), actor="test")
+    assert _count() == 0
+
+
+def test_period_longer_than_a_year_is_refused(ctx: None) -> None:
+    with pytest.raises(DispatchError, match="期間は366日以内にしてください。"):
+        log_period(draft(date(2023, 8, 1), 1), date(2024, 8, 1), actor="test")
+    assert _count() == 0
+
+
+def test_period_of_exactly_366_days_is_accepted(ctx: None) -> None:
+    log_period(draft(date(2023, 8, 1), 1), date(2024, 7, 31), actor="test")
+    assert _count() == 366
+
+
+# --- copy_day ----------------------------------------------------------------------------------
+
+SOURCE = date(2023, 8, 1)
+TARGETS = [date(2023, 8, 2), date(2023, 8, 3), date(2023, 8, 4)]
+
+
+@pytest.fixture
+def rota(ctx: None) -> Disaster:
+    """Three entries on 8/1, 11 persons: 5 and 2 to 五城目町, 4 to 秋田市."""
+    log_entries(
+        [
+            draft(SOURCE, 5),
+            draft(SOURCE, 2, sender=NOSHIRO),
+            draft(SOURCE, 4, sender=YOKOTE, destination=AKITA_CITY, duty_code="damage_survey"),
+        ],
+        actor="test",
+    )
+    return disaster()
+
+
+def test_copy_day_repeats_every_entry_on_each_target(rota: Disaster) -> None:
+    written = copy_day(rota, SOURCE, TARGETS, EntryFilter(), actor="copier")
+    assert len(written) == 9
+    assert _count() == 12
+    assert _person_days() == 44
+    for day in TARGETS:
+        assert _count(day) == 3
+        assert _person_days(day) == 11
+    assert {e.created_by for e in written} == {"copier"}
+
+
+def test_copy_day_keeps_only_what_the_filter_keeps(rota: Disaster) -> None:
+    written = copy_day(rota, SOURCE, TARGETS, EntryFilter(destination=GOJOME), actor="copier")
+    assert len(written) == 6
+    for day in TARGETS:
+        assert _count(day) == 2
+        assert _person_days(day) == 7
+    assert {e.destination.code for e in written} == {GOJOME}
+
+
+def test_copy_day_by_sender(rota: Disaster) -> None:
+    copy_day(rota, SOURCE, TARGETS[:1], EntryFilter(sender=YOKOTE), actor="copier")
+    assert _count(TARGETS[0]) == 1
+    assert _person_days(TARGETS[0]) == 4
+
+
+def test_copy_day_ignores_other_disasters(rota: Disaster) -> None:
+    other = operation(create_disaster("other-rain", "別の豪雨", date(2023, 7, 1)))
+    entry(SOURCE, 9, op=other)
+    copy_day(rota, SOURCE, TARGETS[:1], EntryFilter(), actor="copier")
+    assert _count(TARGETS[0]) == 3
+    assert _person_days(TARGETS[0]) == 11
+
+
+def test_copy_day_refuses_the_whole_copy_if_one_target_collides(rota: Disaster) -> None:
+    entry(date(2023, 8, 3), 6, sender=NOSHIRO)
+    with pytest.raises(DuplicateEntry) as refused:
+        copy_day(rota, SOURCE, TARGETS, EntryFilter(), actor="copier")
+    assert refused.value.keys == [_key(date(2023, 8, 3), sender=NOSHIRO)]
+    assert _count() == 4
+    assert _person_days() == 17
+    assert _count(date(2023, 8, 2)) == 0
+
+
+def test_copy_day_refuses_an_empty_source(rota: Disaster) -> None:
+    with pytest.raises(DispatchError, match="コピー元が空です"):
+        copy_day(rota, date(2023, 8, 10), TARGETS, EntryFilter(), actor="copier")
+    assert _count() == 3
+
+
+def test_copy_day_refuses_a_source_emptied_by_the_filter(rota: Disaster) -> None:
+    with pytest.raises(DispatchError, match="コピー元が空です"):
+        copy_day(rota, SOURCE, TARGETS, EntryFilter(destination=NOSHIRO), actor="copier")
+    assert _count() == 3
+
+
+def test_copy_day_refuses_the_source_as_a_target(rota: Disaster) -> None:
+    with pytest.raises(DispatchError, match="コピー元と同じ日"):
+        copy_day(rota, SOURCE, [date(2023, 8, 2), SOURCE], EntryFilter(), actor="copier")
+    assert _count() == 3
+
+
+# --- update_entry, delete_entry ---------------------------------------------------------------
+
+
+def test_update_entry_moves_an_entry(ctx: None) -> None:
+    moved = entry(date(2023, 8, 1), 3)
+    update_entry(moved, draft(date(2023, 8, 2), 4, destination=AKITA_CITY), actor="editor")
+    db.session.expire_all()
+    again = db.session.get(Entry, moved.id)
+    assert (again.date, again.headcount, again.destination.code) == (date(2023, 8, 2), 4, AKITA_CITY)
+    assert (again.created_by, again.updated_by) == ("test", "editor")
+    assert _count() == 1
+    assert _count(date(2023, 8, 1)) == 0
+
+
+def test_update_entry_may_keep_its_own_key(ctx: None) -> None:
+    kept = entry(date(2023, 8, 1), 3)
+    update_entry(kept, draft(date(2023, 8, 1), 6), actor="editor")
+    assert _person_days() == 6
+    assert _count() == 1
+
+
+def test_update_entry_refuses_a_move_onto_an_existing_key(ctx: None) -> None:
+    entry(date(2023, 8, 1), 3)
+    other = entry(date(2023, 8, 2), 4)
+    with pytest.raises(DuplicateEntry) as refused:
+        update_entry(other, draft(date(2023, 8, 1), 9), actor="editor")
+    assert refused.value.keys == [_key(date(2023, 8, 1))]
+    db.session.expire_all()
+    assert db.session.get(Entry, other.id).date == date(2023, 8, 2)
+    assert _person_days(date(2023, 8, 1)) == 3
+    assert _person_days(date(2023, 8, 2)) == 4
+
+
+def test_update_entry_refuses_an_invalid_draft(ctx: None) -> None:
+    kept = entry(date(2023, 8, 1), 3)
+    with pytest.raises(DispatchError, match="人数は1以上"):
+        update_entry(kept, draft(date(2023, 8, 1), 0), actor="editor")
+    with pytest.raises(DispatchError, match="より前の日付です"):
+        update_entry(kept, draft(date(2023, 7, 1), 3), actor="editor")
+    db.session.expire_all()
+    assert (db.session.get(Entry, kept.id).date, _person_days()) == (date(2023, 8, 1), 3)
+
+
+def test_delete_entry(ctx: None) -> None:
+    gone = entry(date(2023, 8, 1), 3)
+    entry(date(2023, 8, 2), 4)
+    delete_entry(gone)
+    assert _count() == 1
+    assert _person_days() == 4
+    assert _count(date(2023, 8, 1)) == 0
+
+
+# --- create_disaster, create_operation ---------------------------------------------------------
+
+
+def test_create_disaster(ctx: None) -> None:
+    created = create_disaster("noto-2024", "  令和6年能登半島地震  ", date(2024, 1, 1))
+    assert (created.slug, created.name, created.start_date) == (
+        "noto-2024",
+        "令和6年能登半島地震",
+        date(2024, 1, 1),
+    )
+    assert created.id is not None
+
+
+@pytest.mark.parametrize(
+    "slug", ["", "Akita-2023", "akita 2023", "-akita", "akita_2023", "秋田", "a" * 65, "akita\n"]
+)
+def test_create_disaster_refuses_a_bad_slug(ctx: None, slug: str) -> None:
+    with pytest.raises(DispatchError, match="識別子"):
+        create_disaster(slug, "豪雨", date(2023, 7, 14))
+    assert db.session.scalar(select(func.count()).select_from(Disaster)) == 0
+
+
+def test_create_disaster_accepts_the_longest_slug(ctx: None) -> None:
+    assert create_disaster("a" * 64, "豪雨", date(2023, 7, 14)).slug == "a" * 64
+
+
+def test_create_disaster_refuses_an_empty_name(ctx: None) -> None:
+    with pytest.raises(DispatchError, match="災害名を入力してください。"):
+        create_disaster("akita-2023-rain", "　 ", date(2023, 7, 14))
+
+
+def test_create_disaster_refuses_a_duplicate_slug(ctx: None) -> None:
+    create_disaster("akita-2023-rain", "令和5年7月14日からの大雨", date(2023, 7, 14))
+    with pytest.raises(DispatchError, match="災害「akita-2023-rain」は登録済みです。"):
+        create_disaster("akita-2023-rain", "別名", date(2023, 7, 15))
+    assert db.session.scalar(select(func.count()).select_from(Disaster)) == 1
+
+
+def test_create_operation_numbers_display_order(ctx: None) -> None:
+    rain = disaster()
+    first = create_operation(rain, "mutual-aid", "災害時の相互応援協定に基づく派遣")
+    second = create_operation(rain, "water-supply", "応急給水業務に係る派遣")
+    explicit = create_operation(rain, "relief-act", "災害救助法業務に係る派遣", display_order=10)
+    after = create_operation(rain, "recovery-support", "災害復旧支援業務に係る派遣")
+    orders = [op.display_order for op in (first, second, explicit, after)]
+    assert orders == [1, 2, 10, 11]
+
+
+@pytest.mark.parametrize("code", ["", "Mutual", "mutual aid", "-x", "相互応援"])
+def test_create_operation_refuses_a_bad_code(ctx: None, code: str) -> None:
+    with pytest.raises(DispatchError, match="派遣区分のコード"):
+        create_operation(disaster(), code, "派遣")
+
+
+def test_create_operation_refuses_an_empty_name(ctx: None) -> None:
+    with pytest.raises(DispatchError, match="派遣区分名を入力してください。"):
+        create_operation(disaster(), "mutual-aid", " ")
+
+
+def test_create_operation_refuses_a_duplicate_within_the_disaster(ctx: None) -> None:
+    rain = disaster()
+    create_operation(rain, "mutual-aid", "一")
+    with pytest.raises(DispatchError, match="派遣区分「mutual-aid」は登録済みです。"):
+        create_operation(rain, "mutual-aid", "二")
+    create_operation(disaster("other-rain"), "mutual-aid", "他の災害なら同じコードでよい")
+    assert db.session.scalar(select(func.count()).select_from(Operation)) == 2
+
+
+# --- seed_founding_case ------------------------------------------------------------------------
+
+
+def test_seed_founding_case_is_idempotent(ctx: None) -> None:
+    first = seed_founding_case()
+    assert (first.disaster.slug, first.added_entries, first.added_person_days) == (
+        "akita-2023-rain",
+        549,
+        2319,
+    )
+    second = seed_founding_case()
+    assert (second.added_entries, second.added_person_days) == (0, 0)
+    assert second.disaster.id == first.disaster.id
+    assert _count() == 549
+    assert _person_days() == 2319
+    assert db.session.scalar(select(func.count()).select_from(Disaster)) == 1
+    assert [(op.code, op.display_order, op.closed) for op in second.disaster.operations] == [
+        ("mutual-aid", 1, True),
+        ("recovery-support", 2, True),
+        ("relief-act", 3, False),
+        ("water-supply", 4, True),
+    ]
+
+
+def test_seed_founding_case_adds_only_what_is_missing(ctx: None) -> None:
+    seed_founding_case()
+    removed = db.session.scalar(select(Entry).where(Entry.date == date(2023, 8, 31)).order_by(Entry.id))
+    headcount = removed.headcount
+    delete_entry(removed)
+    again = seed_founding_case()
+    assert (again.added_entries, again.added_person_days) == (1, headcount)
+    assert headcount == 10
+    assert _person_days() == 2319
