@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import DEV_SECRET_KEY, database_url, default_settings
 
@@ -32,14 +33,28 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         )
     _refuse_development_secret_in_production(app)
 
-    from . import cli, templating, views
-    from .extensions import csrf, db, migrate
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind the reverse proxy: take the client's address and scheme from its headers, so that
+        # login throttling sees real addresses and the session cookie is Secure over HTTPS.
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    from . import access, admin, audit_views, auth, cli, templating, views
+    from .extensions import csrf, db, login_manager, migrate
+    from .security import SessionInterface, add_security_headers
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     csrf.init_app(app)
+    login_manager.init_app(app)
+    app.session_interface = SessionInterface()
+    access.register(app)
+    app.after_request(add_security_headers)
     templating.register(app)
+    app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(audit_views.bp)
+    app.register_blueprint(admin.bp)
     cli.register(app)
     return app
 

@@ -16,11 +16,18 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 
 from . import clock
+from .accounts import create_user, find_user, reset_password
 from .extensions import begin_write, db
 from .importing import ImportRefused, import_dispatches
 from .masterdata import load_master_data
-from .models import Disaster
-from .services import DispatchError, create_disaster, create_operation, seed_founding_case
+from .models import Disaster, Organisation, Role
+from .services import (
+    CLI_ACTOR,
+    DispatchError,
+    create_disaster,
+    create_operation,
+    seed_founding_case,
+)
 from .totals import Dimension, totals
 from .wareki import WarekiError, format_long, parse_date
 
@@ -90,7 +97,7 @@ def create_disaster_command(slug: str, name: str, start_date: date) -> None:
     """Register a disaster."""
     begin_write()
     try:
-        disaster = create_disaster(slug, name, start_date)
+        disaster = create_disaster(slug, name, start_date, CLI_ACTOR)
     except DispatchError as exc:
         raise _fail(exc) from exc
     db.session.commit()
@@ -107,7 +114,7 @@ def create_operation_command(disaster_slug: str, code: str, name: str, display_o
     """Add an operation (派遣区分) to a disaster."""
     begin_write()
     try:
-        operation = create_operation(_disaster(disaster_slug), code, name, display_order)
+        operation = create_operation(_disaster(disaster_slug), code, name, CLI_ACTOR, display_order)
     except DispatchError as exc:
         raise _fail(exc) from exc
     db.session.commit()
@@ -119,13 +126,14 @@ def create_operation_command(disaster_slug: str, code: str, name: str, display_o
 @click.argument("disaster_slug")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--encoding", type=click.Choice(["auto", "utf-8", "cp932"]), default="auto", show_default=True)
-def import_dispatches_command(disaster_slug: str, file: Path, encoding: str) -> None:
+@click.option("--reason", default="", help="required when rows fall on closed (確定) days")
+def import_dispatches_command(disaster_slug: str, file: Path, encoding: str, reason: str) -> None:
     """Import a .csv or .xlsx of dispatches: all rows or none."""
     begin_write()
     disaster = _disaster(disaster_slug)
     try:
         result = import_dispatches(
-            disaster, file.read_bytes(), file.name, encoding=encoding, actor="cli-import"
+            disaster, file.read_bytes(), file.name, encoding=encoding, actor=CLI_ACTOR, reason=reason
         )
     except ImportRefused as exc:
         db.session.rollback()
@@ -166,7 +174,59 @@ def totals_command(disaster_slug: str, as_of: date | None, by: str, fmt: str) ->
         click.echo(f"{row.key:<{width}}  {row.person_days:>8,}  {row.active:>5,}  {row.name}")
 
 
+@click.command("create-user")
+@with_appcontext
+@click.argument("username")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--org", "org_code", default=None, help="organisation code (required for municipality)")
+@click.option("--display-name", default="")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.option(
+    "--reset-if-exists",
+    is_flag=True,
+    help="when the user exists, give it a new generated password instead of failing",
+)
+def create_user_command(
+    username: str,
+    role: str,
+    org_code: str | None,
+    display_name: str,
+    password_stdin: bool,
+    reset_if_exists: bool,
+) -> None:
+    """Create a user; without --password-stdin a strong password is generated and printed once."""
+    begin_write()
+    existing = find_user(username)
+    if existing is not None and reset_if_exists:
+        password = reset_password(existing, actor=CLI_ACTOR.name)
+        db.session.commit()
+        click.echo(f"user {existing.username} exists; new password (shown once): {password}")
+        return
+    organisation = None
+    if org_code:
+        organisation = db.session.scalar(select(Organisation).where(Organisation.code == org_code))
+        if organisation is None:
+            raise click.ClickException(f"団体コード「{org_code}」は登録されていません。")
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    try:
+        user, password = create_user(
+            username,
+            Role(role),
+            actor=CLI_ACTOR.name,
+            organisation=organisation,
+            display_name=display_name,
+            password=password,
+        )
+    except DispatchError as exc:
+        raise _fail(exc) from exc
+    db.session.commit()
+    click.echo(f"created user {user.username} ({user.user_role.label})")
+    if not password_stdin:
+        click.echo(f"password (shown once): {password}")
+
+
 COMMANDS = (
+    create_user_command,
     init_db_command,
     seed_demo_command,
     create_disaster_command,

@@ -23,6 +23,16 @@ def default_settings() -> dict[str, Any]:
         "WTF_I18N_ENABLED": False,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Also Secure whenever the request came over HTTPS (see security.SessionInterface).
+        "SESSION_COOKIE_SECURE": False,
+        "PERMANENT_SESSION_LIFETIME": 12 * 60 * 60,
+        # How many reverse proxies stand in front of the app (0: none; their headers are ignored).
+        "TRUSTED_PROXIES": 0,
+        # Login throttling (security.ThrottlePolicy): slower after 3 failures, locked after 10.
+        "LOGIN_SLOW_AFTER": 3,
+        "LOGIN_LOCK_AFTER": 10,
+        "LOGIN_ADDRESS_LOCK_AFTER": 50,
+        "LOGIN_LOCK_MINUTES": 15,
     }
 
 

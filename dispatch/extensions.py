@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -28,6 +29,10 @@ NAMING_CONVENTION = {
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate(compare_type=True, render_as_batch=True)
 csrf = CSRFProtect()
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "ログインしてください。"
+login_manager.login_message_category = "info"
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 BEGIN_IMMEDIATE = "dispatch_begin_immediate"

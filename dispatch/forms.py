@@ -12,8 +12,17 @@ from typing import Any
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import or_, select
-from wtforms import Field, HiddenField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms import (
+    Field,
+    HiddenField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation, ValidationError
 
 from .extensions import db
 from .models import Disaster, Duty, Organisation
@@ -74,6 +83,21 @@ class CountField(IntegerField):
             self.data = None
             raise ValueError("人数は半角数字で入力してください。") from exc
 
+    def pre_validate(self, form: Any) -> None:
+        # Text that is not a number is one error, not also "out of range" from the validators.
+        if self.process_errors:
+            raise StopValidation()
+
+
+def reason_field() -> StringField:
+    """Why a closed (確定) day is changed: required by the service only when one is touched."""
+    return StringField(
+        "変更理由",
+        validators=[Length(max=500, message="理由は500文字以内で入力してください。")],
+        filters=[lambda v: v.strip() if v else ""],
+        description="締め済み（確定）の日を変更する場合は必須です。",
+    )
+
 
 def required(label: str) -> InputRequired:
     return InputRequired(message=f"{label}を入力してください。")
@@ -121,6 +145,11 @@ class OrganisationField(StringField):
         return super()._value()
 
 
+def organisation_options() -> list[Organisation]:
+    """Every organisation, for the datalist that makes sender and destination searchable."""
+    return list(db.session.scalars(select(Organisation).order_by(Organisation.code)))
+
+
 def operation_choices(disaster: Disaster) -> list[tuple[str, str]]:
     return [(op.code, f"{op.name}（終了）" if op.closed else op.name) for op in disaster.operations]
 
@@ -156,6 +185,7 @@ class EntryFields(JapaneseForm):
         filters=[lambda v: v.strip() if v else ""],
         render_kw={"rows": 2},
     )
+    reason = reason_field()
 
     def __init__(self, disaster: Disaster, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -229,6 +259,7 @@ class CopyDayForm(JapaneseForm):
     operation = SelectField("派遣区分で絞り込み", validators=[Optional()])
     sender = OrganisationField("派遣元で絞り込み", validators=[Optional()])
     destination = OrganisationField("派遣先で絞り込み", validators=[Optional()])
+    reason = reason_field()
     confirmed = HiddenField()
 
     def __init__(self, disaster: Disaster, *args: Any, **kwargs: Any) -> None:
@@ -260,13 +291,38 @@ class ImportForm(JapaneseForm):
     )
     encoding = SelectField(
         "文字コード（CSV）",
-        choices=[("auto", "自動判定"), ("utf-8", "UTF-8"), ("cp932", "Shift_JIS（CP932）")],
+        choices=[
+            SelectChoice("auto", "自動判定"),
+            SelectChoice("utf-8", "UTF-8"),
+            SelectChoice("cp932", "Shift_JIS（CP932）"),
+        ],
         default="auto",
     )
+    reason = reason_field()
 
 
 class DeleteForm(JapaneseForm):
-    """Only the CSRF token: deleting is a POST from the confirmation page."""
+    """Deleting is a POST from the confirmation page."""
+
+    reason = reason_field()
+
+
+class CloseDayForm(JapaneseForm):
+    day = DateField("締める日", validators=[required("締める日")])
+    submit = SubmitField("締める（確定）")
+
+
+class ReopenDayForm(JapaneseForm):
+    day = DateField("取り消す日", validators=[required("取り消す日")])
+    reason = StringField(
+        "取消しの理由",
+        validators=[
+            required("取消しの理由"),
+            Length(max=500, message="理由は500文字以内で入力してください。"),
+        ],
+        filters=[lambda v: v.strip() if v else ""],
+    )
+    submit = SubmitField("締めを取り消す")
 
 
 def field_list(form: FlaskForm) -> list[Field]:

@@ -26,6 +26,7 @@ from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import select
 
+from .closing import Actor
 from .extensions import db
 from .models import Disaster, Duty, Entry, Operation, Organisation
 from .services import (
@@ -111,7 +112,8 @@ def import_dispatches(
     filename: str,
     *,
     encoding: str = "auto",
-    actor: str = "import",
+    actor: Actor,
+    reason: str = "",
 ) -> ImportResult:
     """Check every row of a .csv or .xlsx and log them all, or raise ImportRefused and write nothing.
 
@@ -145,7 +147,7 @@ def import_dispatches(
         raise ImportRefused(sorted(errors, key=attrgetter("line")))
 
     try:
-        entries = log_entries(drafts, actor)
+        entries = log_entries(drafts, actor, reason)
     except DispatchError as exc:
         # Only a writer racing us gets here: every check log_entries makes has already passed.
         raise ImportRefused([RowError(0, str(exc))]) from exc

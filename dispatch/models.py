@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     Date,
     DateTime,
@@ -190,6 +192,8 @@ class Entry(db.Model):
             name="uq_entry_key",
         ),
         CheckConstraint("headcount >= 1", name="headcount_positive"),
+        # Far above any real day's headcount, and well inside a 32-bit integer on every database.
+        CheckConstraint("headcount <= 10000", name="headcount_plausible"),
         CheckConstraint("sender_id <> destination_id", name="sender_not_destination"),
         Index("ix_entry_operation_date", "operation_id", "date"),
         Index("ix_entry_destination_date", "destination_id", "date"),
@@ -214,3 +218,119 @@ class Entry(db.Model):
     sender: Mapped[Organisation] = relationship(foreign_keys=[sender_id])
     destination: Mapped[Organisation] = relationship(foreign_keys=[destination_id])
     duty: Mapped[Duty] = relationship()
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    HQ = "hq"
+    REVIEWER = "reviewer"
+    MUNICIPALITY = "municipality"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS = {
+    Role.ADMIN: "管理者",
+    Role.HQ: "災害対策本部（入力）",
+    Role.REVIEWER: "総合防災課（確認・締め）",
+    Role.MUNICIPALITY: "市町村（閲覧）",
+}
+
+_ROLE_VALUES = ", ".join(f"'{r.value}'" for r in Role)
+
+
+class User(db.Model):
+    """A person who logs in. A municipality user sees only entries its organisation sent or received."""
+
+    __tablename__ = "user_account"
+    __table_args__ = (
+        CheckConstraint(f"role IN ({_ROLE_VALUES})", name="role"),
+        CheckConstraint("role <> 'municipality' OR organisation_id IS NOT NULL", name="municipality_has_org"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id", ondelete="RESTRICT"))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    organisation: Mapped[Organisation | None] = relationship()
+
+    @property
+    def user_role(self) -> Role:
+        return Role(self.role)
+
+    # Flask-Login's user protocol.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        # The password's change time is part of the session id: changing or resetting a password ends
+        # every session opened with the old one.
+        return f"{self.id}:{int(self.password_changed_at.timestamp())}"
+
+
+class LoginThrottle(db.Model):
+    """Failed logins per account and per address, in the database so every worker sees the same count."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ClosedDay(db.Model):
+    """締め: a date whose figures the division has checked; its entries are 確定 rather than 速報."""
+
+    __tablename__ = "closed_day"
+    __table_args__ = (UniqueConstraint("disaster_id", "date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    disaster_id: Mapped[int] = mapped_column(ForeignKey("disaster.id", ondelete="CASCADE"))
+    date: Mapped[date] = mapped_column(Date)
+    closed_by: Mapped[str] = mapped_column(String(64))
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditRecord(db.Model):
+    """Who changed what, when, from which values to which, and why. Append-only: triggers refuse
+    UPDATE and DELETE on both databases, so the application cannot rewrite its own history."""
+
+    __tablename__ = "audit_record"
+    __table_args__ = (
+        Index("ix_audit_record_object", "object_type", "object_id"),
+        Index("ix_audit_record_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[int | None]
+    disaster_id: Mapped[int | None] = mapped_column(
+        ForeignKey("disaster.id", ondelete="RESTRICT"), index=True
+    )
+    summary: Mapped[str] = mapped_column(Text, default="")
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    # A change to a closed day's figures: shown in the next digest and highlighted in the log.
+    closed_day_change: Mapped[bool] = mapped_column(default=False)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import aliased
 
 from .models import Disaster, Duty, Entry, Operation, Organisation
@@ -29,10 +29,14 @@ class EntryFilter:
     sender: str | None = None
     destination: str | None = None
     duty: str | None = None
+    # A municipality user's organisation: only entries it sent or received. Never taken from a URL.
+    visible_to: int | None = None
 
     def as_params(self) -> dict[str, str]:
         params = {}
         for field in fields(self):
+            if field.name == "visible_to":
+                continue
             value = getattr(self, field.name)
             if value is not None and value != "":
                 params[field.name] = value.isoformat() if isinstance(value, date) else str(value)
@@ -57,6 +61,8 @@ def apply_filter(stmt: Select[Any], disaster: Disaster, flt: EntryFilter) -> Sel
         stmt = stmt.where(Destination.code == flt.destination)
     if flt.duty:
         stmt = stmt.where(Duty.code == flt.duty)
+    if flt.visible_to is not None:
+        stmt = stmt.where(or_(Entry.sender_id == flt.visible_to, Entry.destination_id == flt.visible_to))
     return stmt
 
 

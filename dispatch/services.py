@@ -10,17 +10,22 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 
-from . import demo
+from . import audit, demo
+from .closing import Actor, ClosingError, guard_closed
 from .extensions import db
-from .models import Disaster, Duty, Entry, Operation, Organisation, utcnow
+from .models import AuditRecord, Disaster, Duty, Entry, Operation, Organisation, Role, utcnow
 from .query import EntryFilter, entries_select
 from .wareki import format_long
 
 MAX_PERIOD_DAYS = 366
+MAX_HEADCOUNT = 10_000
+# Commands run by an operator on the server act with an administrator's rights.
+CLI_ACTOR = Actor("cli", Role.ADMIN)
 
 
 class DispatchError(Exception):
@@ -86,6 +91,8 @@ def draft_problems(draft: EntryDraft) -> list[str]:
     problems = []
     if draft.headcount < 1:
         problems.append("人数は1以上で入力してください。")
+    elif draft.headcount > MAX_HEADCOUNT:
+        problems.append(f"人数は{MAX_HEADCOUNT:,}以下で入力してください。")
     if draft.sender.id == draft.destination.id:
         problems.append("派遣元と派遣先が同じです。")
     start = draft.operation.disaster.start_date
@@ -121,7 +128,7 @@ def find_entries(keys: Iterable[EntryKey]) -> dict[EntryKey, Entry]:
     return found
 
 
-def log_entries(drafts: Sequence[EntryDraft], actor: str) -> list[Entry]:
+def log_entries(drafts: Sequence[EntryDraft], actor: Actor, reason: str = "") -> list[Entry]:
     """Write every draft, or none if any is invalid or collides with an entry or with another draft."""
     problems = [f"{d.describe()}: {p}" for d in drafts for p in draft_problems(d)]
     if problems:
@@ -139,10 +146,8 @@ def log_entries(drafts: Sequence[EntryDraft], actor: str) -> list[Entry]:
         )
     existing = find_entries(seen)
     if existing:
-        raise DuplicateEntry(
-            f"登録済みの派遣と重複します（{len(existing)}件）。",
-            sorted(existing),
-        )
+        raise DuplicateEntry(f"登録済みの派遣と重複します（{len(existing)}件）。", sorted(existing))
+    flagged = _guard(drafts, actor, reason)
     now = utcnow()
     entries = [
         Entry(
@@ -154,16 +159,64 @@ def log_entries(drafts: Sequence[EntryDraft], actor: str) -> list[Entry]:
             duty=d.duty,
             headcount=d.headcount,
             note=d.note,
-            created_by=actor,
+            created_by=actor.name,
             created_at=now,
-            updated_by=actor,
+            updated_by=actor.name,
             updated_at=now,
         )
         for d in drafts
     ]
     db.session.add_all(entries)
     _flush_or_duplicate([d.key for d in drafts])
+    for entry in entries:
+        _audit_entry(
+            "create",
+            entry,
+            actor,
+            after=audit.entry_snapshot(entry),
+            reason=reason,
+            flagged=entry.date in flagged,
+        )
     return entries
+
+
+def _guard(drafts: Sequence[EntryDraft], actor: Actor, reason: str) -> set[date]:
+    """The closed dates among the drafts' (refused unless the actor may amend them with a reason)."""
+    by_disaster: dict[int, tuple[Disaster, set[date]]] = {}
+    for d in drafts:
+        disaster = d.operation.disaster
+        by_disaster.setdefault(disaster.id, (disaster, set()))[1].add(d.date)
+    flagged: set[date] = set()
+    for disaster, dates in by_disaster.values():
+        try:
+            flagged |= guard_closed(disaster, dates, actor, reason)
+        except ClosingError as exc:
+            raise DispatchError(str(exc)) from exc
+    return flagged
+
+
+def _audit_entry(
+    action: str,
+    entry: Entry,
+    actor: Actor,
+    *,
+    before: dict[str, object] | None = None,
+    after: dict[str, object] | None = None,
+    reason: str = "",
+    flagged: bool = False,
+) -> None:
+    audit.record(
+        action,
+        "entry",
+        entry.id,
+        actor=actor.name,
+        disaster_id=entry.operation.disaster_id,
+        before=before,
+        after=after,
+        reason=reason.strip() if flagged else "",
+        summary=audit.entry_summary(entry),
+        closed_day_change=flagged,
+    )
 
 
 def period_dates(date_from: date, date_to: date) -> list[date]:
@@ -176,13 +229,19 @@ def period_dates(date_from: date, date_to: date) -> list[date]:
     return [date_from + timedelta(days=n) for n in range(days)]
 
 
-def log_period(draft: EntryDraft, date_to: date, actor: str) -> list[Entry]:
+def log_period(draft: EntryDraft, date_to: date, actor: Actor, reason: str = "") -> list[Entry]:
     """The same headcount on every day from draft.date to date_to inclusive; all days or none."""
-    return log_entries([replace(draft, date=d) for d in period_dates(draft.date, date_to)], actor)
+    drafts = [replace(draft, date=d) for d in period_dates(draft.date, date_to)]
+    return log_entries(drafts, actor, reason)
 
 
 def copy_day(
-    disaster: Disaster, source: date, targets: Sequence[date], flt: EntryFilter, actor: str
+    disaster: Disaster,
+    source: date,
+    targets: Sequence[date],
+    flt: EntryFilter,
+    actor: Actor,
+    reason: str = "",
 ) -> list[Entry]:
     """Repeat a day's entries (those the filter keeps) on each target date: rotations repeat."""
     day = flt.narrowed(date_from=source, date_to=source)
@@ -205,16 +264,18 @@ def copy_day(
         for target in targets
         for e in originals
     ]
-    return log_entries(drafts, actor)
+    return log_entries(drafts, actor, reason)
 
 
-def update_entry(entry: Entry, draft: EntryDraft, actor: str) -> Entry:
+def update_entry(entry: Entry, draft: EntryDraft, actor: Actor, reason: str = "") -> Entry:
     problems = draft_problems(draft)
     if problems:
         raise DispatchError("\n".join(problems))
     clash = find_entries([draft.key]).get(draft.key)
     if clash is not None and clash.id != entry.id:
         raise DuplicateEntry("登録済みの派遣と重複します。", [draft.key])
+    before = audit.entry_snapshot(entry)
+    flagged = bool(_guard([draft, _as_draft(entry)], actor, reason))
     entry.date = draft.date
     entry.operation = draft.operation
     entry.sender = draft.sender
@@ -223,15 +284,69 @@ def update_entry(entry: Entry, draft: EntryDraft, actor: str) -> Entry:
     entry.duty = draft.duty
     entry.headcount = draft.headcount
     entry.note = draft.note
-    entry.updated_by = actor
+    entry.updated_by = actor.name
     entry.updated_at = utcnow()
     _flush_or_duplicate([draft.key])
+    after = audit.entry_snapshot(entry)
+    if after != before:
+        _audit_entry("update", entry, actor, before=before, after=after, reason=reason, flagged=flagged)
     return entry
 
 
-def delete_entry(entry: Entry) -> None:
+def delete_entry(entry: Entry, actor: Actor, reason: str = "") -> None:
+    """Delete an entry; its last values stay in the audit trail, from which it can be restored."""
+    flagged = bool(_guard([_as_draft(entry)], actor, reason))
+    _audit_entry("delete", entry, actor, before=audit.entry_snapshot(entry), reason=reason, flagged=flagged)
     db.session.delete(entry)
     db.session.flush()
+
+
+def restore_entry(record: AuditRecord, actor: Actor, reason: str = "") -> Entry:
+    """Bring back a deleted entry from the values its deletion recorded."""
+    if record.action != "delete" or record.object_type != "entry" or not record.before:
+        raise DispatchError("復元できるのは派遣の削除の記録だけです。")
+    disaster = db.session.get(Disaster, record.disaster_id) if record.disaster_id else None
+    if disaster is None:
+        raise DispatchError("災害が見つかりません。")
+    values = record.before
+    operation = next((op for op in disaster.operations if op.code == values["operation"]), None)
+    sender = _by_code(Organisation, values["sender"])
+    destination = _by_code(Organisation, values["destination"])
+    duty = _by_code(Duty, values["duty"])
+    if operation is None or sender is None or destination is None or duty is None:
+        raise DispatchError("派遣区分・団体・業務のいずれかが見つからないため復元できません。")
+    draft = EntryDraft(
+        date=date.fromisoformat(str(values["date"])),
+        operation=operation,
+        sender=sender,
+        sender_unit=str(values.get("sender_unit", "")),
+        destination=destination,
+        duty=duty,
+        headcount=int(values["headcount"]),
+        note=str(values.get("note", "")),
+    )
+    [entry] = log_entries([draft], actor, reason)
+    _audit_entry(
+        "restore", entry, actor, after=audit.entry_snapshot(entry), reason=f"記録#{record.id}から復元"
+    )
+    return entry
+
+
+def _by_code(model: type[Organisation] | type[Duty], code: object) -> Any:
+    return db.session.scalar(select(model).where(model.code == str(code)))
+
+
+def _as_draft(entry: Entry) -> EntryDraft:
+    return EntryDraft(
+        date=entry.date,
+        operation=entry.operation,
+        sender=entry.sender,
+        destination=entry.destination,
+        duty=entry.duty,
+        headcount=entry.headcount,
+        sender_unit=entry.sender_unit,
+        note=entry.note,
+    )
 
 
 def _flush_or_duplicate(keys: list[EntryKey]) -> None:
@@ -249,7 +364,7 @@ def _flush_or_duplicate(keys: list[EntryKey]) -> None:
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
-def create_disaster(slug: str, name: str, start_date: date) -> Disaster:
+def create_disaster(slug: str, name: str, start_date: date, actor: Actor) -> Disaster:
     if not SLUG_PATTERN.fullmatch(slug):
         raise DispatchError("識別子（slug）は半角英小文字・数字・ハイフンで入力してください。")
     if not name.strip():
@@ -259,10 +374,21 @@ def create_disaster(slug: str, name: str, start_date: date) -> Disaster:
     disaster = Disaster(slug=slug, name=name.strip(), start_date=start_date)
     db.session.add(disaster)
     db.session.flush()
+    audit.record(
+        "create",
+        "disaster",
+        disaster.id,
+        actor=actor.name,
+        disaster_id=disaster.id,
+        after=audit.disaster_snapshot(disaster),
+        summary=disaster.name,
+    )
     return disaster
 
 
-def create_operation(disaster: Disaster, code: str, name: str, display_order: int | None = None) -> Operation:
+def create_operation(
+    disaster: Disaster, code: str, name: str, actor: Actor, display_order: int | None = None
+) -> Operation:
     if not SLUG_PATTERN.fullmatch(code):
         raise DispatchError("派遣区分のコードは半角英小文字・数字・ハイフンで入力してください。")
     if not name.strip():
@@ -274,6 +400,15 @@ def create_operation(disaster: Disaster, code: str, name: str, display_order: in
     operation = Operation(disaster=disaster, code=code, name=name.strip(), display_order=display_order)
     db.session.add(operation)
     db.session.flush()
+    audit.record(
+        "create",
+        "operation",
+        operation.id,
+        actor=actor.name,
+        disaster_id=disaster.id,
+        after=audit.operation_snapshot(operation),
+        summary=operation.name,
+    )
     return operation
 
 
@@ -284,16 +419,19 @@ class SeedResult:
     added_person_days: int
 
 
-def seed_founding_case(actor: str = "seed-demo") -> SeedResult:
+DEMO_ACTOR = Actor("seed-demo", Role.ADMIN)
+
+
+def seed_founding_case(actor: Actor = DEMO_ACTOR) -> SeedResult:
     """The founding case (DOMAIN.md) as disaster akita-2023-rain; adds only what is missing."""
     disaster = db.session.scalar(select(Disaster).where(Disaster.slug == demo.DISASTER_SLUG))
     if disaster is None:
-        disaster = create_disaster(demo.DISASTER_SLUG, demo.DISASTER_NAME, demo.DISASTER_START)
+        disaster = create_disaster(demo.DISASTER_SLUG, demo.DISASTER_NAME, demo.DISASTER_START, actor)
     operations = {op.code: op for op in disaster.operations}
     for spec in demo.OPERATIONS:
         if spec.code not in operations:
             # Only a new operation takes the demo's open/closed state; a user's later change stays.
-            op = create_operation(disaster, spec.code, spec.name, spec.display_order)
+            op = create_operation(disaster, spec.code, spec.name, actor, spec.display_order)
             op.closed = spec.closed
             operations[spec.code] = op
     orgs = {o.code: o for o in db.session.scalars(select(Organisation))}

@@ -78,7 +78,8 @@ def _sums(as_of: date) -> tuple[Any, Any]:
 
 def headline(disaster: Disaster, as_of: date, flt: EntryFilter | None = None) -> tuple[int, int]:
     """(person-days as of the date, headcount active on the date)."""
-    flt = (flt or EntryFilter()).narrowed(date_to=_earlier(as_of, (flt or EntryFilter()).date_to))
+    flt = flt or EntryFilter()
+    flt = flt.narrowed(date_to=_earlier(as_of, flt.date_to))
     person_days, active = _sums(as_of)
     stmt = apply_filter(joined(select(person_days, active)), disaster, flt)
     row = db.session.execute(stmt).one()

@@ -20,25 +20,31 @@ from flask import (
     request,
     url_for,
 )
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import clock
+from . import audit, clock
+from .access import visible_to
+from .closing import Actor, ClosingError, close_day, closed_dates, reopen_day
 from .extensions import begin_write, db
 from .forms import (
+    CloseDayForm,
     CopyDayForm,
     DeleteForm,
     EntryForm,
     ImportForm,
     PeriodForm,
+    ReopenDayForm,
     duty_choices,
     find_organisation,
     operation_choices,
+    organisation_options,
 )
 from .importing import ImportRefused, import_dispatches
-from .models import Disaster, Entry, Operation, Organisation
+from .models import AuditRecord, Disaster, Entry, Operation, Role, User
 from .query import EntryFilter, apply_filter, entries_select, joined
 from .services import (
     DispatchError,
@@ -54,9 +60,6 @@ from .totals import Dimension, headline, totals
 from .wareki import WarekiError, format_long, parse_date
 
 bp = Blueprint("dispatch", __name__)
-
-# Until accounts exist every change is made by the web form; the audit columns say so.
-WEB_ACTOR = "web"
 
 
 @bp.before_app_request
@@ -86,9 +89,26 @@ def _too_large(error: Any) -> tuple[str, int]:
     ), 413
 
 
+@bp.app_errorhandler(403)
+def _forbidden(error: Any) -> tuple[str, int]:
+    return render_template(
+        "error.html", title="権限がありません", message="この操作はあなたの役割では行えません。"
+    ), 403
+
+
 @bp.app_context_processor
 def _layout_context() -> dict[str, Any]:
-    return {"today": clock.today()}
+    return {"today": clock.today(), "Role": Role}
+
+
+def _actor() -> Actor:
+    user: User = current_user
+    return Actor(user.username, user.user_role)
+
+
+def _base_filter() -> EntryFilter:
+    """What this user may see at all: everything, or a municipality's own entries."""
+    return EntryFilter(visible_to=visible_to(current_user))
 
 
 def _disaster(slug: str) -> Disaster:
@@ -99,14 +119,14 @@ def _disaster(slug: str) -> Disaster:
 
 
 def _entry(disaster: Disaster, entry_id: int) -> Entry:
+    """The entry, or 404 when it is not this disaster's or not this user's to see."""
     entry = db.session.get(Entry, entry_id)
     if entry is None or entry.operation.disaster_id != disaster.id:
         abort(404)
+    org = visible_to(current_user)
+    if org is not None and org not in (entry.sender_id, entry.destination_id):
+        abort(404)
     return entry
-
-
-def _organisations() -> list[Organisation]:
-    return list(db.session.scalars(select(Organisation).order_by(Organisation.code)))
 
 
 def _duplicate_message(disaster: Disaster, exc: DuplicateEntry) -> Markup:
@@ -143,7 +163,7 @@ def new_entry(slug: str) -> BaseResponse | str:
     if form.validate_on_submit():
         assert form.date.date is not None
         try:
-            [entry] = log_entries([form.draft(form.date.date)], WEB_ACTOR)
+            [entry] = log_entries([form.draft(form.date.date)], _actor(), form.reason.data or "")
         except DuplicateEntry as exc:
             flash(_duplicate_message(disaster, exc), "error")
         except DispatchError as exc:
@@ -161,7 +181,7 @@ def new_entry(slug: str) -> BaseResponse | str:
         "entry_form.html",
         disaster=disaster,
         form=form,
-        organisations=_organisations(),
+        organisations=organisation_options(),
         day_total=_day_total(disaster, form.date.date),
     )
 
@@ -169,7 +189,7 @@ def new_entry(slug: str) -> BaseResponse | str:
 def _day_total(disaster: Disaster, day: date | None) -> tuple[date, int, int] | None:
     if day is None:
         return None
-    person_days, active = headline(disaster, day)
+    person_days, active = headline(disaster, day, _base_filter())
     return day, person_days, active
 
 
@@ -186,7 +206,7 @@ def new_period(slug: str) -> BaseResponse | str:
         token = _preview_token(repr((d.key, d.headcount, d.note)) for d in drafts)
         if form.confirmed.data == token:
             try:
-                entries = log_entries(drafts, WEB_ACTOR)
+                entries = log_entries(drafts, _actor(), form.reason.data or "")
             except DuplicateEntry as exc:
                 flash(_duplicate_message(disaster, exc), "error")
             except DispatchError as exc:
@@ -219,7 +239,7 @@ def new_period(slug: str) -> BaseResponse | str:
         disaster=disaster,
         form=form,
         preview=preview,
-        organisations=_organisations(),
+        organisations=organisation_options(),
     )
 
 
@@ -257,7 +277,7 @@ def copy_entries(slug: str) -> BaseResponse | str:
         token = _preview_token([repr((form.source.date, targets, flt))])
         if form.confirmed.data == token:
             try:
-                entries = copy_day(disaster, form.source.date, targets, flt, WEB_ACTOR)
+                entries = copy_day(disaster, form.source.date, targets, flt, _actor(), form.reason.data or "")
             except DuplicateEntry as exc:
                 flash(_duplicate_message(disaster, exc), "error")
             except DispatchError as exc:
@@ -301,7 +321,7 @@ def copy_entries(slug: str) -> BaseResponse | str:
         disaster=disaster,
         form=form,
         preview=preview,
-        organisations=_organisations(),
+        organisations=organisation_options(),
     )
 
 
@@ -337,6 +357,7 @@ def _filter_from_args(disaster: Disaster) -> tuple[EntryFilter, dict[str, str]]:
         sender=code("sender"),
         destination=code("destination"),
         duty=args.get("duty") or None,
+        visible_to=visible_to(current_user),
     )
     return flt, errors
 
@@ -362,6 +383,7 @@ def entry_list(slug: str) -> str:
     return render_template(
         "entry_list.html",
         disaster=disaster,
+        closed=closed_dates(disaster, [e.date for e in pagination.items]),
         flt=flt,
         errors=errors,
         pagination=pagination,
@@ -369,7 +391,7 @@ def entry_list(slug: str) -> str:
         person_days=int(summary[1]),
         operations=operation_choices(disaster),
         duties=duty_choices(),
-        organisations=_organisations(),
+        organisations=organisation_options(),
     )
 
 
@@ -381,7 +403,7 @@ def edit_entry(slug: str, entry_id: int) -> BaseResponse | str:
     if form.validate_on_submit():
         assert form.date.date is not None
         try:
-            update_entry(entry, form.draft(form.date.date), WEB_ACTOR)
+            update_entry(entry, form.draft(form.date.date), _actor(), form.reason.data or "")
         except DuplicateEntry as exc:
             flash(_duplicate_message(disaster, exc), "error")
             entry = _entry(disaster, entry_id)
@@ -398,7 +420,7 @@ def edit_entry(slug: str, entry_id: int) -> BaseResponse | str:
         disaster=disaster,
         entry=entry,
         form=form,
-        organisations=_organisations(),
+        organisations=organisation_options(),
     )
 
 
@@ -433,11 +455,23 @@ def delete_entry_page(slug: str, entry_id: int) -> BaseResponse | str:
     form = DeleteForm()
     if form.validate_on_submit():
         back = _list_args_for(entry)
-        delete_entry(entry)
-        db.session.commit()
-        flash("削除しました。", "success")
-        return redirect(url_for(".entry_list", slug=slug, **back))
-    return render_template("entry_delete.html", disaster=disaster, entry=entry, form=form)
+        try:
+            delete_entry(entry, _actor(), form.reason.data or "")
+        except DispatchError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            entry = _entry(disaster, entry_id)
+        else:
+            db.session.commit()
+            flash("削除しました。削除した内容は監査ログから復元できます。", "success")
+            return redirect(url_for(".entry_list", slug=slug, **back))
+    return render_template(
+        "entry_delete.html",
+        disaster=disaster,
+        entry=entry,
+        form=form,
+        closed=_closed_on(disaster, entry.date),
+    )
 
 
 def _as_of_from_args() -> tuple[date, str | None]:
@@ -455,14 +489,17 @@ def totals_page(slug: str) -> str:
     disaster = _disaster(slug)
     as_of, error = _as_of_from_args()
     tables = {
-        dim: totals(disaster, as_of, dim)
+        dim: totals(disaster, as_of, dim, _base_filter())
         for dim in (Dimension.OPERATION, Dimension.DESTINATION, Dimension.SENDER, Dimension.DUTY)
     }
-    person_days, active = headline(disaster, as_of)
+    person_days, active = headline(disaster, as_of, _base_filter())
+    closed = closed_dates(disaster)
     return render_template(
         "totals.html",
         disaster=disaster,
         as_of=as_of,
+        as_of_closed=as_of in closed,
+        last_closed=max((d for d in closed if d <= as_of), default=None),
         as_of_error=error,
         person_days=person_days,
         active=active,
@@ -480,7 +517,7 @@ def totals_json(slug: str) -> Response | tuple[Response, int]:
     if by not in {d.value for d in Dimension}:
         choices = ", ".join(d.value for d in Dimension)
         return jsonify({"error": f"by は {choices} のいずれかです。"}), 400
-    return jsonify(totals(disaster, as_of, Dimension(by)).as_json())
+    return jsonify(totals(disaster, as_of, Dimension(by), _base_filter()).as_json())
 
 
 @bp.route("/disasters/<slug>/import", methods=["GET", "POST"])
@@ -496,7 +533,8 @@ def import_page(slug: str) -> BaseResponse | str:
                 upload.read(),
                 upload.filename or "",
                 encoding=form.encoding.data,
-                actor=WEB_ACTOR,
+                actor=_actor(),
+                reason=form.reason.data or "",
             )
         except ImportRefused as exc:
             db.session.rollback()
@@ -509,6 +547,105 @@ def import_page(slug: str) -> BaseResponse | str:
             )
             return redirect(url_for(".entry_list", slug=slug))
     return render_template("import.html", disaster=disaster, form=form, errors=errors)
+
+
+def _closed_on(disaster: Disaster, day: date) -> bool:
+    return day in closed_dates(disaster, [day])
+
+
+@bp.get("/disasters/<slug>/entries/<int:entry_id>/history")
+def entry_history(slug: str, entry_id: int) -> str:
+    """Every recorded change of one entry, oldest first; also for an entry deleted since."""
+    disaster = _disaster(slug)
+    records = list(
+        db.session.scalars(
+            audit.audit_select(
+                audit.AuditFilter(object_type="entry", object_id=entry_id, disaster_id=disaster.id)
+            )
+        )
+    )
+    entry = db.session.get(Entry, entry_id)
+    if entry is not None:
+        entry = _entry(disaster, entry_id)
+    elif not records or not _may_see_snapshot(records[0]):
+        abort(404)
+    return render_template(
+        "entry_history.html",
+        disaster=disaster,
+        entry=entry,
+        entry_id=entry_id,
+        records=list(reversed(records)),
+        action_labels=audit.ACTION_LABELS,
+    )
+
+
+def _may_see_snapshot(record: AuditRecord) -> bool:
+    org = visible_to(current_user)
+    if org is None:
+        return True
+    values = record.before or record.after or {}
+    codes = {values.get("sender"), values.get("destination")}
+    user: User = current_user
+    return user.organisation is not None and user.organisation.code in codes
+
+
+@dataclass(frozen=True)
+class DayRow:
+    """One date on the closing page: its figures and whether they are 確定."""
+
+    day: date
+    entries: int
+    person_days: int
+    closed: bool
+
+
+@bp.route("/disasters/<slug>/closing", methods=["GET", "POST"])
+def closing_page(slug: str) -> BaseResponse | str:
+    """締め: the division closes each date once its figures are checked, or reopens it with a reason."""
+    disaster = _disaster(slug)
+    close_form = CloseDayForm(prefix="close")
+    reopen_form = ReopenDayForm(prefix="reopen")
+    if request.method == "POST":
+        try:
+            if close_form.submit.data and close_form.validate():
+                assert close_form.day.date is not None
+                close_day(disaster, close_form.day.date, _actor())
+                message = f"{format_long(close_form.day.date)}を締めました（確定）。"
+            elif reopen_form.submit.data and reopen_form.validate():
+                assert reopen_form.day.date is not None
+                reopen_day(disaster, reopen_form.day.date, _actor(), reopen_form.reason.data or "")
+                message = f"{format_long(reopen_form.day.date)}の締めを取り消しました（速報）。"
+            else:
+                message = ""
+        except ClosingError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            if message:
+                db.session.commit()
+                flash(message, "success")
+                return redirect(url_for(".closing_page", slug=slug))
+    per_day = db.session.execute(
+        apply_filter(
+            joined(select(Entry.date, func.count(Entry.id), func.sum(Entry.headcount))),
+            disaster,
+            EntryFilter(),
+        )
+        .group_by(Entry.date)
+        .order_by(Entry.date.desc())
+    ).all()
+    closed = closed_dates(disaster)
+    days = [DayRow(d, int(n), int(pd), d in closed) for d, n, pd in per_day]
+    # A day may be closed with nothing on it (no dispatch that day is a checked figure too).
+    days += [DayRow(d, 0, 0, True) for d in closed - {row.day for row in days}]
+    days.sort(key=lambda row: row.day, reverse=True)
+    return render_template(
+        "closing.html",
+        disaster=disaster,
+        days=days,
+        close_form=close_form,
+        reopen_form=reopen_form,
+    )
 
 
 @bp.get("/healthz")

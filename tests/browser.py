@@ -41,9 +41,7 @@ def live_server(app: Flask) -> Iterator[str]:
 @contextmanager
 def chromium() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
@@ -67,3 +65,10 @@ class OutsideRequests:
         else:
             self.urls.append(url)
             route.abort()
+
+
+def log_in(page: Page, username: str, password: str) -> None:
+    """Through the real login page, as a person would (the page must be showing it)."""
+    page.get_by_label("ユーザー名").fill(username)
+    page.get_by_label("パスワード").fill(password)
+    page.get_by_role("button", name="ログイン").click()

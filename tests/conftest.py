@@ -9,23 +9,34 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from flask_login import FlaskLoginClient
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from dispatch import create_app
+from dispatch.accounts import create_user
 from dispatch.extensions import db
 from dispatch.masterdata import load_master_data
+from dispatch.models import Organisation, Role, User
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
 # Tables holding what a test writes; master data (organisation, duty) is loaded once and kept.
-TEST_TABLES = ("entry", "operation", "disaster")
+TEST_TABLES = (
+    "audit_record",
+    "closed_day",
+    "login_throttle",
+    "user_account",
+    "entry",
+    "operation",
+    "disaster",
+)
 
 
 def make_app(url: str, **overrides: Any) -> Flask:
@@ -97,8 +108,47 @@ def ctx(app: Flask) -> Iterator[None]:
         db.session.rollback()
 
 
+def make_user(app: Flask, role: Role, username: str | None = None, org_code: str | None = None) -> User:
+    """A user with a known password (PASSWORD), committed so that other requests see it."""
+    with app.app_context():
+        organisation = (
+            db.session.scalar(select(Organisation).where(Organisation.code == org_code)) if org_code else None
+        )
+        user, _ = create_user(
+            username or f"{role.value}-user",
+            role,
+            actor="test",
+            organisation=organisation,
+            password=PASSWORD,
+        )
+        db.session.commit()
+        db.session.refresh(user)
+        db.session.expunge(user)
+        return user
+
+
+PASSWORD = "correct horse battery"
+
+
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
+def client_as(app: Flask) -> Callable[..., FlaskClient]:
+    """A test client already logged in as a new user of the role (the login page has tests of its own)."""
+    app.test_client_class = FlaskLoginClient
+
+    def login(role: Role, username: str | None = None, org_code: str | None = None) -> FlaskClient:
+        return app.test_client(user=make_user(app, role, username, org_code))
+
+    return login
+
+
+@pytest.fixture
+def client(client_as: Callable[..., FlaskClient]) -> FlaskClient:
+    """Logged in as disaster HQ staff, who enter and edit dispatches."""
+    return client_as(Role.HQ)
+
+
+@pytest.fixture
+def anonymous(app: Flask) -> FlaskClient:
     return app.test_client()
 
 

@@ -6,8 +6,9 @@ from datetime import date
 
 from sqlalchemy import select
 
+from dispatch.closing import Actor
 from dispatch.extensions import db
-from dispatch.models import Disaster, Duty, Entry, Operation, Organisation
+from dispatch.models import Disaster, Duty, Entry, Operation, Organisation, Role
 from dispatch.services import EntryDraft, create_disaster, create_operation, log_entries
 
 AKITA_PREF = "050008"
@@ -15,6 +16,16 @@ AKITA_CITY = "052019"
 GOJOME = "053619"
 NOSHIRO = "052027"
 YOKOTE = "052035"
+
+
+def hq(name: str = "test") -> Actor:
+    """Someone at disaster HQ: may enter and edit, not amend closed days."""
+    return Actor(name, Role.HQ)
+
+
+def reviewer(name: str = "reviewer") -> Actor:
+    """The disaster prevention division: may close days and amend closed ones with a reason."""
+    return Actor(name, Role.REVIEWER)
 
 
 def org(code: str) -> Organisation:
@@ -31,7 +42,7 @@ def duty(code: str) -> Duty:
 
 def disaster(slug: str = "test-rain", start: date = date(2023, 7, 14)) -> Disaster:
     existing = db.session.scalar(select(Disaster).where(Disaster.slug == slug))
-    return existing or create_disaster(slug, "テスト豪雨", start)
+    return existing or create_disaster(slug, "テスト豪雨", start, hq())
 
 
 def operation(d: Disaster | None = None, code: str = "mutual-aid") -> Operation:
@@ -39,7 +50,7 @@ def operation(d: Disaster | None = None, code: str = "mutual-aid") -> Operation:
     for op in d.operations:
         if op.code == code:
             return op
-    return create_operation(d, code, f"{code}の派遣")
+    return create_operation(d, code, f"{code}の派遣", hq())
 
 
 def draft(
@@ -64,5 +75,5 @@ def draft(
 
 
 def entry(day: date, headcount: int = 1, **kwargs: object) -> Entry:
-    [created] = log_entries([draft(day, headcount, **kwargs)], actor="test")  # type: ignore[arg-type]
+    [created] = log_entries([draft(day, headcount, **kwargs)], actor=hq())  # type: ignore[arg-type]
     return created

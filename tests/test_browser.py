@@ -8,8 +8,10 @@ import pytest
 from flask import Flask
 
 from dispatch.extensions import db
+from dispatch.models import Role
 from dispatch.services import seed_founding_case
-from tests.browser import OutsideRequests, chromium, live_server
+from tests.browser import OutsideRequests, chromium, live_server, log_in
+from tests.conftest import PASSWORD, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -21,6 +23,7 @@ def demo_app(app: Flask) -> Flask:
     with app.app_context():
         seed_founding_case()
         db.session.commit()
+    make_user(app, Role.HQ, "hq-night")
     return app
 
 
@@ -31,6 +34,10 @@ def test_entry_form_adds_to_the_total(demo_app: Flask) -> None:
         outside.attach(page)
 
         page.goto(f"{base}/disasters/akita-2023-rain/entries/new?date=2023-10-31")
+        # Not logged in: the login page, which then returns to the page asked for.
+        assert page.get_by_role("heading", name="ログイン").is_visible()
+        log_in(page, "hq-night", PASSWORD)
+        page.wait_for_url("**/entries/new?date=2023-10-31")
         assert page.get_by_test_id("person-days").inner_text() == "2,319"
         assert page.get_by_test_id("active").inner_text() == "3"
 
@@ -61,6 +68,8 @@ def test_form_errors_show_next_to_their_fields(demo_app: Flask) -> None:
     with live_server(demo_app) as base, chromium() as browser:
         page = browser.new_page(locale="ja-JP")
         page.goto(f"{base}/disasters/akita-2023-rain/entries/new")
+        log_in(page, "hq-night", PASSWORD)
+        page.wait_for_url("**/entries/new")
         page.get_by_label("派遣元", exact=True).fill("存在しない町")
         page.get_by_label("人数").fill("0")
         page.get_by_role("button", name="登録").click()

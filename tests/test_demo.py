@@ -133,9 +133,7 @@ def test_recovery_support_published_figures(entries: list[DemoEntry]) -> None:
     assert {entry.headcount for entry in recovery} == {1, 2}
 
 
-def test_relief_act_published_figures(
-    entries: list[DemoEntry], organisation_kinds: dict[str, str]
-) -> None:
+def test_relief_act_published_figures(entries: list[DemoEntry], organisation_kinds: dict[str, str]) -> None:
     relief = _of(entries, "relief-act")
     assert min(entry.date for entry in relief) == date(2023, 10, 2)
     assert max(entry.date for entry in relief) == date(2023, 10, 31)
@@ -157,9 +155,7 @@ def test_relief_act_published_figures(
     assert all(day.weekday() < 5 for day in prefecture)
 
 
-def test_water_supply_published_figures(
-    entries: list[DemoEntry], organisation_kinds: dict[str, str]
-) -> None:
+def test_water_supply_published_figures(entries: list[DemoEntry], organisation_kinds: dict[str, str]) -> None:
     water = _of(entries, "water-supply")
     assert _person_days(water) == 105
     assert _period(water) == (date(2023, 7, 16), date(2023, 7, 26))

@@ -22,7 +22,7 @@ from dispatch.importing import (
 from dispatch.models import Disaster, Entry, Operation, Organisation
 from dispatch.services import create_operation
 from tests import factories
-from tests.factories import AKITA_CITY, AKITA_PREF, GOJOME, NOSHIRO
+from tests.factories import AKITA_CITY, AKITA_PREF, GOJOME, NOSHIRO, hq
 
 OPERATION_NAME = "災害時の相互応援協定に基づく派遣"
 JA_HEADER = "日付,派遣区分,派遣元,所属,派遣先,業務,人数,備考"
@@ -43,7 +43,7 @@ def disaster(ctx: None) -> Disaster:
 
 @pytest.fixture
 def operation(disaster: Disaster) -> Operation:
-    return create_operation(disaster, "mutual-aid", OPERATION_NAME)
+    return create_operation(disaster, "mutual-aid", OPERATION_NAME, hq())
 
 
 def csv_bytes(lines: list[str], encoding: str = "utf-8") -> bytes:
@@ -58,7 +58,7 @@ def entry_count() -> int:
 def refused(disaster: Disaster, data: bytes, filename: str = "dispatches.csv") -> list[RowError]:
     before = entry_count()
     with pytest.raises(ImportRefused) as caught:
-        import_dispatches(disaster, data, filename)
+        import_dispatches(disaster, data, filename, actor=hq())
     assert entry_count() == before
     return caught.value.errors
 
@@ -86,7 +86,7 @@ def test_cp932_csv_with_japanese_headers_and_names(disaster: Disaster, operation
     with pytest.raises(UnicodeDecodeError):
         data.decode("utf-8")
 
-    result = import_dispatches(disaster, data, "派遣実績.csv", actor="tester")
+    result = import_dispatches(disaster, data, "派遣実績.csv", actor=hq("tester"))
 
     assert len(result.entries) == 3
     assert result.person_days == 10
@@ -98,14 +98,14 @@ def test_cp932_csv_with_japanese_headers_and_names(disaster: Disaster, operation
 def test_utf8_with_bom(disaster: Disaster, operation: Operation) -> None:
     data = b"\xef\xbb\xbf" + csv_bytes([JA_HEADER, *JA_ROWS])
 
-    result = import_dispatches(disaster, data, "dispatches.CSV")
+    result = import_dispatches(disaster, data, "dispatches.CSV", actor=hq())
 
     assert (len(result.entries), result.person_days) == (3, 10)
     assert stored() == EXPECTED_JA
 
 
 def test_utf8_without_bom(disaster: Disaster, operation: Operation) -> None:
-    result = import_dispatches(disaster, csv_bytes([JA_HEADER, *JA_ROWS]), "dispatches.csv")
+    result = import_dispatches(disaster, csv_bytes([JA_HEADER, *JA_ROWS]), "dispatches.csv", actor=hq())
 
     assert (len(result.entries), result.person_days) == (3, 10)
     assert stored() == EXPECTED_JA
@@ -113,11 +113,11 @@ def test_utf8_without_bom(disaster: Disaster, operation: Operation) -> None:
 
 def test_explicit_encodings(disaster: Disaster, operation: Operation) -> None:
     result = import_dispatches(
-        disaster, csv_bytes([JA_HEADER, JA_ROWS[0]], "cp932"), "a.csv", encoding="cp932"
+        disaster, csv_bytes([JA_HEADER, JA_ROWS[0]], "cp932"), "a.csv", encoding="cp932", actor=hq()
     )
     assert (len(result.entries), result.person_days) == (1, 3)
     result = import_dispatches(
-        disaster, b"\xef\xbb\xbf" + csv_bytes([JA_HEADER, JA_ROWS[1]]), "b.csv", encoding="utf-8"
+        disaster, b"\xef\xbb\xbf" + csv_bytes([JA_HEADER, JA_ROWS[1]]), "b.csv", encoding="utf-8", actor=hq()
     )
     assert (len(result.entries), result.person_days) == (1, 2)
 
@@ -131,7 +131,7 @@ def test_english_headers_with_codes(disaster: Disaster, operation: Operation) ->
         f"2023-07-20,mutual-aid,０５２０１９,,{GOJOME.lstrip('0')},damage_survey,1,",
     ]
 
-    result = import_dispatches(disaster, csv_bytes(lines), "codes.csv")
+    result = import_dispatches(disaster, csv_bytes(lines), "codes.csv", actor=hq())
 
     assert (len(result.entries), result.person_days) == (2, 5)
     assert stored() == [
@@ -143,7 +143,7 @@ def test_english_headers_with_codes(disaster: Disaster, operation: Operation) ->
 def test_columns_in_any_order_and_optional_columns_absent(disaster: Disaster, operation: Operation) -> None:
     lines = ["人数,業務,派遣先,派遣元,派遣区分,日付", f"7,給水業務,五城目町,秋田県,{OPERATION_NAME},R5.7.25"]
 
-    result = import_dispatches(disaster, csv_bytes(lines), "short.csv")
+    result = import_dispatches(disaster, csv_bytes(lines), "short.csv", actor=hq())
 
     assert (len(result.entries), result.person_days) == (1, 7)
     assert stored() == [(date(2023, 7, 25), AKITA_PREF, "", GOJOME, "water_supply", 7, "")]
@@ -153,7 +153,7 @@ def test_wareki_slash_and_full_width_dates(disaster: Disaster, operation: Operat
     dates = ["令和5年7月20日", "2023/7/21", "２０２３/７/２２", "令和５年７月２３日", "R5.7.24", "2023-07-25"]
     lines = [EN_HEADER] + [f"{d},mutual-aid,{AKITA_PREF},,{GOJOME},water_supply,1," for d in dates]
 
-    result = import_dispatches(disaster, csv_bytes(lines), "dates.csv")
+    result = import_dispatches(disaster, csv_bytes(lines), "dates.csv", actor=hq())
 
     assert sorted(e.date for e in result.entries) == [date(2023, 7, day) for day in range(20, 26)]
     assert result.person_days == 6
@@ -162,7 +162,7 @@ def test_wareki_slash_and_full_width_dates(disaster: Disaster, operation: Operat
 def test_blank_rows_are_skipped(disaster: Disaster, operation: Operation) -> None:
     lines = [JA_HEADER, JA_ROWS[0], "", ",,,,,,,", " , ,", JA_ROWS[1]]
 
-    result = import_dispatches(disaster, csv_bytes(lines), "gaps.csv")
+    result = import_dispatches(disaster, csv_bytes(lines), "gaps.csv", actor=hq())
 
     assert (len(result.entries), result.person_days) == (2, 5)
 
@@ -175,7 +175,7 @@ def test_export_apostrophes_are_removed(disaster: Disaster, operation: Operation
         f"2023-07-21,mutual-aid,{AKITA_PREF},,{GOJOME},water_supply,1,'quoted",
     ]
 
-    result = import_dispatches(disaster, csv_bytes(lines), "export.csv")
+    result = import_dispatches(disaster, csv_bytes(lines), "export.csv", actor=hq())
 
     assert result.person_days == 3
     assert stored() == [
@@ -190,7 +190,7 @@ def test_quoted_cells_with_commas_and_line_breaks(disaster: Disaster, operation:
         f'2023-07-20,mutual-aid,{AKITA_PREF},,{GOJOME},water_supply,1,"午前, 午後\n交代あり"',
     ]
 
-    result = import_dispatches(disaster, csv_bytes(lines), "quoted.csv")
+    result = import_dispatches(disaster, csv_bytes(lines), "quoted.csv", actor=hq())
 
     assert [e.note for e in result.entries] == ["午前, 午後\n交代あり"]
 
@@ -233,7 +233,7 @@ def test_xlsx_with_date_cells(disaster: Disaster, operation: Operation) -> None:
         ]
     )
 
-    result = import_dispatches(disaster, data, "派遣実績.XLSX")
+    result = import_dispatches(disaster, data, "派遣実績.XLSX", actor=hq())
 
     assert (len(result.entries), result.person_days) == (3, 9)
     assert stored() == [
@@ -385,7 +385,7 @@ def test_the_refusal_message_lists_the_first_errors(disaster: Disaster, operatio
     ]
 
     with pytest.raises(ImportRefused) as caught:
-        import_dispatches(disaster, csv_bytes(lines), "zeros.csv")
+        import_dispatches(disaster, csv_bytes(lines), "zeros.csv", actor=hq())
 
     assert len(caught.value.errors) == 12
     message = str(caught.value).splitlines()
@@ -396,7 +396,7 @@ def test_the_refusal_message_lists_the_first_errors(disaster: Disaster, operatio
 
 def test_an_operation_of_another_disaster_is_unknown(disaster: Disaster, operation: Operation) -> None:
     other = factories.disaster("other-quake", date(2024, 1, 1))
-    create_operation(other, "quake-aid", "地震の派遣")
+    create_operation(other, "quake-aid", "地震の派遣", hq())
     lines = [EN_HEADER, f"2024-01-02,quake-aid,{AKITA_PREF},,{GOJOME},water_supply,1,"]
 
     errors = refused(disaster, csv_bytes(lines))
@@ -445,7 +445,7 @@ def test_forced_encoding_that_does_not_fit(disaster: Disaster, operation: Operat
     data = csv_bytes([JA_HEADER, GOOD_ROW], "cp932")
 
     with pytest.raises(ImportRefused) as caught:
-        import_dispatches(disaster, data, "sjis.csv", encoding="utf-8")
+        import_dispatches(disaster, data, "sjis.csv", encoding="utf-8", actor=hq())
 
     assert caught.value.errors == [RowError(1, "文字コード UTF-8 として読めない文字があります")]
     assert entry_count() == 0
@@ -465,7 +465,7 @@ def test_utf16_and_unknown_encodings_are_named(disaster: Disaster, operation: Op
         RowError(0, "UTF-16 のファイルには対応していません。CSV（UTF-8 または CP932）で保存してください")
     ]
     with pytest.raises(ImportRefused) as caught:
-        import_dispatches(disaster, csv_bytes([JA_HEADER, GOOD_ROW]), "a.csv", encoding="latin-1")
+        import_dispatches(disaster, csv_bytes([JA_HEADER, GOOD_ROW]), "a.csv", encoding="latin-1", actor=hq())
     assert caught.value.errors == [RowError(0, "対応していない文字コードです: latin-1（auto、utf-8、cp932）")]
 
 
@@ -483,7 +483,7 @@ def cli_disaster(app: Flask) -> str:
     """A committed disaster with one operation, for the CLI, which opens its own session."""
     with app.app_context():
         d = factories.disaster()
-        create_operation(d, "mutual-aid", OPERATION_NAME)
+        create_operation(d, "mutual-aid", OPERATION_NAME, hq())
         db.session.commit()
         return d.slug
 

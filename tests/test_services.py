@@ -32,6 +32,7 @@ from tests.factories import (
     draft,
     duty,
     entry,
+    hq,
     operation,
     org,
 )
@@ -65,7 +66,7 @@ def test_log_entries_writes_a_batch(ctx: None) -> None:
             draft(date(2023, 8, 1), 2, sender=NOSHIRO),
             draft(date(2023, 8, 1), 4, sender=YOKOTE, destination=AKITA_CITY),
         ],
-        actor="hq-night",
+        actor=hq("hq-night"),
     )
     assert len(written) == 3
     assert _count() == 3
@@ -87,7 +88,7 @@ def test_one_bad_draft_refuses_the_whole_batch(ctx: None, bad: dict, message: st
     changes = dict(bad)
     bad_draft = draft(changes.pop("day", date(2023, 8, 2)), **{"headcount": 1, **changes})
     with pytest.raises(DispatchError, match=message):
-        log_entries([draft(date(2023, 8, 1), 3), bad_draft, draft(date(2023, 8, 3), 2)], actor="test")
+        log_entries([draft(date(2023, 8, 1), 3), bad_draft, draft(date(2023, 8, 3), 2)], actor=hq("test"))
     assert _count() == 0
 
 
@@ -99,7 +100,7 @@ def test_the_disaster_start_date_itself_is_accepted(ctx: None) -> None:
 def test_a_duplicate_is_refused_and_the_original_kept(ctx: None) -> None:
     original = entry(date(2023, 8, 1), 3)
     with pytest.raises(DuplicateEntry, match="登録済みの派遣と重複します（1件）。") as refused:
-        log_entries([draft(date(2023, 8, 1), 5)], actor="second")
+        log_entries([draft(date(2023, 8, 1), 5)], actor=hq("second"))
     assert refused.value.keys == [_key(date(2023, 8, 1))]
     db.session.expire_all()
     assert _count() == 1
@@ -113,7 +114,7 @@ def test_a_duplicate_inside_a_batch_refuses_the_batch(ctx: None) -> None:
     with pytest.raises(DuplicateEntry) as refused:
         log_entries(
             [draft(date(2023, 8, 2), 4), draft(date(2023, 8, 1), 3), draft(date(2023, 8, 3), 4)],
-            actor="test",
+            actor=hq("test"),
         )
     assert refused.value.keys == [_key(date(2023, 8, 1))]
     assert _count() == 1
@@ -124,7 +125,7 @@ def test_a_draft_repeated_within_the_batch_is_refused(ctx: None) -> None:
     with pytest.raises(DuplicateEntry, match="同じ内容の行が重複しています") as refused:
         log_entries(
             [draft(date(2023, 8, 1), 2), draft(date(2023, 8, 2), 2), draft(date(2023, 8, 1), 3)],
-            actor="test",
+            actor=hq("test"),
         )
     assert refused.value.keys == [_key(date(2023, 8, 1))]
     assert _count() == 0
@@ -137,7 +138,7 @@ def test_entries_differing_only_by_sender_unit_are_distinct(ctx: None) -> None:
             draft(date(2023, 8, 1), 3, sender_unit="建設部"),
             draft(date(2023, 8, 1), 1),
         ],
-        actor="test",
+        actor=hq("test"),
     )
     assert _count() == 3
     assert _person_days() == 6
@@ -148,7 +149,7 @@ def test_entries_differing_only_by_sender_unit_are_distinct(ctx: None) -> None:
 
 def test_period_is_inclusive_five_a_day_for_thirteen_days(ctx: None) -> None:
     # DOMAIN.md: 5 persons a day from 8/19 to 8/31 is 13 days, 延べ65人.
-    written = log_period(draft(date(2023, 8, 19), 5), date(2023, 8, 31), actor="test")
+    written = log_period(draft(date(2023, 8, 19), 5), date(2023, 8, 31), actor=hq("test"))
     assert len(written) == 13
     assert _count() == 13
     assert _person_days() == 65
@@ -158,7 +159,7 @@ def test_period_is_inclusive_five_a_day_for_thirteen_days(ctx: None) -> None:
 
 
 def test_period_of_one_day(ctx: None) -> None:
-    log_period(draft(date(2023, 8, 19), 5), date(2023, 8, 19), actor="test")
+    log_period(draft(date(2023, 8, 19), 5), date(2023, 8, 19), actor=hq("test"))
     assert _count() == 1
     assert _person_days() == 5
 
@@ -166,7 +167,7 @@ def test_period_of_one_day(ctx: None) -> None:
 def test_period_colliding_on_one_day_writes_nothing(ctx: None) -> None:
     entry(date(2023, 8, 25), 2)
     with pytest.raises(DuplicateEntry) as refused:
-        log_period(draft(date(2023, 8, 19), 5), date(2023, 8, 31), actor="test")
+        log_period(draft(date(2023, 8, 19), 5), date(2023, 8, 31), actor=hq("test"))
     assert refused.value.keys == [_key(date(2023, 8, 25))]
     assert _count() == 1
     assert _person_days() == 2
@@ -174,18 +175,18 @@ def test_period_colliding_on_one_day_writes_nothing(ctx: None) -> None:
 
 def test_period_ending_before_it_starts_is_refused(ctx: None) -> None:
     with pytest.raises(DispatchError, match="終了日が開始日より前です。"):
-        log_period(draft(date(2023, 8, 31), 5), date(2023, 8, 19), actor="test")
+        log_period(draft(date(2023, 8, 31), 5), date(2023, 8, 19), actor=hq("test"))
     assert _count() == 0
 
 
 def test_period_longer_than_a_year_is_refused(ctx: None) -> None:
     with pytest.raises(DispatchError, match="期間は366日以内にしてください。"):
-        log_period(draft(date(2023, 8, 1), 1), date(2024, 8, 1), actor="test")
+        log_period(draft(date(2023, 8, 1), 1), date(2024, 8, 1), actor=hq("test"))
     assert _count() == 0
 
 
 def test_period_of_exactly_366_days_is_accepted(ctx: None) -> None:
-    log_period(draft(date(2023, 8, 1), 1), date(2024, 7, 31), actor="test")
+    log_period(draft(date(2023, 8, 1), 1), date(2024, 7, 31), actor=hq("test"))
     assert _count() == 366
 
 
@@ -204,13 +205,13 @@ def rota(ctx: None) -> Disaster:
             draft(SOURCE, 2, sender=NOSHIRO),
             draft(SOURCE, 4, sender=YOKOTE, destination=AKITA_CITY, duty_code="damage_survey"),
         ],
-        actor="test",
+        actor=hq("test"),
     )
     return disaster()
 
 
 def test_copy_day_repeats_every_entry_on_each_target(rota: Disaster) -> None:
-    written = copy_day(rota, SOURCE, TARGETS, EntryFilter(), actor="copier")
+    written = copy_day(rota, SOURCE, TARGETS, EntryFilter(), actor=hq("copier"))
     assert len(written) == 9
     assert _count() == 12
     assert _person_days() == 44
@@ -221,7 +222,7 @@ def test_copy_day_repeats_every_entry_on_each_target(rota: Disaster) -> None:
 
 
 def test_copy_day_keeps_only_what_the_filter_keeps(rota: Disaster) -> None:
-    written = copy_day(rota, SOURCE, TARGETS, EntryFilter(destination=GOJOME), actor="copier")
+    written = copy_day(rota, SOURCE, TARGETS, EntryFilter(destination=GOJOME), actor=hq("copier"))
     assert len(written) == 6
     for day in TARGETS:
         assert _count(day) == 2
@@ -230,15 +231,15 @@ def test_copy_day_keeps_only_what_the_filter_keeps(rota: Disaster) -> None:
 
 
 def test_copy_day_by_sender(rota: Disaster) -> None:
-    copy_day(rota, SOURCE, TARGETS[:1], EntryFilter(sender=YOKOTE), actor="copier")
+    copy_day(rota, SOURCE, TARGETS[:1], EntryFilter(sender=YOKOTE), actor=hq("copier"))
     assert _count(TARGETS[0]) == 1
     assert _person_days(TARGETS[0]) == 4
 
 
 def test_copy_day_ignores_other_disasters(rota: Disaster) -> None:
-    other = operation(create_disaster("other-rain", "別の豪雨", date(2023, 7, 1)))
+    other = operation(create_disaster("other-rain", "別の豪雨", date(2023, 7, 1), hq()))
     entry(SOURCE, 9, op=other)
-    copy_day(rota, SOURCE, TARGETS[:1], EntryFilter(), actor="copier")
+    copy_day(rota, SOURCE, TARGETS[:1], EntryFilter(), actor=hq("copier"))
     assert _count(TARGETS[0]) == 3
     assert _person_days(TARGETS[0]) == 11
 
@@ -246,7 +247,7 @@ def test_copy_day_ignores_other_disasters(rota: Disaster) -> None:
 def test_copy_day_refuses_the_whole_copy_if_one_target_collides(rota: Disaster) -> None:
     entry(date(2023, 8, 3), 6, sender=NOSHIRO)
     with pytest.raises(DuplicateEntry) as refused:
-        copy_day(rota, SOURCE, TARGETS, EntryFilter(), actor="copier")
+        copy_day(rota, SOURCE, TARGETS, EntryFilter(), actor=hq("copier"))
     assert refused.value.keys == [_key(date(2023, 8, 3), sender=NOSHIRO)]
     assert _count() == 4
     assert _person_days() == 17
@@ -255,19 +256,19 @@ def test_copy_day_refuses_the_whole_copy_if_one_target_collides(rota: Disaster) 
 
 def test_copy_day_refuses_an_empty_source(rota: Disaster) -> None:
     with pytest.raises(DispatchError, match="コピー元が空です"):
-        copy_day(rota, date(2023, 8, 10), TARGETS, EntryFilter(), actor="copier")
+        copy_day(rota, date(2023, 8, 10), TARGETS, EntryFilter(), actor=hq("copier"))
     assert _count() == 3
 
 
 def test_copy_day_refuses_a_source_emptied_by_the_filter(rota: Disaster) -> None:
     with pytest.raises(DispatchError, match="コピー元が空です"):
-        copy_day(rota, SOURCE, TARGETS, EntryFilter(destination=NOSHIRO), actor="copier")
+        copy_day(rota, SOURCE, TARGETS, EntryFilter(destination=NOSHIRO), actor=hq("copier"))
     assert _count() == 3
 
 
 def test_copy_day_refuses_the_source_as_a_target(rota: Disaster) -> None:
     with pytest.raises(DispatchError, match="コピー元と同じ日"):
-        copy_day(rota, SOURCE, [date(2023, 8, 2), SOURCE], EntryFilter(), actor="copier")
+        copy_day(rota, SOURCE, [date(2023, 8, 2), SOURCE], EntryFilter(), actor=hq("copier"))
     assert _count() == 3
 
 
@@ -276,7 +277,7 @@ def test_copy_day_refuses_the_source_as_a_target(rota: Disaster) -> None:
 
 def test_update_entry_moves_an_entry(ctx: None) -> None:
     moved = entry(date(2023, 8, 1), 3)
-    update_entry(moved, draft(date(2023, 8, 2), 4, destination=AKITA_CITY), actor="editor")
+    update_entry(moved, draft(date(2023, 8, 2), 4, destination=AKITA_CITY), actor=hq("editor"))
     db.session.expire_all()
     again = db.session.get(Entry, moved.id)
     assert (again.date, again.headcount, again.destination.code) == (date(2023, 8, 2), 4, AKITA_CITY)
@@ -287,7 +288,7 @@ def test_update_entry_moves_an_entry(ctx: None) -> None:
 
 def test_update_entry_may_keep_its_own_key(ctx: None) -> None:
     kept = entry(date(2023, 8, 1), 3)
-    update_entry(kept, draft(date(2023, 8, 1), 6), actor="editor")
+    update_entry(kept, draft(date(2023, 8, 1), 6), actor=hq("editor"))
     assert _person_days() == 6
     assert _count() == 1
 
@@ -296,7 +297,7 @@ def test_update_entry_refuses_a_move_onto_an_existing_key(ctx: None) -> None:
     entry(date(2023, 8, 1), 3)
     other = entry(date(2023, 8, 2), 4)
     with pytest.raises(DuplicateEntry) as refused:
-        update_entry(other, draft(date(2023, 8, 1), 9), actor="editor")
+        update_entry(other, draft(date(2023, 8, 1), 9), actor=hq("editor"))
     assert refused.value.keys == [_key(date(2023, 8, 1))]
     db.session.expire_all()
     assert db.session.get(Entry, other.id).date == date(2023, 8, 2)
@@ -307,9 +308,9 @@ def test_update_entry_refuses_a_move_onto_an_existing_key(ctx: None) -> None:
 def test_update_entry_refuses_an_invalid_draft(ctx: None) -> None:
     kept = entry(date(2023, 8, 1), 3)
     with pytest.raises(DispatchError, match="人数は1以上"):
-        update_entry(kept, draft(date(2023, 8, 1), 0), actor="editor")
+        update_entry(kept, draft(date(2023, 8, 1), 0), actor=hq("editor"))
     with pytest.raises(DispatchError, match="より前の日付です"):
-        update_entry(kept, draft(date(2023, 7, 1), 3), actor="editor")
+        update_entry(kept, draft(date(2023, 7, 1), 3), actor=hq("editor"))
     db.session.expire_all()
     assert (db.session.get(Entry, kept.id).date, _person_days()) == (date(2023, 8, 1), 3)
 
@@ -317,7 +318,7 @@ def test_update_entry_refuses_an_invalid_draft(ctx: None) -> None:
 def test_delete_entry(ctx: None) -> None:
     gone = entry(date(2023, 8, 1), 3)
     entry(date(2023, 8, 2), 4)
-    delete_entry(gone)
+    delete_entry(gone, hq())
     assert _count() == 1
     assert _person_days() == 4
     assert _count(date(2023, 8, 1)) == 0
@@ -327,7 +328,7 @@ def test_delete_entry(ctx: None) -> None:
 
 
 def test_create_disaster(ctx: None) -> None:
-    created = create_disaster("noto-2024", "  令和6年能登半島地震  ", date(2024, 1, 1))
+    created = create_disaster("noto-2024", "  令和6年能登半島地震  ", date(2024, 1, 1), hq())
     assert (created.slug, created.name, created.start_date) == (
         "noto-2024",
         "令和6年能登半島地震",
@@ -341,32 +342,32 @@ def test_create_disaster(ctx: None) -> None:
 )
 def test_create_disaster_refuses_a_bad_slug(ctx: None, slug: str) -> None:
     with pytest.raises(DispatchError, match="識別子"):
-        create_disaster(slug, "豪雨", date(2023, 7, 14))
+        create_disaster(slug, "豪雨", date(2023, 7, 14), hq())
     assert db.session.scalar(select(func.count()).select_from(Disaster)) == 0
 
 
 def test_create_disaster_accepts_the_longest_slug(ctx: None) -> None:
-    assert create_disaster("a" * 64, "豪雨", date(2023, 7, 14)).slug == "a" * 64
+    assert create_disaster("a" * 64, "豪雨", date(2023, 7, 14), hq()).slug == "a" * 64
 
 
 def test_create_disaster_refuses_an_empty_name(ctx: None) -> None:
     with pytest.raises(DispatchError, match="災害名を入力してください。"):
-        create_disaster("akita-2023-rain", "　 ", date(2023, 7, 14))
+        create_disaster("akita-2023-rain", "　 ", date(2023, 7, 14), hq())
 
 
 def test_create_disaster_refuses_a_duplicate_slug(ctx: None) -> None:
-    create_disaster("akita-2023-rain", "令和5年7月14日からの大雨", date(2023, 7, 14))
+    create_disaster("akita-2023-rain", "令和5年7月14日からの大雨", date(2023, 7, 14), hq())
     with pytest.raises(DispatchError, match="災害「akita-2023-rain」は登録済みです。"):
-        create_disaster("akita-2023-rain", "別名", date(2023, 7, 15))
+        create_disaster("akita-2023-rain", "別名", date(2023, 7, 15), hq())
     assert db.session.scalar(select(func.count()).select_from(Disaster)) == 1
 
 
 def test_create_operation_numbers_display_order(ctx: None) -> None:
     rain = disaster()
-    first = create_operation(rain, "mutual-aid", "災害時の相互応援協定に基づく派遣")
-    second = create_operation(rain, "water-supply", "応急給水業務に係る派遣")
-    explicit = create_operation(rain, "relief-act", "災害救助法業務に係る派遣", display_order=10)
-    after = create_operation(rain, "recovery-support", "災害復旧支援業務に係る派遣")
+    first = create_operation(rain, "mutual-aid", "災害時の相互応援協定に基づく派遣", hq())
+    second = create_operation(rain, "water-supply", "応急給水業務に係る派遣", hq())
+    explicit = create_operation(rain, "relief-act", "災害救助法業務に係る派遣", hq(), display_order=10)
+    after = create_operation(rain, "recovery-support", "災害復旧支援業務に係る派遣", hq())
     orders = [op.display_order for op in (first, second, explicit, after)]
     assert orders == [1, 2, 10, 11]
 
@@ -374,20 +375,20 @@ def test_create_operation_numbers_display_order(ctx: None) -> None:
 @pytest.mark.parametrize("code", ["", "Mutual", "mutual aid", "-x", "相互応援"])
 def test_create_operation_refuses_a_bad_code(ctx: None, code: str) -> None:
     with pytest.raises(DispatchError, match="派遣区分のコード"):
-        create_operation(disaster(), code, "派遣")
+        create_operation(disaster(), code, "派遣", hq())
 
 
 def test_create_operation_refuses_an_empty_name(ctx: None) -> None:
     with pytest.raises(DispatchError, match="派遣区分名を入力してください。"):
-        create_operation(disaster(), "mutual-aid", " ")
+        create_operation(disaster(), "mutual-aid", " ", hq())
 
 
 def test_create_operation_refuses_a_duplicate_within_the_disaster(ctx: None) -> None:
     rain = disaster()
-    create_operation(rain, "mutual-aid", "一")
+    create_operation(rain, "mutual-aid", "一", hq())
     with pytest.raises(DispatchError, match="派遣区分「mutual-aid」は登録済みです。"):
-        create_operation(rain, "mutual-aid", "二")
-    create_operation(disaster("other-rain"), "mutual-aid", "他の災害なら同じコードでよい")
+        create_operation(rain, "mutual-aid", "二", hq())
+    create_operation(disaster("other-rain"), "mutual-aid", "他の災害なら同じコードでよい", hq())
     assert db.session.scalar(select(func.count()).select_from(Operation)) == 2
 
 
@@ -419,7 +420,7 @@ def test_seed_founding_case_adds_only_what_is_missing(ctx: None) -> None:
     seed_founding_case()
     removed = db.session.scalar(select(Entry).where(Entry.date == date(2023, 8, 31)).order_by(Entry.id))
     headcount = removed.headcount
-    delete_entry(removed)
+    delete_entry(removed, hq())
     again = seed_founding_case()
     assert (again.added_entries, again.added_person_days) == (1, headcount)
     assert headcount == 10

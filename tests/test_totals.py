@@ -35,6 +35,7 @@ from tests.factories import (
     disaster,
     draft,
     entry,
+    hq,
     operation,
 )
 
@@ -57,10 +58,10 @@ def series(ctx: None) -> Disaster:
             draft(day2, 2, op=water, sender=AKITA_CITY),
             draft(day3, 4, op=mutual_aid, sender=NOSHIRO, destination=AKITA_CITY, duty_code="certificate"),
         ],
-        actor="test",
+        actor=hq("test"),
     )
     # Another disaster on the same days must never leak into these totals.
-    other = operation(create_disaster("other-rain", "別の豪雨", date(2023, 7, 1)), "mutual-aid")
+    other = operation(create_disaster("other-rain", "別の豪雨", date(2023, 7, 1), hq()), "mutual-aid")
     entry(day2, 50, op=other)
     return rain
 

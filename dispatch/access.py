@@ -1,0 +1,76 @@
+"""Who may reach what: one table, checked before every request, denying whatever it does not list.
+
+A view added without a line here is refused to everyone (the tests list every route against this table),
+so nobody has to remember a decorator. Municipality users read only entries whose sender or destination is
+their own organisation; `visible_to` gives the filter that every list, total and export applies.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, abort, redirect, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from .models import Role, User
+
+EVERYONE = frozenset(Role)
+STAFF = frozenset({Role.ADMIN, Role.HQ, Role.REVIEWER})
+WRITERS = frozenset({Role.ADMIN, Role.HQ, Role.REVIEWER})
+CLOSERS = frozenset({Role.ADMIN, Role.REVIEWER})
+ADMINS = frozenset({Role.ADMIN})
+
+# Reachable without logging in.
+PUBLIC = frozenset({"auth.login", "dispatch.healthz", "static"})
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "auth.logout": EVERYONE,
+    "auth.change_password": EVERYONE,
+    "dispatch.index": EVERYONE,
+    "dispatch.disaster_home": EVERYONE,
+    "dispatch.totals_page": EVERYONE,
+    "dispatch.totals_json": EVERYONE,
+    "dispatch.entry_list": EVERYONE,
+    "dispatch.entry_history": EVERYONE,
+    "dispatch.new_entry": WRITERS,
+    "dispatch.new_period": WRITERS,
+    "dispatch.copy_entries": WRITERS,
+    "dispatch.edit_entry": WRITERS,
+    "dispatch.delete_entry_page": WRITERS,
+    "dispatch.import_page": WRITERS,
+    "dispatch.closing_page": CLOSERS,
+    "audit.audit_log": CLOSERS,
+    "audit.audit_export": CLOSERS,
+    "audit.restore_entry_view": CLOSERS,
+    "admin.users": ADMINS,
+    "admin.new_user": ADMINS,
+    "admin.edit_user": ADMINS,
+    "admin.reset_password_view": ADMINS,
+}
+
+
+def allowed(user: User, endpoint: str | None) -> bool:
+    if endpoint in PUBLIC:
+        return True
+    roles = PERMISSIONS.get(endpoint or "")
+    return roles is not None and user.user_role in roles
+
+
+def visible_to(user: User) -> int | None:
+    """The organisation whose entries alone this user may see, or None for every entry."""
+    if user.user_role is Role.MUNICIPALITY:
+        return user.organisation_id
+    return None
+
+
+def register(app: Flask) -> None:
+    @app.before_request
+    def _deny_by_default() -> Response | None:
+        if request.endpoint in PUBLIC:
+            return None
+        if not current_user.is_authenticated:
+            if request.endpoint is None:
+                abort(404)
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        if not allowed(current_user, request.endpoint):
+            abort(404 if request.endpoint is None else 403)
+        return None

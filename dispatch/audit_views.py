@@ -1,0 +1,129 @@
+"""The audit log: filter, export, and restore a deleted entry from it."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+from wtforms import StringField
+
+from .audit import ACTION_LABELS, OBJECT_LABELS, AuditFilter, audit_select
+from .closing import Actor
+from .exports import csv_response
+from .extensions import db
+from .forms import JapaneseForm
+from .models import AuditRecord, Disaster, Role
+from .services import DispatchError, DuplicateEntry, restore_entry
+from .templating import format_timestamp
+from .wareki import WarekiError, parse_date
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+class RestoreForm(JapaneseForm):
+    reason = StringField("理由（締め済みの日のみ必須）")
+
+
+def _filter() -> tuple[AuditFilter, dict[str, str]]:
+    errors: dict[str, str] = {}
+
+    def day(name: str) -> date | None:
+        value = request.args.get(name, "").strip()
+        if not value:
+            return None
+        try:
+            return parse_date(value)
+        except WarekiError as exc:
+            errors[name] = str(exc)
+            return None
+
+    object_id = request.args.get("object_id", "").strip()
+    slug = request.args.get("disaster", "").strip()
+    disaster = db.session.scalar(select(Disaster).where(Disaster.slug == slug)) if slug else None
+    return (
+        AuditFilter(
+            actor=request.args.get("actor", "").strip() or None,
+            date_from=day("date_from"),
+            date_to=day("date_to"),
+            object_type=request.args.get("object_type") or None,
+            object_id=int(object_id) if object_id.isdigit() else None,
+            disaster_id=disaster.id if disaster else None,
+        ),
+        errors,
+    )
+
+
+@bp.get("")
+def audit_log() -> str:
+    flt, errors = _filter()
+    pagination = db.paginate(
+        audit_select(flt),
+        page=request.args.get("page", 1, type=int),
+        per_page=current_app.config["ENTRIES_PER_PAGE"],
+        error_out=False,
+    )
+    return render_template(
+        "audit_log.html",
+        pagination=pagination,
+        flt=flt,
+        errors=errors,
+        args={k: v for k, v in request.args.items() if k not in ("page", "encoding")},
+        action_labels=ACTION_LABELS,
+        object_labels=OBJECT_LABELS,
+        restore_form=RestoreForm(),
+    )
+
+
+@bp.get("/export.csv")
+def audit_export() -> Response:
+    flt, _ = _filter()
+    records = db.session.scalars(audit_select(flt).execution_options(yield_per=1000))
+    header = ["日時", "利用者", "操作", "対象", "対象ID", "内容", "変更前", "変更後", "理由", "確定日の変更"]
+    rows = (
+        [
+            format_timestamp(r.at),
+            r.actor,
+            ACTION_LABELS.get(r.action, r.action),
+            OBJECT_LABELS.get(r.object_type, r.object_type),
+            r.object_id or "",
+            r.summary,
+            _json(r.before),
+            _json(r.after),
+            r.reason,
+            "はい" if r.closed_day_change else "",
+        ]
+        for r in records
+    )
+    return csv_response("監査ログ.csv", header, rows, request.args.get("encoding", "utf-8"))
+
+
+def _json(value: object) -> str:
+    return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+@bp.post("/<int:record_id>/restore")
+def restore_entry_view(record_id: int) -> Response:
+    record = db.session.get(AuditRecord, record_id) or abort(404)
+    form = RestoreForm()
+    if not form.validate_on_submit():
+        abort(400)
+    actor = Actor(current_user.username, Role(current_user.role))
+    try:
+        entry = restore_entry(record, actor, form.reason.data or "")
+    except DuplicateEntry:
+        db.session.rollback()
+        flash("同じ内容の派遣が既に登録されているため、復元できません。", "error")
+    except DispatchError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash("派遣を復元しました。", "success")
+        return redirect(
+            url_for("dispatch.entry_history", slug=entry.operation.disaster.slug, entry_id=entry.id)
+        )
+    return redirect(url_for("audit.audit_log", object_type="entry", object_id=record.object_id))
