@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import date
 from pathlib import Path
 
@@ -69,7 +68,7 @@ def _totals(runner: FlaskCliRunner, *args: str) -> dict:
 # --- init-db, seed-demo -----------------------------------------------------------------------
 
 
-@pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="needs an empty SQLite file")
+@pytest.mark.sqlite_only
 def test_init_db_on_an_empty_database_twice(tmp_path: Path) -> None:
     app = create_app(
         {

@@ -7,7 +7,6 @@ a bad row even when a code path forgets to check.
 from __future__ import annotations
 
 import csv
-import os
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
@@ -30,9 +29,7 @@ from dispatch.models import (
 )
 from tests.factories import AKITA_CITY, AKITA_PREF, GOJOME, disaster, duty, entry, operation, org
 
-sqlite_only = pytest.mark.skipif(
-    bool(os.environ.get("TEST_DATABASE_URL")), reason="SQLite connection settings"
-)
+sqlite_only = pytest.mark.sqlite_only
 
 UNIQUE_ENTRY_KEY = r"uq_entry_key|UNIQUE constraint failed: entry\."
 

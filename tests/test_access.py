@@ -1,0 +1,215 @@
+"""Who reaches what: the allow-list covers every route, each role gets exactly its pages, and a municipality
+sees only the entries its own organisation sent or received.
+
+Figures for 男鹿市 (052060), counted by hand from dispatch/demo.py: 男鹿市 never sends, and receives only
+water-supply crews (item 4):
+
+    秋田市 (上下水道局) -> 男鹿市, 7/16-7/19, 2 a day: 4 entries, 延べ 8人
+    由利本荘市 -> 男鹿市,          7/18-7/23, 2 a day: 6 entries, 延べ12人
+                                                       10 entries, 延べ20人
+
+Cross-check: water-supply is 延べ105人 in all (test_views), of which 八峰町, 五城目町 and 井川町 take the
+other 85.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from datetime import date
+from urllib.parse import quote
+
+import pytest
+from flask import Flask, url_for
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from dispatch import access
+from dispatch.extensions import db
+from dispatch.models import AuditRecord, ClosedDay, Entry, Role, User
+from dispatch.query import Destination, Sender, joined
+
+SLUG = "akita-2023-rain"
+BASE = f"/disasters/{SLUG}"
+GOJOME = "053619"
+OGA = "052060"
+
+
+def entry_id(app: Flask, day: date, sender: str, destination: str, duty: str) -> int:
+    with app.app_context():
+        found = db.session.scalar(
+            joined(select(Entry.id)).where(
+                Entry.date == day, Sender.code == sender, Destination.code == destination, Entry.duty.has(code=duty)
+            )
+        )
+        assert found is not None
+        return found
+
+
+def pref_relief(app: Flask) -> int:
+    """秋田県 (総務部総合防災課) -> 五城目町 on 2023-10-31: involves 五城目町, not 男鹿市."""
+    return entry_id(app, date(2023, 10, 31), "050008", GOJOME, "relief_act")
+
+
+def state(app: Flask) -> tuple[int, int, int, int, int]:
+    """(entries, person-days, audit records, users, closed days): what a refused write must leave alone."""
+    with app.app_context():
+        entries, person_days = db.session.execute(
+            select(func.count(Entry.id), func.coalesce(func.sum(Entry.headcount), 0))
+        ).one()
+        return (
+            int(entries),
+            int(person_days),
+            db.session.scalar(select(func.count(AuditRecord.id))) or 0,
+            db.session.scalar(select(func.count(User.id))) or 0,
+            db.session.scalar(select(func.count(ClosedDay.id))) or 0,
+        )
+
+
+# --- the allow-list -----------------------------------------------------------------------------------
+
+
+def test_every_route_is_in_the_allow_list(app: Flask) -> None:
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()} - {"static"}
+    forgotten = sorted(e for e in endpoints if e not in access.PERMISSIONS and e not in access.PUBLIC)
+    assert forgotten == []
+    # And nothing listed that no longer exists (a renamed view would otherwise keep a stale line).
+    assert sorted(set(access.PERMISSIONS) - endpoints) == []
+    assert access.PUBLIC == {"auth.login", "dispatch.healthz", "static"}
+
+
+def test_a_view_missing_from_the_table_is_refused_to_everyone(database_url: str) -> None:
+    from tests.conftest import make_app, make_user
+
+    app = make_app(database_url)
+    app.add_url_rule("/forgotten", "forgotten", lambda: "secret")
+    from flask_login import FlaskLoginClient
+
+    app.test_client_class = FlaskLoginClient
+    admin = app.test_client(user=make_user(app, Role.ADMIN))
+    assert admin.get("/forgotten").status_code == 403
+    assert app.test_client().get("/forgotten").status_code == 302
+    with app.app_context():
+        db.engine.dispose()
+
+
+# --- pages by role ------------------------------------------------------------------------------------
+
+PAGES = (
+    "index",
+    "totals",
+    "totals.json",
+    "entries",
+    "history",
+    "new entry",
+    "period",
+    "copy",
+    "import",
+    "edit",
+    "delete",
+    "closing",
+    "audit log",
+    "audit export",
+    "admin users",
+)
+
+READ = {"index", "totals", "totals.json", "entries", "history"}
+WRITE = {"new entry", "period", "copy", "import", "edit", "delete"}
+CLOSE = {"closing", "audit log", "audit export"}
+
+ALLOWED = {
+    Role.ADMIN: READ | WRITE | CLOSE | {"admin users"},
+    Role.HQ: READ | WRITE,
+    Role.REVIEWER: READ | WRITE | CLOSE,
+    Role.MUNICIPALITY: READ,
+}
+
+
+def page_urls(target: int) -> dict[str, str]:
+    """One URL per page; the entry pages use an entry to 五城目町, which the municipality user may see."""
+    return {
+        "index": "/",
+        "totals": f"{BASE}/totals?as_of=2023-10-31",
+        "totals.json": f"{BASE}/totals.json?as_of=2023-10-31",
+        "entries": f"{BASE}/entries",
+        "history": f"{BASE}/entries/{target}/history",
+        "new entry": f"{BASE}/entries/new",
+        "period": f"{BASE}/entries/period",
+        "copy": f"{BASE}/entries/copy",
+        "import": f"{BASE}/import",
+        "edit": f"{BASE}/entries/{target}/edit",
+        "delete": f"{BASE}/entries/{target}/delete",
+        "closing": f"{BASE}/closing",
+        "audit log": "/audit",
+        "audit export": "/audit/export.csv",
+        "admin users": "/admin/users",
+    }
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_pages_by_role(
+    app: Flask, client_as: Callable[..., FlaskClient], demo: None, role: Role
+) -> None:
+    user = client_as(role, org_code=GOJOME if role is Role.MUNICIPALITY else None)
+    urls = page_urls(pref_relief(app))
+    assert set(urls) == set(PAGES)
+    statuses = {}
+    for name, url in urls.items():
+        response = user.get(url)
+        statuses[name] = response.status_code
+        response.close()
+    assert statuses == {name: 200 if name in ALLOWED[role] else 403 for name in PAGES}
+
+
+def test_refusal_is_a_japanese_page(client_as: Callable[..., FlaskClient], demo: None) -> None:
+    response = client_as(Role.HQ).get("/audit")
+    assert response.status_code == 403
+    assert '<html lang="ja">' in response.text
+    assert "<h1>権限がありません</h1>" in response.text
+
+
+def _entry_form(**changes: str) -> dict[str, str]:
+    form = {
+        "date": "2023-11-01",
+        "operation": "relief-act",
+        "sender": "052035 横手市",
+        "sender_unit": "",
+        "destination": "053619 五城目町",
+        "duty": "relief_act",
+        "headcount": "2",
+        "note": "",
+        "reason": "",
+    }
+    form.update(changes)
+    return form
+
+
+def test_a_municipality_user_cannot_write(
+    app: Flask, client_as: Callable[..., FlaskClient], demo: None
+) -> None:
+    target = pref_relief(app)
+    admin = make_user(app, Role.ADMIN, "admin-user")
+    with app.app_context():
+        creation_id = db.session.scalar(
+            select(AuditRecord.id).where(AuditRecord.object_type == "entry", AuditRecord.object_id == target)
+        )
+    town = client_as(Role.MUNICIPALITY, "gojome", GOJOME)
+    before = state(app)
+    csv = "日付,派遣区分,派遣元,所属,派遣先,業務,人数,備考\n2023-11-01,relief-act,052035,,053619,relief_act,2,\n"
+    posts: list[tuple[str, dict[str, object]]] = [
+        (f"{BASE}/entries/new", entry_form()),
+        (f"{BASE}/entries/period", {**entry_form(), "date_from": "2023-11-01", "date_to": "2023-11-02"}),
+        (f"{BASE}/entries/copy", {"source": "2023-10-31", "target_from": "2023-11-01"}),
+        (f"{BASE}/import", {"file": (io.BytesIO(csv.encode()), "x.csv"), "encoding": "auto"}),
+        (f"{BASE}/entries/{target}/edit", entry_form(date="2023-10-31", headcount="9")),
+        (f"{BASE}/entries/{target}/delete", {"reason": ""}),
+        (f"{BASE}/closing", {"close-day": "2023-10-31", "close-submit": "締める（確定）"}),
+        (f"/audit/{creation_id}/restore", {"reason": ""}),
+        ("/admin/users/new", {"username": "intruder", "role": "admin", "organisation": ""}),
+        (f"/admin/users/{admin.id}", {"role": "municipality", "organisation": GOJOME, "active": "y"}),
+        (f"/admin/users/{admin.id}/reset-password", {}),
+    ]
+    for url, data in posts:
+        assert town.post(url, data=data).status_code == 403, url
+    assert state(app) == before
