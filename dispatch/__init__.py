@@ -39,8 +39,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
-    from . import access, admin, audit_views, auth, cli, templating, views
+    from . import access, admin, audit_views, auth, cli, dashboard, logs, templating, views
+    from .export_views import bp as exports_bp
     from .extensions import csrf, db, login_manager, migrate
+    from .mail_views import bp as mail_bp
     from .security import SessionInterface, add_security_headers
 
     db.init_app(app)
@@ -49,12 +51,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     app.session_interface = SessionInterface()
     access.register(app)
+    logs.configure(app)
     app.after_request(add_security_headers)
     templating.register(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(exports_bp)
+    app.register_blueprint(mail_bp)
     cli.register(app)
     return app
 

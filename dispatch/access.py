@@ -26,7 +26,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "auth.logout": EVERYONE,
     "auth.change_password": EVERYONE,
     "dispatch.index": EVERYONE,
-    "dispatch.disaster_home": EVERYONE,
+    "dashboard.overview": EVERYONE,
+    "dashboard.report": EVERYONE,
     "dispatch.totals_page": EVERYONE,
     "dispatch.totals_json": EVERYONE,
     "dispatch.entry_list": EVERYONE,
@@ -45,6 +46,21 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "admin.new_user": ADMINS,
     "admin.edit_user": ADMINS,
     "admin.reset_password_view": ADMINS,
+    # Visibility is the export's filter (visible_to), as on the pages.
+    "exports.entries_csv": EVERYONE,
+    "exports.entries_xlsx": EVERYONE,
+    "exports.totals_csv": EVERYONE,
+    "exports.totals_xlsx": EVERYONE,
+    # Digests (mail_views): a municipality reads its own recipients and previews its own digest only.
+    "mail.recipients_admin": ADMINS,
+    "mail.edit_recipient": ADMINS,
+    "mail.toggle_recipient": ADMINS,
+    "mail.delete_recipient_page": ADMINS,
+    "mail.own_recipients": EVERYONE,
+    "mail.preview": frozenset({Role.ADMIN, Role.REVIEWER, Role.MUNICIPALITY}),
+    "mail.deliveries": ADMINS,
+    "mail.test_mail": ADMINS,
+    "mail.acknowledge_failures": CLOSERS,
 }
 
 

@@ -25,7 +25,8 @@ class UserFields(JapaneseForm):
         "表示名", validators=[Optional(), Length(max=100, message="表示名は100文字以内です。")]
     )
     role = SelectField("役割", choices=ROLE_CHOICES, validators=[InputRequired()])
-    organisation = OrganisationField("所属団体", validators=[Optional()], description="市町村ユーザーは必須")
+    # No Optional(): it would stop the chain on an empty value, before validate_organisation below.
+    organisation = OrganisationField("所属団体", description="市町村ユーザーは必須")
 
     def validate_organisation(self, field: OrganisationField) -> None:
         if self.role.data == Role.MUNICIPALITY and field.organisation is None:

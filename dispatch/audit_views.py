@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import StringField
 
 from .audit import ACTION_LABELS, OBJECT_LABELS, AuditFilter, audit_select
-from .closing import Actor
-from .exports import csv_response
+from .exports import ENCODINGS, Unencodable, check_cp932, csv_lines, csv_response
 from .extensions import db
 from .forms import JapaneseForm
-from .models import AuditRecord, Disaster, Role
+from .models import AuditRecord, Disaster
 from .services import DispatchError, DuplicateEntry, restore_entry
 from .templating import format_timestamp
 from .wareki import WarekiError, parse_date
+from .web import current_actor
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -79,12 +79,39 @@ def audit_log() -> str:
 
 
 @bp.get("/export.csv")
-def audit_export() -> Response:
+def audit_export() -> Response | tuple[str, int]:
     flt, _ = _filter()
-    records = db.session.scalars(audit_select(flt).execution_options(yield_per=1000))
-    header = ["日時", "利用者", "操作", "対象", "対象ID", "内容", "変更前", "変更後", "理由", "確定日の変更"]
-    rows = (
-        [
+    encoding = request.args.get("encoding", "utf-8")
+    if encoding not in ENCODINGS:
+        return _refused(f"文字コード「{encoding}」には対応していません（utf-8 または cp932）。", 400)
+    if encoding == "cp932":
+        # A first pass over the same rows: a file that cannot be written whole is refused before any byte.
+        try:
+            check_cp932(csv_lines(EXPORT_HEADER, _export_rows(flt)))
+        except Unencodable as exc:
+            return _refused(f"{exc}。UTF-8 で出力してください。", 422)
+    return csv_response("監査ログ.csv", EXPORT_HEADER, _export_rows(flt), encoding)
+
+
+EXPORT_HEADER = [
+    "日時",
+    "利用者",
+    "操作",
+    "対象",
+    "対象ID",
+    "内容",
+    "変更前",
+    "変更後",
+    "理由",
+    "確定日の変更",
+]
+
+
+def _export_rows(flt: AuditFilter) -> Iterator[list[object]]:
+    # A generator, so the query runs when the response streams, in the session of that moment: the
+    # request's own session is closed by then, and records loaded in it could no longer be read.
+    for r in db.session.scalars(audit_select(flt).execution_options(yield_per=1000)):
+        yield [
             format_timestamp(r.at),
             r.actor,
             ACTION_LABELS.get(r.action, r.action),
@@ -96,9 +123,10 @@ def audit_export() -> Response:
             r.reason,
             "はい" if r.closed_day_change else "",
         ]
-        for r in records
-    )
-    return csv_response("監査ログ.csv", header, rows, request.args.get("encoding", "utf-8"))
+
+
+def _refused(message: str, status: int) -> tuple[str, int]:
+    return render_template("error.html", title="出力できません", message=message), status
 
 
 def _json(value: object) -> str:
@@ -111,9 +139,8 @@ def restore_entry_view(record_id: int) -> Response:
     form = RestoreForm()
     if not form.validate_on_submit():
         abort(400)
-    actor = Actor(current_user.username, Role(current_user.role))
     try:
-        entry = restore_entry(record, actor, form.reason.data or "")
+        entry = restore_entry(record, current_actor(), form.reason.data or "")
     except DuplicateEntry:
         db.session.rollback()
         flash("同じ内容の派遣が既に登録されているため、復元できません。", "error")

@@ -107,7 +107,9 @@ def logout() -> Response:
 @bp.route("/account/password", methods=["GET", "POST"])
 def change_password() -> Response | str:
     form = ChangePasswordForm()
-    user: User = current_user
+    # The user itself, not the current_user proxy: login_user below stores what it is given as the
+    # request's user, and a proxy standing for itself recurses without end when next read.
+    user: User = current_user._get_current_object()
     if form.validate_on_submit():
         problem = password_problem(form.new.data or "", user.username)
         if not password_matches(user, form.current.data or ""):

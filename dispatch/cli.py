@@ -5,22 +5,31 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import socket
 import sys
 from datetime import date
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import select
 
 from . import clock
 from .accounts import create_user, find_user, reset_password
+from .backup import BackupError, backup_sqlite
+from .closing import closed_dates
+from .digest import RunResult, retry_failed, send_due_digests
 from .extensions import begin_write, db
 from .importing import ImportRefused, import_dispatches
+from .mail import MailError
 from .masterdata import load_master_data
-from .models import Disaster, Organisation, Role
+from .models import Disaster, Organisation, Role, utcnow
+from .recipients import DIVISION_LABEL, add_recipient
+from .reports import status_report
+from .scheduler import run_scheduler
 from .services import (
     CLI_ACTOR,
     DispatchError,
@@ -225,7 +234,114 @@ def create_user_command(
         click.echo(f"password (shown once): {password}")
 
 
+@click.command("status-report")
+@with_appcontext
+@click.argument("disaster_slug")
+@click.option("--as-of", "as_of", type=DATE, default=None, help="default: today in Asia/Tokyo")
+def status_report_command(disaster_slug: str, as_of: date | None) -> None:
+    """The status report (状況報告) in the prefecture's format, as of a date."""
+    as_of = as_of or clock.today()
+    disaster = _disaster(disaster_slug)
+    closed = as_of in closed_dates(disaster, [as_of])
+    click.echo(status_report(disaster, as_of, closed).text(), nl=False)
+
+
+@click.command("backup")
+@with_appcontext
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(path: Path) -> None:
+    """A consistent copy of the SQLite database while the app runs, verified by opening it."""
+    try:
+        result = backup_sqlite(current_app.config["SQLALCHEMY_DATABASE_URI"], path)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"backup {result.path}: {result.entries} entries, schema {result.schema_revision}, "
+        f"{result.size_bytes:,} bytes, integrity ok"
+    )
+
+
+@click.command("send-digests")
+@with_appcontext
+@click.option(
+    "--date", "digest_date", type=DATE, default=None, help="digest date (default: today in Asia/Tokyo)"
+)
+@click.option("--dry-run", is_flag=True, help="show what would be sent; claim and send nothing")
+def send_digests_command(digest_date: date | None, dry_run: bool) -> None:
+    """Send the morning digests due for a date (covering the day before), then retry failed ones."""
+    digest_date = digest_date or clock.today()
+    worker = f"cli {socket.gethostname()} pid {os.getpid()}"
+    try:
+        result = send_due_digests(digest_date, dry_run=dry_run, worker=worker)
+        if dry_run:
+            for planned in result.planned:
+                click.echo(f"{planned.email}\t{planned.subject}")
+            click.echo(f"dry run {digest_date.isoformat()}: {result.summary()}")
+            return
+        retried = retry_failed(utcnow(), worker=worker)
+    except MailError as exc:
+        raise click.ClickException(f"日報を送信できません。 / Cannot send digests: {exc}") from exc
+    click.echo(f"digests {digest_date.isoformat()}: {result.summary()}")
+    click.echo(f"retries: {retried.summary()}")
+    _fail_on_undelivered(result, retried)
+
+
+def _fail_on_undelivered(*results: RunResult) -> None:
+    errors = [error for result in results for error in result.errors]
+    if not errors:
+        return
+    for error in errors:
+        click.echo(f"  {error.digest_date.isoformat()} {error.email}: {error.error}", err=True)
+    raise click.ClickException(
+        f"日報{len(errors)}件を送信できませんでした（後で再送します）。"
+        f" / {len(errors)} digest(s) could not be sent; they will be retried."
+    )
+
+
+@click.command("add-recipient")
+@with_appcontext
+@click.argument("target", nargs=-1, required=True, metavar="ORG_CODE EMAIL | --division EMAIL")
+@click.option(
+    "--division",
+    is_flag=True,
+    help="the division's list (the whole-disaster summary) instead of an organisation's; no ORG_CODE",
+)
+@click.option("--note", default="", help="whose address it is, e.g. 総務課防災係")
+@click.option("--send-empty", is_flag=True, help="send a digest even on a day with nothing to report")
+def add_recipient_command(target: tuple[str, ...], division: bool, note: str, send_empty: bool) -> None:
+    """Add an address for the morning digest: ORG_CODE EMAIL, or --division EMAIL."""
+    if len(target) != (1 if division else 2):
+        raise click.UsageError("give ORG_CODE EMAIL, or --division EMAIL")
+    begin_write()
+    organisation = None
+    if not division:
+        code = target[0].strip().upper()
+        organisation = db.session.scalar(select(Organisation).where(Organisation.code == code))
+        if organisation is None:
+            raise click.ClickException(f"団体コード「{target[0]}」は登録されていません。")
+    try:
+        recipient = add_recipient(
+            organisation, target[-1], actor=CLI_ACTOR.name, note=note, send_empty=send_empty
+        )
+    except DispatchError as exc:
+        raise _fail(exc) from exc
+    db.session.commit()
+    owner = organisation.label if organisation else DIVISION_LABEL
+    click.echo(
+        f"added recipient {recipient.email} for {owner}" + (" (also on empty days)" if send_empty else "")
+    )
+
+
+@click.command("run-scheduler")
+@with_appcontext
+def run_scheduler_command() -> None:
+    """Run the scheduler process (digests at DIGEST_TIME, retries, heartbeat) until stopped; run one only."""
+    run_scheduler(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
 COMMANDS = (
+    backup_command,
+    status_report_command,
     create_user_command,
     init_db_command,
     seed_demo_command,
@@ -233,6 +349,9 @@ COMMANDS = (
     create_operation_command,
     import_dispatches_command,
     totals_command,
+    send_digests_command,
+    add_recipient_command,
+    run_scheduler_command,
 )
 
 

@@ -33,6 +33,24 @@ def default_settings() -> dict[str, Any]:
         "LOGIN_LOCK_AFTER": 10,
         "LOGIN_ADDRESS_LOCK_AFTER": 50,
         "LOGIN_LOCK_MINUTES": 15,
+        # Outgoing mail (dispatch.mail): DISPATCH_MAIL_SERVER, DISPATCH_MAIL_PORT, ... MAIL_FROM must be
+        # set before any digest can go out. MAIL_TIMEOUT bounds the connection and every send (seconds).
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": 25,
+        "MAIL_FROM": "",
+        "MAIL_USE_STARTTLS": False,
+        "MAIL_USE_SSL": False,
+        "MAIL_USERNAME": "",
+        "MAIL_PASSWORD": "",
+        "MAIL_TIMEOUT": 30,
+        # A failed digest is tried this many times in all (backoff 5, 15, 45 ... minutes).
+        "MAIL_MAX_ATTEMPTS": 5,
+        # The app's address as recipients reach it, for the link in each digest (DISPATCH_BASE_URL).
+        "BASE_URL": "http://127.0.0.1:5000",
+        # The scheduler (dispatch.scheduler, `flask run-scheduler`): the morning digest at DIGEST_TIME in
+        # Japan (DISPATCH_DIGEST_TIME="08:00"), failed digests retried every DIGEST_RETRY_MINUTES.
+        "DIGEST_TIME": "08:00",
+        "DIGEST_RETRY_MINUTES": 10,
     }
 
 

@@ -21,14 +21,16 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import audit, clock
+from . import audit, clock, scheduler
 from .access import visible_to
-from .closing import Actor, ClosingError, close_day, closed_dates, reopen_day
+from .closing import ClosingError, close_day, closed_dates, reopen_day
 from .extensions import begin_write, db
 from .forms import (
     CloseDayForm,
@@ -58,6 +60,7 @@ from .services import (
 )
 from .totals import Dimension, headline, totals
 from .wareki import WarekiError, format_long, parse_date
+from .web import as_of_from_request, current_actor, disaster_or_404, visible_filter
 
 bp = Blueprint("dispatch", __name__)
 
@@ -101,23 +104,6 @@ def _layout_context() -> dict[str, Any]:
     return {"today": clock.today(), "Role": Role}
 
 
-def _actor() -> Actor:
-    user: User = current_user
-    return Actor(user.username, user.user_role)
-
-
-def _base_filter() -> EntryFilter:
-    """What this user may see at all: everything, or a municipality's own entries."""
-    return EntryFilter(visible_to=visible_to(current_user))
-
-
-def _disaster(slug: str) -> Disaster:
-    disaster = db.session.scalar(select(Disaster).where(Disaster.slug == slug))
-    if disaster is None:
-        abort(404)
-    return disaster
-
-
 def _entry(disaster: Disaster, entry_id: int) -> Entry:
     """The entry, or 404 when it is not this disaster's or not this user's to see."""
     entry = db.session.get(Entry, entry_id)
@@ -151,22 +137,20 @@ def index() -> str:
     return render_template("index.html", disasters=disasters)
 
 
-@bp.get("/disasters/<slug>/")
-def disaster_home(slug: str) -> BaseResponse:
-    return redirect(url_for(".totals_page", slug=_disaster(slug).slug))
-
-
 @bp.route("/disasters/<slug>/entries/new", methods=["GET", "POST"])
-def new_entry(slug: str) -> BaseResponse | str:
-    disaster = _disaster(slug)
+def new_entry(slug: str) -> BaseResponse | tuple[str, int]:
+    disaster = disaster_or_404(slug)
+    status = 200
     form = EntryForm(disaster, date=request.args.get("date") or clock.today())
     if form.validate_on_submit():
         assert form.date.date is not None
         try:
-            [entry] = log_entries([form.draft(form.date.date)], _actor(), form.reason.data or "")
+            [entry] = log_entries([form.draft(form.date.date)], current_actor(), form.reason.data or "")
         except DuplicateEntry as exc:
+            status = 409
             flash(_duplicate_message(disaster, exc), "error")
         except DispatchError as exc:
+            status = 422
             db.session.rollback()
             flash(str(exc), "error")
         else:
@@ -183,20 +167,28 @@ def new_entry(slug: str) -> BaseResponse | str:
         form=form,
         organisations=organisation_options(),
         day_total=_day_total(disaster, form.date.date),
-    )
+    ), _status(form, status)
+
+
+def _status(form: FlaskForm, status: int) -> int:
+    """A POST that shows its form again was refused: 422 for invalid input, 409 for a duplicate."""
+    if status == 200 and request.method == "POST" and form.errors:
+        return 422
+    return status
 
 
 def _day_total(disaster: Disaster, day: date | None) -> tuple[date, int, int] | None:
     if day is None:
         return None
-    person_days, active = headline(disaster, day, _base_filter())
+    person_days, active = headline(disaster, day, visible_filter())
     return day, person_days, active
 
 
 @bp.route("/disasters/<slug>/entries/period", methods=["GET", "POST"])
-def new_period(slug: str) -> BaseResponse | str:
+def new_period(slug: str) -> BaseResponse | tuple[str, int]:
     """A headcount per day over a date range: previewed (days, person-days, clashes), then confirmed."""
-    disaster = _disaster(slug)
+    disaster = disaster_or_404(slug)
+    status = 200
     form = PeriodForm(disaster)
     preview = None
     if form.validate_on_submit():
@@ -206,10 +198,12 @@ def new_period(slug: str) -> BaseResponse | str:
         token = _preview_token(repr((d.key, d.headcount, d.note)) for d in drafts)
         if form.confirmed.data == token:
             try:
-                entries = log_entries(drafts, _actor(), form.reason.data or "")
+                entries = log_entries(drafts, current_actor(), form.reason.data or "")
             except DuplicateEntry as exc:
+                status = 409
                 flash(_duplicate_message(disaster, exc), "error")
             except DispatchError as exc:
+                status = 422
                 db.session.rollback()
                 flash(str(exc), "error")
             else:
@@ -240,7 +234,7 @@ def new_period(slug: str) -> BaseResponse | str:
         form=form,
         preview=preview,
         organisations=organisation_options(),
-    )
+    ), _status(form, status)
 
 
 def _preview_token(parts: Iterable[str]) -> str:
@@ -261,9 +255,10 @@ class Preview:
 
 
 @bp.route("/disasters/<slug>/entries/copy", methods=["GET", "POST"])
-def copy_entries(slug: str) -> BaseResponse | str:
+def copy_entries(slug: str) -> BaseResponse | tuple[str, int]:
     """Repeat one day's entries on another day or range: rotations repeat."""
-    disaster = _disaster(slug)
+    disaster = disaster_or_404(slug)
+    status = 200
     form = CopyDayForm(disaster, source=request.args.get("source", ""))
     preview = None
     if form.validate_on_submit():
@@ -277,10 +272,14 @@ def copy_entries(slug: str) -> BaseResponse | str:
         token = _preview_token([repr((form.source.date, targets, flt))])
         if form.confirmed.data == token:
             try:
-                entries = copy_day(disaster, form.source.date, targets, flt, _actor(), form.reason.data or "")
+                entries = copy_day(
+                    disaster, form.source.date, targets, flt, current_actor(), form.reason.data or ""
+                )
             except DuplicateEntry as exc:
+                status = 409
                 flash(_duplicate_message(disaster, exc), "error")
             except DispatchError as exc:
+                status = 422
                 db.session.rollback()
                 flash(str(exc), "error")
             else:
@@ -322,7 +321,7 @@ def copy_entries(slug: str) -> BaseResponse | str:
         form=form,
         preview=preview,
         organisations=organisation_options(),
-    )
+    ), _status(form, status)
 
 
 def _filter_from_args(disaster: Disaster) -> tuple[EntryFilter, dict[str, str]]:
@@ -364,7 +363,7 @@ def _filter_from_args(disaster: Disaster) -> tuple[EntryFilter, dict[str, str]]:
 
 @bp.get("/disasters/<slug>/entries")
 def entry_list(slug: str) -> str:
-    disaster = _disaster(slug)
+    disaster = disaster_or_404(slug)
     flt, errors = _filter_from_args(disaster)
     page = request.args.get("page", 1, type=int)
     pagination = db.paginate(
@@ -396,18 +395,21 @@ def entry_list(slug: str) -> str:
 
 
 @bp.route("/disasters/<slug>/entries/<int:entry_id>/edit", methods=["GET", "POST"])
-def edit_entry(slug: str, entry_id: int) -> BaseResponse | str:
-    disaster = _disaster(slug)
+def edit_entry(slug: str, entry_id: int) -> BaseResponse | tuple[str, int]:
+    disaster = disaster_or_404(slug)
+    status = 200
     entry = _entry(disaster, entry_id)
     form = EntryForm(disaster, obj=None if request.method == "POST" else _entry_values(entry))
     if form.validate_on_submit():
         assert form.date.date is not None
         try:
-            update_entry(entry, form.draft(form.date.date), _actor(), form.reason.data or "")
+            update_entry(entry, form.draft(form.date.date), current_actor(), form.reason.data or "")
         except DuplicateEntry as exc:
+            status = 409
             flash(_duplicate_message(disaster, exc), "error")
             entry = _entry(disaster, entry_id)
         except DispatchError as exc:
+            status = 422
             db.session.rollback()
             flash(str(exc), "error")
             entry = _entry(disaster, entry_id)
@@ -421,7 +423,7 @@ def edit_entry(slug: str, entry_id: int) -> BaseResponse | str:
         entry=entry,
         form=form,
         organisations=organisation_options(),
-    )
+    ), _status(form, status)
 
 
 class _Values:
@@ -449,15 +451,17 @@ def _list_args_for(entry: Entry) -> dict[str, str]:
 
 
 @bp.route("/disasters/<slug>/entries/<int:entry_id>/delete", methods=["GET", "POST"])
-def delete_entry_page(slug: str, entry_id: int) -> BaseResponse | str:
-    disaster = _disaster(slug)
+def delete_entry_page(slug: str, entry_id: int) -> BaseResponse | tuple[str, int]:
+    disaster = disaster_or_404(slug)
+    status = 200
     entry = _entry(disaster, entry_id)
     form = DeleteForm()
     if form.validate_on_submit():
         back = _list_args_for(entry)
         try:
-            delete_entry(entry, _actor(), form.reason.data or "")
+            delete_entry(entry, current_actor(), form.reason.data or "")
         except DispatchError as exc:
+            status = 422
             db.session.rollback()
             flash(str(exc), "error")
             entry = _entry(disaster, entry_id)
@@ -471,28 +475,18 @@ def delete_entry_page(slug: str, entry_id: int) -> BaseResponse | str:
         entry=entry,
         form=form,
         closed=_closed_on(disaster, entry.date),
-    )
-
-
-def _as_of_from_args() -> tuple[date, str | None]:
-    value = request.args.get("as_of", "").strip()
-    if not value:
-        return clock.today(), None
-    try:
-        return parse_date(value), None
-    except WarekiError as exc:
-        return clock.today(), str(exc)
+    ), _status(form, status)
 
 
 @bp.get("/disasters/<slug>/totals")
 def totals_page(slug: str) -> str:
-    disaster = _disaster(slug)
-    as_of, error = _as_of_from_args()
+    disaster = disaster_or_404(slug)
+    as_of, error = as_of_from_request()
     tables = {
-        dim: totals(disaster, as_of, dim, _base_filter())
+        dim: totals(disaster, as_of, dim, visible_filter())
         for dim in (Dimension.OPERATION, Dimension.DESTINATION, Dimension.SENDER, Dimension.DUTY)
     }
-    person_days, active = headline(disaster, as_of, _base_filter())
+    person_days, active = headline(disaster, as_of, visible_filter())
     closed = closed_dates(disaster)
     return render_template(
         "totals.html",
@@ -509,20 +503,21 @@ def totals_page(slug: str) -> str:
 
 @bp.get("/disasters/<slug>/totals.json")
 def totals_json(slug: str) -> Response | tuple[Response, int]:
-    disaster = _disaster(slug)
-    as_of, error = _as_of_from_args()
+    disaster = disaster_or_404(slug)
+    as_of, error = as_of_from_request()
     if error:
         return jsonify({"error": error}), 400
     by = request.args.get("by", Dimension.OPERATION.value)
     if by not in {d.value for d in Dimension}:
         choices = ", ".join(d.value for d in Dimension)
         return jsonify({"error": f"by は {choices} のいずれかです。"}), 400
-    return jsonify(totals(disaster, as_of, Dimension(by), _base_filter()).as_json())
+    return jsonify(totals(disaster, as_of, Dimension(by), visible_filter()).as_json())
 
 
 @bp.route("/disasters/<slug>/import", methods=["GET", "POST"])
-def import_page(slug: str) -> BaseResponse | str:
-    disaster = _disaster(slug)
+def import_page(slug: str) -> BaseResponse | tuple[str, int]:
+    disaster = disaster_or_404(slug)
+    status = 200
     form = ImportForm()
     errors = []
     if form.validate_on_submit():
@@ -533,10 +528,11 @@ def import_page(slug: str) -> BaseResponse | str:
                 upload.read(),
                 upload.filename or "",
                 encoding=form.encoding.data,
-                actor=_actor(),
+                actor=current_actor(),
                 reason=form.reason.data or "",
             )
         except ImportRefused as exc:
+            status = 422
             db.session.rollback()
             errors = exc.errors
         else:
@@ -546,7 +542,7 @@ def import_page(slug: str) -> BaseResponse | str:
                 "success",
             )
             return redirect(url_for(".entry_list", slug=slug))
-    return render_template("import.html", disaster=disaster, form=form, errors=errors)
+    return render_template("import.html", disaster=disaster, form=form, errors=errors), _status(form, status)
 
 
 def _closed_on(disaster: Disaster, day: date) -> bool:
@@ -556,7 +552,7 @@ def _closed_on(disaster: Disaster, day: date) -> bool:
 @bp.get("/disasters/<slug>/entries/<int:entry_id>/history")
 def entry_history(slug: str, entry_id: int) -> str:
     """Every recorded change of one entry, oldest first; also for an entry deleted since."""
-    disaster = _disaster(slug)
+    disaster = disaster_or_404(slug)
     records = list(
         db.session.scalars(
             audit.audit_select(
@@ -602,18 +598,18 @@ class DayRow:
 @bp.route("/disasters/<slug>/closing", methods=["GET", "POST"])
 def closing_page(slug: str) -> BaseResponse | str:
     """締め: the division closes each date once its figures are checked, or reopens it with a reason."""
-    disaster = _disaster(slug)
+    disaster = disaster_or_404(slug)
     close_form = CloseDayForm(prefix="close")
     reopen_form = ReopenDayForm(prefix="reopen")
     if request.method == "POST":
         try:
             if close_form.submit.data and close_form.validate():
                 assert close_form.day.date is not None
-                close_day(disaster, close_form.day.date, _actor())
+                close_day(disaster, close_form.day.date, current_actor())
                 message = f"{format_long(close_form.day.date)}を締めました（確定）。"
             elif reopen_form.submit.data and reopen_form.validate():
                 assert reopen_form.day.date is not None
-                reopen_day(disaster, reopen_form.day.date, _actor(), reopen_form.reason.data or "")
+                reopen_day(disaster, reopen_form.day.date, current_actor(), reopen_form.reason.data or "")
                 message = f"{format_long(reopen_form.day.date)}の締めを取り消しました（速報）。"
             else:
                 message = ""
@@ -649,6 +645,13 @@ def closing_page(slug: str) -> BaseResponse | str:
 
 
 @bp.get("/healthz")
-def healthz() -> Response:
-    db.session.execute(select(func.count(Operation.id)))
-    return jsonify({"status": "ok"})
+def healthz() -> tuple[Response, int]:
+    """For monitoring, without login or secrets. 503 only when the database is unreachable; a stale
+    scheduler heartbeat or a failed digest run is "degraded" with 200, since the pages still work."""
+    try:
+        db.session.execute(select(func.count(Operation.id)))
+        degraded, fields = scheduler.health()
+    except SQLAlchemyError:
+        db.session.rollback()
+        return jsonify({"status": "error", "database": "unreachable"}), 503
+    return jsonify({"status": "degraded" if degraded else "ok", "database": "ok", **fields}), 200

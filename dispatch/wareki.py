@@ -114,7 +114,8 @@ def format_period(start: date, end: date | None) -> str:
     """A period as reports write it.
 
     令和5年7月20日から8月31日まで; 令和5年12月1日から令和6年1月31日まで across
-    a year; 令和5年10月2日から（継続中） while it has no end; a single date when
+    a year; 令和5年7月16日から26日まで within a month; 令和5年10月2日から（継続中）
+    while it has no end; a single date when
     it starts and ends on the same day.
     """
     if end is None:
@@ -124,6 +125,9 @@ def format_period(start: date, end: date | None) -> str:
     if end == start:
         return format_long(start)
     first, last = format_series((start, end))
+    if (start.year, start.month) == (end.year, end.month) and last == format_short(end):
+        # The prefecture's own reports drop the month too: 令和5年7月16日から26日まで.
+        last = f"{end.day}日"
     return f"{first}から{last}まで"
 
 

@@ -30,6 +30,9 @@ from dispatch.services import seed_founding_case
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
 # Tables holding what a test writes; master data (organisation, duty) is loaded once and kept.
 TEST_TABLES = (
+    "delivery",
+    "recipient",
+    "job_run",
     "audit_record",
     "closed_day",
     "login_throttle",
@@ -174,3 +177,59 @@ def demo(app: Flask) -> None:
     with app.app_context():
         seed_founding_case()
         db.session.commit()
+
+
+# --- mail: a real SMTP server on 127.0.0.1, and nothing else ---------------------------------------------
+
+MAIL_FROM = "dispatch@example.lg.jp"
+LOCAL_SMTP_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@pytest.fixture(autouse=True)
+def _smtp_only_to_localhost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test that opens an SMTP connection (plain or SSL) to a host other than this machine."""
+    import smtplib
+
+    real_connect = smtplib.SMTP.connect
+
+    def connect(
+        self: smtplib.SMTP, host: str = "localhost", port: int = 0, source_address: Any = None
+    ) -> Any:
+        name = host.rsplit(":", 1)[0] if not port and host.count(":") == 1 else host
+        if name not in LOCAL_SMTP_HOSTS:
+            pytest.fail(f"a test tried to send mail through {host}:{port}; tests may only use 127.0.0.1")
+        return real_connect(self, host, port, source_address)
+
+    monkeypatch.setattr(smtplib.SMTP, "connect", connect)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Any]:
+    """aiosmtpd on 127.0.0.1 and a free port (tests/smtp.py), collecting every message it accepts."""
+    from tests.smtp import SMTPServer
+
+    server = SMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def make_mail_app(url: str, port: int, **overrides: Any) -> Flask:
+    """An app whose mail goes to the test SMTP server on 127.0.0.1."""
+    settings: dict[str, Any] = {
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": port,
+        "MAIL_FROM": MAIL_FROM,
+        "MAIL_TIMEOUT": 5,
+        "BASE_URL": "https://dispatch.example.lg.jp",
+    }
+    settings.update(overrides)
+    return make_app(url, **settings)
+
+
+@pytest.fixture
+def mail_app(database_url: str, smtp_server: Any) -> Iterator[Flask]:
+    app = make_mail_app(database_url, smtp_server.port)
+    yield app
+    with app.app_context():
+        db.engine.dispose()

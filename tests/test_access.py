@@ -14,6 +14,7 @@ other 85.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from collections.abc import Callable
@@ -23,12 +24,14 @@ from urllib.parse import quote
 import pytest
 from flask import Flask, url_for
 from flask.testing import FlaskClient
+from flask_login import FlaskLoginClient
 from sqlalchemy import func, select
 
 from dispatch import access
 from dispatch.extensions import db
 from dispatch.models import AuditRecord, ClosedDay, Entry, Role, User
 from dispatch.query import Destination, Sender, joined
+from tests.conftest import make_app, make_user
 
 SLUG = "akita-2023-rain"
 BASE = f"/disasters/{SLUG}"
@@ -40,7 +43,10 @@ def entry_id(app: Flask, day: date, sender: str, destination: str, duty: str) ->
     with app.app_context():
         found = db.session.scalar(
             joined(select(Entry.id)).where(
-                Entry.date == day, Sender.code == sender, Destination.code == destination, Entry.duty.has(code=duty)
+                Entry.date == day,
+                Sender.code == sender,
+                Destination.code == destination,
+                Entry.duty.has(code=duty),
             )
         )
         assert found is not None
@@ -80,16 +86,14 @@ def test_every_route_is_in_the_allow_list(app: Flask) -> None:
 
 
 def test_a_view_missing_from_the_table_is_refused_to_everyone(database_url: str) -> None:
-    from tests.conftest import make_app, make_user
-
     app = make_app(database_url)
     app.add_url_rule("/forgotten", "forgotten", lambda: "secret")
-    from flask_login import FlaskLoginClient
-
     app.test_client_class = FlaskLoginClient
     admin = app.test_client(user=make_user(app, Role.ADMIN))
     assert admin.get("/forgotten").status_code == 403
-    assert app.test_client().get("/forgotten").status_code == 302
+    anonymous = app.test_client().get("/forgotten")
+    assert anonymous.status_code == 302
+    assert anonymous.headers["Location"] == "/login?next=/forgotten"
     with app.app_context():
         db.engine.dispose()
 
@@ -101,6 +105,7 @@ PAGES = (
     "totals",
     "totals.json",
     "entries",
+    "entries export",
     "history",
     "new entry",
     "period",
@@ -114,7 +119,7 @@ PAGES = (
     "admin users",
 )
 
-READ = {"index", "totals", "totals.json", "entries", "history"}
+READ = {"index", "totals", "totals.json", "entries", "entries export", "history"}
 WRITE = {"new entry", "period", "copy", "import", "edit", "delete"}
 CLOSE = {"closing", "audit log", "audit export"}
 
@@ -133,6 +138,7 @@ def page_urls(target: int) -> dict[str, str]:
         "totals": f"{BASE}/totals?as_of=2023-10-31",
         "totals.json": f"{BASE}/totals.json?as_of=2023-10-31",
         "entries": f"{BASE}/entries",
+        "entries export": f"{BASE}/entries.csv",
         "history": f"{BASE}/entries/{target}/history",
         "new entry": f"{BASE}/entries/new",
         "period": f"{BASE}/entries/period",
@@ -148,9 +154,7 @@ def page_urls(target: int) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("role", list(Role))
-def test_pages_by_role(
-    app: Flask, client_as: Callable[..., FlaskClient], demo: None, role: Role
-) -> None:
+def test_pages_by_role(app: Flask, client_as: Callable[..., FlaskClient], demo: None, role: Role) -> None:
     user = client_as(role, org_code=GOJOME if role is Role.MUNICIPALITY else None)
     urls = page_urls(pref_relief(app))
     assert set(urls) == set(PAGES)
@@ -169,7 +173,7 @@ def test_refusal_is_a_japanese_page(client_as: Callable[..., FlaskClient], demo:
     assert "<h1>権限がありません</h1>" in response.text
 
 
-def _entry_form(**changes: str) -> dict[str, str]:
+def entry_form(**changes: str) -> dict[str, str]:
     form = {
         "date": "2023-11-01",
         "operation": "relief-act",
@@ -213,3 +217,159 @@ def test_a_municipality_user_cannot_write(
     for url, data in posts:
         assert town.post(url, data=data).status_code == 403, url
     assert state(app) == before
+
+
+def test_reviewer_closes_and_reopens_a_day_and_hq_cannot(
+    app: Flask, client_as: Callable[..., FlaskClient], demo: None
+) -> None:
+    closing = f"{BASE}/closing"
+    close = {"close-day": "2023-08-01", "close-submit": "締める（確定）"}
+    hq = client_as(Role.HQ)
+    assert hq.post(closing, data=close).status_code == 403
+    assert state(app)[4] == 0
+
+    reviewer = client_as(Role.REVIEWER, "kato")
+    response = reviewer.post(closing, data=close)
+    assert response.status_code == 302
+    assert response.headers["Location"] == closing
+    page = reviewer.get(closing)
+    assert "令和5年8月1日を締めました（確定）。" in page.text
+    with app.app_context():
+        closed = db.session.execute(select(ClosedDay.date, ClosedDay.closed_by)).all()
+        assert [tuple(row) for row in closed] == [(date(2023, 8, 1), "kato")]
+
+    reopen = {"reopen-day": "2023-08-01", "reopen-reason": "秋田市から追加報告", "reopen-submit": "x"}
+    assert hq.post(closing, data=reopen).status_code == 403
+    assert state(app)[4] == 1
+    assert reviewer.post(closing, data=reopen).status_code == 302
+    assert state(app)[4] == 0
+    with app.app_context():
+        actions = db.session.execute(
+            select(AuditRecord.action, AuditRecord.actor, AuditRecord.reason)
+            .where(AuditRecord.object_type == "closed_day")
+            .order_by(AuditRecord.id)
+        ).all()
+    assert [tuple(row) for row in actions] == [
+        ("close_day", "kato", ""),
+        ("reopen_day", "kato", "秋田市から追加報告"),
+    ]
+
+
+# --- anonymous ----------------------------------------------------------------------------------------
+
+
+def every_url(app: Flask) -> list[tuple[str, str]]:
+    """(method, path) for every route but the public ones: POST where a route takes only POST."""
+    found = []
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            if rule.endpoint in access.PUBLIC:
+                continue
+            # Any id will do: the login comes before the lookup.
+            values = {name: SLUG if name == "slug" else 1 for name in rule.arguments}
+            path = url_for(rule.endpoint, **values)
+            found.append(("GET" if "GET" in (rule.methods or ()) else "POST", path))
+    return found
+
+
+def test_anonymous_is_sent_to_the_login_page_from_everywhere(
+    app: Flask, anonymous: FlaskClient, demo: None
+) -> None:
+    before = state(app)
+    urls = every_url(app)
+    assert len(urls) == len(access.PERMISSIONS)
+    for method, path in urls:
+        response = anonymous.open(path, method=method)
+        assert response.status_code == 302, path
+        assert response.headers["Location"] == f"/login?next={quote(path, safe='/')}", path
+    # The query string travels too, and nothing was written on the way.
+    response = anonymous.get(f"{BASE}/entries?page=2")
+    assert response.headers["Location"] == f"/login?next={quote(BASE, safe='/')}/entries?page%3D2"
+    assert state(app) == before
+
+
+def test_login_and_health_check_need_no_login(anonymous: FlaskClient) -> None:
+    login = anonymous.get("/login")
+    assert login.status_code == 200
+    assert "<h1>ログイン</h1>" in login.text
+    health = anonymous.get("/healthz")
+    assert health.status_code == 200
+    # No scheduler has run in this database: no heartbeat age, no digest run, nothing degraded.
+    assert health.get_json()["status"] == "ok"
+    assert health.get_json()["scheduler"]["heartbeat_age_seconds"] is None
+
+
+# --- a municipality sees its own entries only ---------------------------------------------------------
+
+
+@pytest.fixture
+def oga(client_as: Callable[..., FlaskClient], demo: None) -> FlaskClient:
+    return client_as(Role.MUNICIPALITY, "oga", OGA)
+
+
+def test_municipality_totals_count_only_its_own_entries(oga: FlaskClient) -> None:
+    data = oga.get(f"{BASE}/totals.json?as_of=2023-10-31").get_json()
+    assert data["person_days"] == 20
+    assert data["rows"] == [
+        {"key": "water-supply", "name": "応急給水業務に係る派遣", "person_days": 20, "active": 0}
+    ]
+    by_sender = oga.get(f"{BASE}/totals.json?as_of=2023-10-31&by=sender").get_json()
+    assert {row["key"]: row["person_days"] for row in by_sender["rows"]} == {"052019": 8, "052108": 12}
+    # On 7/18 both crews were there: 2 + 2.
+    assert oga.get(f"{BASE}/totals.json?as_of=2023-07-18").get_json()["active"] == 4
+
+
+def test_municipality_list_and_totals_page_count_only_its_own_entries(oga: FlaskClient) -> None:
+    listing = oga.get(f"{BASE}/entries")
+    assert listing.status_code == 200
+    [found] = re.findall(r'data-testid="list-summary">(.*?)</p>', listing.text, re.S)
+    assert re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", found)).strip() == "該当 10件 延べ 20人"
+    export = oga.get(f"{BASE}/entries.csv")
+    assert export.status_code == 200
+    rows = list(csv.reader(io.StringIO(export.get_data().decode("utf-8-sig"))))
+    assert len(rows) == 1 + 10
+    assert rows[0][6] == "人数"
+    assert sum(int(row[6]) for row in rows[1:]) == 20
+    # Asking for another destination by filter does not widen the view.
+    other = oga.get(f"{BASE}/entries?destination={GOJOME}")
+    assert "<p>該当する派遣はありません。</p>" in other.text
+    totals = oga.get(f"{BASE}/totals?as_of=2023-10-31")
+    assert re.search(r'data-testid="total-person-days"[^>]*>\s*20\s*<', totals.text)
+
+
+def test_municipality_guessing_entry_ids_finds_only_its_own(app: Flask, oga: FlaskClient) -> None:
+    with app.app_context():
+        ids = list(db.session.scalars(select(Entry.id).order_by(Entry.id)))
+    assert len(ids) == 549
+    visible = [i for i in ids if oga.get(f"{BASE}/entries/{i}/history").status_code == 200]
+    assert len(visible) == 10
+    with app.app_context():
+        pairs = db.session.execute(
+            joined(select(Entry.id, Sender.code, Destination.code)).where(Entry.id.in_(visible))
+        ).all()
+    assert {(sender, destination) for _, sender, destination in pairs} == {
+        ("052019", OGA),
+        ("052108", OGA),
+    }
+
+    target = pref_relief(app)
+    assert oga.get(f"{BASE}/entries/{target}/history").status_code == 404
+    assert oga.get(f"{BASE}/entries/{target}/edit").status_code == 403
+    assert oga.get(f"{BASE}/entries/{target}/delete").status_code == 403
+    assert oga.get(f"{BASE}/entries/{max(ids) + 1}/history").status_code == 404
+
+
+def test_municipality_cannot_read_the_history_of_another_towns_deleted_entry(
+    app: Flask, client: FlaskClient, oga: FlaskClient
+) -> None:
+    target = pref_relief(app)
+    assert client.post(f"{BASE}/entries/{target}/delete", data={"reason": ""}).status_code == 302
+    assert client.get(f"{BASE}/entries/{target}/history").status_code == 200
+    assert oga.get(f"{BASE}/entries/{target}/history").status_code == 404
+
+    oga_entry = entry_id(app, date(2023, 7, 16), "052019", OGA, "water_supply")
+    assert client.post(f"{BASE}/entries/{oga_entry}/delete", data={"reason": ""}).status_code == 302
+    history = oga.get(f"{BASE}/entries/{oga_entry}/history")
+    assert history.status_code == 200
+    assert "この派遣は削除されています。" in history.text
+    assert oga.get(f"{BASE}/totals.json?as_of=2023-10-31").get_json()["person_days"] == 18

@@ -78,3 +78,28 @@ def test_form_errors_show_next_to_their_fields(demo_app: Flask) -> None:
         assert "「存在しない町」に当たる団体が見つかりません" in sender_error.inner_text()
         assert "人数は1以上" in page.locator("#headcount-error").inner_text()
         assert page.get_by_label("人数").get_attribute("aria-invalid") == "true"
+
+
+def test_dashboard_draws_its_charts_with_nothing_from_outside(demo_app: Flask) -> None:
+    outside = OutsideRequests()
+    with live_server(demo_app) as base, chromium() as browser:
+        page = browser.new_page(locale="ja-JP", viewport={"width": 1280, "height": 900})
+        outside.attach(page)
+        page.goto(f"{base}/disasters/akita-2023-rain/?as_of=2023-10-31")
+        log_in(page, "hq-night", PASSWORD)
+        page.wait_for_url("**/disasters/akita-2023-rain/?as_of=2023-10-31")
+
+        assert page.get_by_test_id("headline-person-days").inner_text() == "2,319"
+        daily = page.locator('svg[data-chart="daily"]')
+        assert daily.is_visible()
+        assert daily.bounding_box()["height"] > 200  # type: ignore[index]
+        # 108 days from 7/16 to 10/31; each day with dispatches draws at least one bar.
+        assert daily.locator("rect[data-value]").count() >= 88
+        assert daily.locator('[data-series="cumulative"]').get_attribute("data-value") == "2319"
+        bars = page.locator('svg[data-chart="bar"]').first.locator("rect[data-value]")
+        assert bars.first.get_attribute("data-value") == "1815"  # 秋田市, the largest destination
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    # The page and everything it loads came from 127.0.0.1: no CDN, no web font, no beacon.
+    assert outside.urls == []

@@ -1,0 +1,162 @@
+"""Downloads: the entries (with the list's filters) and the totals, as CSV and .xlsx.
+
+Every export goes through the same filter as the pages, including what a municipality user may see, so a file
+never holds more than the screen shows. CSV streams; a workbook is written row by row to a temporary file.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, Response, render_template, request, url_for
+from markupsafe import Markup
+
+from . import clock
+from .exports import (
+    ENCODINGS,
+    ENTRY_HEADER,
+    TooManyRows,
+    Unencodable,
+    check_cp932,
+    csv_entry_rows,
+    csv_lines,
+    csv_response,
+    last_entry_date,
+    totals_csv_rows,
+    write_workbook,
+    xlsx_response,
+)
+from .models import Disaster
+from .query import EntryFilter
+from .totals import Dimension, totals
+from .views import _filter_from_args
+from .wareki import format_long
+from .web import as_of_from_request, disaster_or_404, visible_filter
+
+bp = Blueprint("exports", __name__)
+
+Refusal = tuple[str, int]
+
+
+@bp.get("/disasters/<slug>/entries.csv")
+def entries_csv(slug: str) -> Response | Refusal:
+    disaster = disaster_or_404(slug)
+    flt, errors = _filter_from_args(disaster)
+    encoding = request.args.get("encoding", "utf-8")
+    if errors or encoding not in ENCODINGS:
+        return _refused(list(errors.values()) if errors else [_unknown_encoding(encoding)])
+    if encoding == "cp932":
+        # A first pass over the same rows: a file that cannot be written whole is refused before any byte.
+        try:
+            check_cp932(csv_lines(ENTRY_HEADER, csv_entry_rows(disaster, flt)))
+        except Unencodable as exc:
+            return _unencodable(exc)
+    as_of = _list_as_of(disaster, flt)
+    return csv_response(
+        f"派遣一覧_{format_long(as_of)}時点.csv",
+        ENTRY_HEADER,
+        csv_entry_rows(disaster, flt),
+        encoding,
+        fallback=f"{slug}_entries_{as_of.isoformat()}.csv",
+    )
+
+
+@bp.get("/disasters/<slug>/entries.xlsx")
+def entries_xlsx(slug: str) -> Response | Refusal:
+    disaster = disaster_or_404(slug)
+    flt, errors = _filter_from_args(disaster)
+    if errors:
+        return _refused(list(errors.values()))
+    as_of = _list_as_of(disaster, flt)
+    return _workbook(
+        f"派遣一覧_{format_long(as_of)}時点.xlsx",
+        f"{slug}_entries_{as_of.isoformat()}.xlsx",
+        disaster,
+        flt,
+        as_of,
+    )
+
+
+@bp.get("/disasters/<slug>/totals.xlsx")
+def totals_xlsx(slug: str) -> Response | Refusal:
+    disaster = disaster_or_404(slug)
+    as_of, error = as_of_from_request()
+    if error:
+        return _refused([f"時点: {error}"])
+    return _workbook(
+        f"集計_{format_long(as_of)}時点.xlsx",
+        f"{slug}_totals_{as_of.isoformat()}.xlsx",
+        disaster,
+        visible_filter(),
+        as_of,
+    )
+
+
+@bp.get("/disasters/<slug>/totals.csv")
+def totals_csv(slug: str) -> Response | Refusal:
+    disaster = disaster_or_404(slug)
+    as_of, error = as_of_from_request()
+    by = request.args.get("by", Dimension.OPERATION.value)
+    encoding = request.args.get("encoding", "utf-8")
+    problems = [f"時点: {error}"] if error else []
+    if by not in {d.value for d in Dimension}:
+        problems.append(f"by は {'、'.join(d.value for d in Dimension)} のいずれかです。")
+    if encoding not in ENCODINGS:
+        problems.append(_unknown_encoding(encoding))
+    if problems:
+        return _refused(problems)
+    table = totals(disaster, as_of, Dimension(by), visible_filter())
+    header, rows = totals_csv_rows(table)
+    if encoding == "cp932":
+        try:
+            check_cp932(csv_lines(header, rows))
+        except Unencodable as exc:
+            return _unencodable(exc)
+    return csv_response(
+        f"集計_{table.by.label}別_{format_long(as_of)}時点.csv",
+        header,
+        rows,
+        encoding,
+        fallback=f"{slug}_totals_{by}_{as_of.isoformat()}.csv",
+    )
+
+
+def _workbook(
+    filename: str, fallback: str, disaster: Disaster, flt: EntryFilter, as_of: date
+) -> Response | Refusal:
+    try:
+        return xlsx_response(filename, fallback, lambda file: write_workbook(file, disaster, flt, as_of))
+    except TooManyRows as exc:
+        return render_template("error.html", title="Excel の行数の上限を超えます", message=str(exc)), 422
+
+
+def _list_as_of(disaster: Disaster, flt: EntryFilter) -> date:
+    """The date a list export is as of: the filter's end, else today or the last entry if that is later
+    (a rota entered ahead), so the workbook's totals cover every entry its list sheet holds."""
+    if flt.date_to is not None:
+        return flt.date_to
+    today = clock.today()
+    last = last_entry_date(disaster, flt)
+    return today if last is None else max(today, last)
+
+
+def _unknown_encoding(encoding: str) -> str:
+    return f"文字コード「{encoding}」には対応していません（utf-8 または cp932）。"
+
+
+def _refused(problems: list[str]) -> Refusal:
+    return render_template(
+        "error.html", title="出力できません", message="　".join(problems) or "条件をご確認ください。"
+    ), 400
+
+
+def _unencodable(exc: Unencodable) -> Refusal:
+    """422: name the characters CP932 cannot hold and offer the same export in UTF-8."""
+    chars = "、".join(f"「{char}」（U+{ord(char):04X}）" for char in exc.samples)
+    args = {**request.args.to_dict(), **(request.view_args or {}), "encoding": "utf-8"}
+    message = Markup(
+        "Shift_JIS（CP932）で表せない文字があるため、Shift_JIS では出力できません: {}。"
+        '<a href="{}">UTF-8（BOM付き）で出力</a>してください（Excel でもそのまま開けます）。'
+        "Shift_JIS が必要な場合は、該当する文字を置き換えてから出力してください。"
+    ).format(chars, url_for(request.endpoint or "", **args))
+    return render_template("error.html", title="Shift_JIS で出力できない文字があります", message=message), 422
