@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
@@ -63,6 +63,7 @@ from .wareki import WarekiError, format_long, parse_date
 from .web import as_of_from_request, current_actor, disaster_or_404, visible_filter
 
 bp = Blueprint("dispatch", __name__)
+T = TypeVar("T")
 
 
 @bp.before_app_request
@@ -144,17 +145,12 @@ def new_entry(slug: str) -> BaseResponse | tuple[str, int]:
     form = EntryForm(disaster, date=request.args.get("date") or clock.today())
     if form.validate_on_submit():
         assert form.date.date is not None
-        try:
-            [entry] = log_entries([form.draft(form.date.date)], current_actor(), form.reason.data or "")
-        except DuplicateEntry as exc:
-            status = 409
-            flash(_duplicate_message(disaster, exc), "error")
-        except DispatchError as exc:
-            status = 422
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
+        draft = form.draft(form.date.date)
+        written, status = _attempt(
+            disaster, lambda: log_entries([draft], current_actor(), form.reason.data or "")
+        )
+        if written:
+            [entry] = written
             flash(
                 f"登録しました: {format_long(entry.date)} {entry.sender.name}→"
                 f"{entry.destination.name} {entry.duty.name_ja} {entry.headcount}人",
@@ -168,6 +164,22 @@ def new_entry(slug: str) -> BaseResponse | tuple[str, int]:
         organisations=organisation_options(),
         day_total=_day_total(disaster, form.date.date),
     ), _status(form, status)
+
+
+def _attempt(disaster: Disaster, write: Callable[[], T]) -> tuple[T | None, int]:
+    """Run a write use case and commit; a refusal is shown (a duplicate with links to what exists) and
+    its status returned, with nothing written."""
+    try:
+        result = write()
+    except DuplicateEntry as exc:
+        flash(_duplicate_message(disaster, exc), "error")
+        return None, 409
+    except DispatchError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return None, 422
+    db.session.commit()
+    return result, 200
 
 
 def _status(form: FlaskForm, status: int) -> int:
@@ -197,17 +209,10 @@ def new_period(slug: str) -> BaseResponse | tuple[str, int]:
         drafts = [replace(first, date=d) for d in period_dates(first.date, form.date_to.date)]
         token = _preview_token(repr((d.key, d.headcount, d.note)) for d in drafts)
         if form.confirmed.data == token:
-            try:
-                entries = log_entries(drafts, current_actor(), form.reason.data or "")
-            except DuplicateEntry as exc:
-                status = 409
-                flash(_duplicate_message(disaster, exc), "error")
-            except DispatchError as exc:
-                status = 422
-                db.session.rollback()
-                flash(str(exc), "error")
-            else:
-                db.session.commit()
+            entries, status = _attempt(
+                disaster, lambda: log_entries(drafts, current_actor(), form.reason.data or "")
+            )
+            if entries:
                 flash(
                     f"{len(entries)}日分を登録しました（延べ{sum(e.headcount for e in entries):,}人）。",
                     "success",
@@ -271,19 +276,12 @@ def copy_entries(slug: str) -> BaseResponse | tuple[str, int]:
         )
         token = _preview_token([repr((form.source.date, targets, flt))])
         if form.confirmed.data == token:
-            try:
-                entries = copy_day(
-                    disaster, form.source.date, targets, flt, current_actor(), form.reason.data or ""
-                )
-            except DuplicateEntry as exc:
-                status = 409
-                flash(_duplicate_message(disaster, exc), "error")
-            except DispatchError as exc:
-                status = 422
-                db.session.rollback()
-                flash(str(exc), "error")
-            else:
-                db.session.commit()
+            source = form.source.date
+            entries, status = _attempt(
+                disaster,
+                lambda: copy_day(disaster, source, targets, flt, current_actor(), form.reason.data or ""),
+            )
+            if entries:
                 flash(
                     f"{len(entries)}件をコピーしました（延べ{sum(e.headcount for e in entries):,}人）。",
                     "success",
@@ -402,21 +400,14 @@ def edit_entry(slug: str, entry_id: int) -> BaseResponse | tuple[str, int]:
     form = EntryForm(disaster, obj=None if request.method == "POST" else _entry_values(entry))
     if form.validate_on_submit():
         assert form.date.date is not None
-        try:
-            update_entry(entry, form.draft(form.date.date), current_actor(), form.reason.data or "")
-        except DuplicateEntry as exc:
-            status = 409
-            flash(_duplicate_message(disaster, exc), "error")
-            entry = _entry(disaster, entry_id)
-        except DispatchError as exc:
-            status = 422
-            db.session.rollback()
-            flash(str(exc), "error")
-            entry = _entry(disaster, entry_id)
-        else:
-            db.session.commit()
+        draft = form.draft(form.date.date)
+        updated, status = _attempt(
+            disaster, lambda: update_entry(entry, draft, current_actor(), form.reason.data or "")
+        )
+        if updated:
             flash("変更しました。", "success")
-            return redirect(url_for(".entry_list", slug=slug, **_list_args_for(entry)))
+            return redirect(url_for(".entry_list", slug=slug, **_list_args_for(updated)))
+        entry = _entry(disaster, entry_id)
     return render_template(
         "entry_edit.html",
         disaster=disaster,
