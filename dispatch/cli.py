@@ -29,7 +29,7 @@ from .masterdata import load_master_data
 from .models import Disaster, Organisation, Role, utcnow
 from .recipients import DIVISION_LABEL, add_recipient
 from .reports import status_report
-from .scheduler import run_scheduler
+from .scheduler import job_table, run_scheduler
 from .services import (
     CLI_ACTOR,
     DispatchError,
@@ -336,7 +336,12 @@ def add_recipient_command(target: tuple[str, ...], division: bool, note: str, se
 @with_appcontext
 def run_scheduler_command() -> None:
     """Run the scheduler process (digests at DIGEST_TIME, retries, heartbeat) until stopped; run one only."""
-    run_scheduler(current_app._get_current_object())  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        job_table(app.config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    run_scheduler(app)
 
 
 COMMANDS = (

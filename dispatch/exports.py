@@ -1,8 +1,9 @@
 """Spreadsheet exports: CSV and the dispatch workbook (.xlsx).
 
 CSV is UTF-8 with BOM by default (Japanese Excel reads anything else as CP932), CP932 on request, and every
-cell that Excel would take for a formula neutralised, in CSV and .xlsx alike. Both stream: rows are read in
-batches and written as they come, so memory stays flat however many entries a disaster has.
+cell that Excel would take for a formula neutralised, in CSV and .xlsx alike. Rows are read from the
+database in batches and written as they come: CSV straight to the client, a workbook to a temporary file
+that is then sent. Memory stays flat however many entries a disaster has.
 
 The entries sheet and the entries CSV carry exactly the importer's columns, written so that the importer
 reads every row back as the same entry: an exported file can be corrected and imported elsewhere.
@@ -352,7 +353,7 @@ def _totals_sheet(sheet: WriteOnlyWorksheet, heading: str, table: Totals) -> Non
     sheet.append(
         [
             _cell(sheet, key, bold=True),
-            name,
+            _text(name),
             _cell(sheet, person_days, COUNT_FORMAT, bold=True),
             _cell(sheet, active, COUNT_FORMAT, bold=True),
         ]

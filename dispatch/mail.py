@@ -149,7 +149,7 @@ class MailConnection:
 
     def send(self, message: EmailMessage) -> None:
         if self._unreachable is not None:
-            raise self._unreachable
+            raise MailError(str(self._unreachable))
         reused = self._smtp is not None
         smtp = self._connected()
         try:

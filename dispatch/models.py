@@ -199,6 +199,8 @@ class Entry(db.Model):
         Index("ix_entry_operation_date", "operation_id", "date"),
         Index("ix_entry_destination_date", "destination_id", "date"),
         Index("ix_entry_sender_date", "sender_id", "date"),
+        # Ids are never reused: a new entry must not inherit a deleted one's history in the audit trail.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

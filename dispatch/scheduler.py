@@ -88,9 +88,14 @@ def digest_time(config: Mapping[str, Any]) -> time:
 
 
 def retry_minutes(config: Mapping[str, Any]) -> int:
-    minutes = int(config.get("DIGEST_RETRY_MINUTES") or 10)
+    """DIGEST_RETRY_MINUTES (10): how often the retry job looks for failed digests that are due."""
+    value = config.get("DIGEST_RETRY_MINUTES") or 10
+    try:
+        minutes = int(str(value).strip())
+    except ValueError:
+        minutes = 0
     if minutes < 1:
-        raise ValueError(f"DIGEST_RETRY_MINUTES must be at least 1; got {minutes}")
+        raise ValueError(f"DIGEST_RETRY_MINUTES must be a whole number of minutes, at least 1; got {value!r}")
     return minutes
 
 

@@ -21,12 +21,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from werkzeug.test import TestResponse
 
 from dispatch.extensions import db
 from dispatch.models import AuditRecord, Entry, Role
 from dispatch.query import Destination, Sender, joined
-from tests.conftest import POSTGRES_URL
 
 SLUG = "akita-2023-rain"
 BASE = f"/disasters/{SLUG}"
@@ -230,12 +228,6 @@ def test_a_deleted_entry_is_restored_from_the_log_once(
     assert person_days(reviewer, "2023-11-01") == 2322
 
 
-@pytest.mark.xfail(
-    not POSTGRES_URL,
-    strict=True,
-    reason="SQLite reuses the highest rowid: without AUTOINCREMENT on entry, a new entry can take the id "
-    "of the last one deleted, and its history page then shows the deleted entry's records as its own",
-)
 def test_a_new_entry_never_takes_the_id_of_a_deleted_one(
     app: Flask, client: FlaskClient, changed: int
 ) -> None:

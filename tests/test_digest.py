@@ -28,7 +28,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -424,7 +424,7 @@ def test_smtp_down_then_a_retry_delivers_each_missing_digest_once(
 
 
 def test_failed_sends_back_off_and_stop(
-    database_url: str, smtp_server: SMTPServer, mail_app: Flask, run: Callable[..., Any]
+    smtp_server: SMTPServer, mail_app: Flask, run: Callable[..., Any]
 ) -> None:
     assert [backoff(n) for n in (1, 2, 3, 4)] == [
         timedelta(minutes=5),
@@ -437,7 +437,7 @@ def test_failed_sends_back_off_and_stop(
         add_recipient(GOJOME, GOSHIN)
         db.session.commit()
     smtp_server.stop()
-    t0 = datetime(2026, 1, 5, 23, 0, tzinfo=utcnow().tzinfo)
+    t0 = datetime(2026, 1, 5, 23, 0, tzinfo=UTC)
 
     first = run(send_due_digests, DIGEST_DATE, now=t0)
     assert first.failed == 1

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskCliRunner, FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 
 from dispatch.extensions import db
 from dispatch.models import Disaster

@@ -120,6 +120,22 @@ def test_a_digest_time_that_is_not_hh_mm_is_refused_with_its_value(value: str) -
         scheduler.job_table({"DIGEST_TIME": value})
 
 
+@pytest.mark.parametrize("value", ["0", "-5", "ten", 2.5])
+def test_a_retry_interval_that_is_not_whole_minutes_is_refused(value: object) -> None:
+    with pytest.raises(ValueError, match="DIGEST_RETRY_MINUTES must be a whole number of minutes"):
+        scheduler.job_table({"DIGEST_RETRY_MINUTES": value})
+
+
+def test_run_scheduler_refuses_a_bad_digest_time_before_starting(database_url: str) -> None:
+    app = make_app(database_url, DIGEST_TIME="8.00")
+    result = app.test_cli_runner().invoke(args=["run-scheduler"])
+    assert result.exit_code == 1
+    assert "DIGEST_TIME must be HH:MM in Japan time" in result.output
+    assert job_run(app, scheduler.HEARTBEAT_RUN) is None
+    with app.app_context():
+        db.engine.dispose()
+
+
 def test_run_scheduler_beats_catches_up_and_then_blocks_in_the_scheduler(
     app: Flask, runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:

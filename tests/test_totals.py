@@ -143,9 +143,9 @@ def test_by_duty_includes_the_later_row_once_as_of_reaches_it(series: Disaster) 
 
 def test_by_date(series: Disaster) -> None:
     assert _rows(totals(series, date(2023, 8, 3), Dimension.DATE)) == [
-        ("2023-08-02", "2023-08-02", 10, 0),
-        ("2023-08-01", "2023-08-01", 5, 0),
-        ("2023-08-03", "2023-08-03", 4, 4),
+        ("2023-08-02", "令和5年8月2日", 10, 0),
+        ("2023-08-01", "令和5年8月1日", 5, 0),
+        ("2023-08-03", "令和5年8月3日", 4, 4),
     ]
 
 
@@ -185,7 +185,7 @@ def test_filter_by_operation(series: Disaster) -> None:
 def test_filter_by_sender_and_duty(series: Disaster) -> None:
     flt = EntryFilter(sender=NOSHIRO, duty="certificate")
     assert _rows(totals(series, date(2023, 8, 3), Dimension.DATE, flt)) == [
-        ("2023-08-03", "2023-08-03", 4, 4)
+        ("2023-08-03", "令和5年8月3日", 4, 4)
     ]
     assert totals(series, AS_OF, Dimension.DATE, flt).rows == []
 

@@ -1,0 +1,198 @@
+"""Work measured in a child process of its own, so that its peak memory (maxrss) is its alone.
+
+`python -m bench.child TASK --db PATH [...]` does the task once and prints one line, `RESULT {json}`, with the
+seconds the task took (setup excluded), its size (rows, bytes) and the process's peak resident memory.
+
+Tasks: import (dispatch.importing.import_dispatches of a CSV into a fresh disaster, then commit),
+import-floor (a bare sqlite3 executemany of the same rows, then commit), export-csv (the entries CSV as the
+download streams it), export-xlsx (dispatch.exports.write_workbook), export-floor (the same rows read with
+sqlite3 and written with csv.writer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import json
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from bench.dataset import END, IMPORT_SLUG, SLUG, START, add_disaster, make_app
+from dispatch.closing import Actor
+from dispatch.extensions import SQLITE_BUSY_TIMEOUT_MS, db
+from dispatch.models import Disaster, Duty, Organisation, Role
+
+ENTRY_COLUMNS = "date, operation_id, sender_id, sender_unit, destination_id, duty_id, headcount, note"
+EXPORT_SQL = """
+SELECT e.date, op.name, s.code || ' ' || s.name, e.sender_unit, d.code || ' ' || d.name, duty.name_ja,
+       e.headcount, e.note
+FROM entry e
+JOIN operation op ON op.id = e.operation_id
+JOIN organisation s ON s.id = e.sender_id
+JOIN organisation d ON d.id = e.destination_id
+JOIN duty ON duty.id = e.duty_id
+WHERE op.disaster_id = ?
+ORDER BY e.date DESC, op.display_order, d.code, s.code, e.id
+"""
+
+
+def maxrss_bytes() -> int:
+    # Linux reports kilobytes.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection with the application's pragmas, in autocommit mode."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _fresh_import_disaster() -> Disaster:
+    disaster = add_disaster(IMPORT_SLUG, "取込ベンチマーク", START)
+    db.session.commit()
+    return disaster
+
+
+def task_import(db_path: Path, csv_path: Path) -> dict[str, Any]:
+    from dispatch.importing import import_dispatches
+
+    app = make_app(db_path)
+    with app.app_context():
+        disaster = _fresh_import_disaster()
+        data = csv_path.read_bytes()
+        gc.collect()
+        baseline = maxrss_bytes()
+        started = time.perf_counter()
+        result = import_dispatches(disaster, data, csv_path.name, actor=Actor("bench", Role.HQ))
+        db.session.commit()
+        seconds = time.perf_counter() - started
+        rows = len(result.entries)
+        db.engine.dispose()
+    return {"seconds": seconds, "rows": rows, "baseline": baseline}
+
+
+def task_import_floor(db_path: Path, csv_path: Path) -> dict[str, Any]:
+    app = make_app(db_path)
+    with app.app_context():
+        disaster = _fresh_import_disaster()
+        ops = {op.code: op.id for op in disaster.operations}
+        orgs = dict(db.session.execute(select(Organisation.code, Organisation.id)).tuples())
+        duties = dict(db.session.execute(select(Duty.code, Duty.id)).tuples())
+        db.engine.dispose()
+    with csv_path.open(encoding="utf-8", newline="") as file:
+        reader = csv.reader(file)
+        next(reader)
+        rows = [
+            (day, ops[op], orgs[sender], unit, orgs[dest], duties[duty], int(head), note)
+            for day, op, sender, unit, dest, duty, head, note in reader
+        ]
+    conn = connect(db_path)
+    gc.collect()
+    baseline = maxrss_bytes()
+    started = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(f"INSERT INTO entry ({ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    conn.close()
+    return {"seconds": seconds, "rows": len(rows), "baseline": baseline}
+
+
+def _disaster(slug: str) -> Disaster:
+    disaster = db.session.scalar(select(Disaster).where(Disaster.slug == slug))
+    assert disaster is not None, slug
+    return disaster
+
+
+def task_export_csv(db_path: Path) -> dict[str, Any]:
+    from dispatch.exports import ENTRY_HEADER, csv_entry_rows, csv_lines
+    from dispatch.query import EntryFilter
+
+    app = make_app(db_path)
+    with app.app_context(), tempfile.TemporaryFile() as out:
+        disaster = _disaster(SLUG)
+        baseline = maxrss_bytes()
+        started = time.perf_counter()
+        # What csv_response streams for /entries.csv: a BOM, then each line encoded as it comes.
+        out.write(b"\xef\xbb\xbf")
+        lines = 0
+        for line in csv_lines(ENTRY_HEADER, csv_entry_rows(disaster, EntryFilter())):
+            out.write(line.encode("utf-8"))
+            lines += 1
+        seconds = time.perf_counter() - started
+        size = out.tell()
+    return {"seconds": seconds, "rows": lines - 1, "bytes": size, "baseline": baseline}
+
+
+def task_export_xlsx(db_path: Path) -> dict[str, Any]:
+    from dispatch.exports import write_workbook
+    from dispatch.query import EntryFilter
+
+    app = make_app(db_path)
+    with app.app_context(), tempfile.TemporaryFile() as out:
+        disaster = _disaster(SLUG)
+        baseline = maxrss_bytes()
+        started = time.perf_counter()
+        write_workbook(out, disaster, EntryFilter(), END)
+        seconds = time.perf_counter() - started
+        size = out.tell()
+    return {"seconds": seconds, "bytes": size, "baseline": baseline}
+
+
+def task_export_floor(db_path: Path) -> dict[str, Any]:
+    # The same imports as the real export, so the floor's memory includes the same interpreter and app.
+    import dispatch.exports  # noqa: F401
+
+    app = make_app(db_path)
+    with app.app_context():
+        disaster_id = _disaster(SLUG).id
+        db.engine.dispose()
+    conn = connect(db_path)
+    with tempfile.TemporaryFile("w", encoding="utf-8", newline="") as out:
+        baseline = maxrss_bytes()
+        started = time.perf_counter()
+        writer = csv.writer(out, lineterminator="\r\n")
+        rows = 0
+        for row in conn.execute(EXPORT_SQL, (disaster_id,)):
+            writer.writerow(row)
+            rows += 1
+        seconds = time.perf_counter() - started
+        size = out.tell()
+    conn.close()
+    return {"seconds": seconds, "rows": rows, "bytes": size, "baseline": baseline}
+
+
+TASKS = {
+    "import": lambda a: task_import(a.db, a.csv),
+    "import-floor": lambda a: task_import_floor(a.db, a.csv),
+    "export-csv": lambda a: task_export_csv(a.db),
+    "export-xlsx": lambda a: task_export_xlsx(a.db),
+    "export-floor": lambda a: task_export_floor(a.db),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.child")
+    parser.add_argument("task", choices=sorted(TASKS))
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--csv", type=Path)
+    args = parser.parse_args(argv)
+    result = TASKS[args.task](args)
+    result["maxrss"] = maxrss_bytes()
+    sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
