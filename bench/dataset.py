@@ -220,7 +220,7 @@ def csv_lines(universe: Universe, rows: Sequence[Row], start: date) -> Iterator[
     """The rows as an import file: the importer's English headers, organisations and duties by code."""
     yield "date,operation,sender,sender_unit,destination,duty,headcount,note\r\n"
     orgs, duties = universe.organisations, universe.duties
-    codes = [code for _, code, _ in OPERATIONS]
+    codes = [code for code, _, _ in OPERATIONS]
     for day, op, sender, unit, dest, duty, head in rows:
         yield (
             f"{(start + timedelta(days=day)).isoformat()},{codes[op]},{orgs[sender][1]},{_unit(unit)},"

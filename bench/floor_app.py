@@ -17,15 +17,10 @@ from pathlib import Path
 from flask import Flask, jsonify, redirect, request
 from werkzeug.wrappers import Response
 
-from bench.child import ENTRY_COLUMNS, connect
+from bench.child import INSERT_ENTRY, connect
 
 app = Flask(__name__)
 _local = threading.local()
-_INSERT = (
-    f"INSERT INTO entry ({ENTRY_COLUMNS}, created_by, created_at, updated_by, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, '', 'floor', '2024-01-01 00:00:00.000000', 'floor', "
-    "'2024-01-01 00:00:00.000000')"
-)
 
 
 def _connection() -> sqlite3.Connection:
@@ -42,7 +37,7 @@ def insert_entry() -> Response:
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(
-            _INSERT,
+            INSERT_ENTRY,
             (
                 form["date"],
                 int(form["operation_id"]),
@@ -51,6 +46,7 @@ def insert_entry() -> Response:
                 int(form["destination_id"]),
                 int(form["duty_id"]),
                 int(form["headcount"]),
+                "",
             ),
         )
     except sqlite3.Error:

@@ -45,6 +45,7 @@ from .forms import (
     operation_choices,
     organisation_options,
 )
+from .health import schema_state
 from .importing import ImportRefused, import_dispatches
 from .models import AuditRecord, Disaster, Entry, Operation, Role, User
 from .query import EntryFilter, apply_filter, entries_select, joined
@@ -641,8 +642,11 @@ def healthz() -> tuple[Response, int]:
     scheduler heartbeat or a failed digest run is "degraded" with 200, since the pages still work."""
     try:
         db.session.execute(select(func.count(Operation.id)))
+        schema = schema_state()
         degraded, fields = scheduler.health()
     except SQLAlchemyError:
         db.session.rollback()
         return jsonify({"status": "error", "database": "unreachable"}), 503
-    return jsonify({"status": "degraded" if degraded else "ok", "database": "ok", **fields}), 200
+    # A schema behind the code (an upgrade without `flask db upgrade`) breaks pages: report it as degraded.
+    status = "degraded" if degraded or not schema["at_head"] else "ok"
+    return jsonify({"status": status, "database": "ok", "schema": schema, **fields}), 200

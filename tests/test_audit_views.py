@@ -218,7 +218,9 @@ def test_a_deleted_entry_is_restored_from_the_log_once(
 
     history = reviewer.get(response.headers["Location"])
     assert flashes(history.text, "success") == ["派遣を復元しました。"]
-    assert [row[1:3] for row in rows_of(history.text)][-2:] == [["kato", "登録"], ["kato", "復元"]]
+    # A new entry, with a history of its own: the deleted one's id is not reused.
+    assert restored.id != changed
+    assert [row[1:3] for row in rows_of(history.text)] == [["kato", "登録"], ["kato", "復元"]]
 
     again = reviewer.post(f"/audit/{deletion}/restore", data={"reason": ""})
     assert again.status_code == 302

@@ -1,0 +1,179 @@
+"""Samples, table rows, verdicts against the issue's targets, the machine description and the markdown."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+MB = 1_000_000
+FULL_SCALE = 1_000_000
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Several runs of one figure. kind: "time" (seconds), "rate" (per second) or "bytes"."""
+
+    values: tuple[float, ...]
+    kind: str
+    unit: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    @property
+    def low(self) -> float:
+        return min(self.values)
+
+    @property
+    def high(self) -> float:
+        return max(self.values)
+
+    def show(self, value: float, scale: float | None = None, unit: bool = True) -> str:
+        """The value in the unit that suits `scale` (the value itself unless given)."""
+        scale = value if scale is None else scale
+        if self.kind == "time":
+            text, suffix = (f"{value * 1000:,.3g}", "ms") if scale < 1 else (f"{value:,.1f}", "s")
+        elif self.kind == "bytes":
+            text, suffix = f"{value / MB:,.0f}", "MB"
+        elif self.kind == "factor":
+            return f"{value:,.1f}×"
+        else:
+            text, suffix = (f"{value:,.0f}" if scale >= 100 else f"{value:,.1f}"), self.unit
+        return f"{text} {suffix}" if unit and suffix else text
+
+    def cell(self) -> str:
+        median = self.median
+        if len(self.values) == 1:
+            return f"{self.show(median)}, n=1"
+        low, high = (self.show(v, median, unit=False) for v in (self.low, self.high))
+        return f"{self.show(median)} ({low}–{high}), n={len(self.values)}"
+
+
+def ratio(figure: Sample | None, floor: Sample | None) -> float | None:
+    """How many times the floor's cost the figure is: time or memory over the floor's, or, for a rate,
+    the floor's rate over the figure's."""
+    if figure is None or floor is None or not floor.median or not figure.median:
+        return None
+    if figure.kind == "rate":
+        return floor.median / figure.median
+    return figure.median / floor.median
+
+
+@dataclass
+class Row:
+    key: str
+    label: str
+    figure: Sample | None = None
+    floor: Sample | None = None
+    floor_code: str = ""
+    target: str = "—"
+    verdict: str = "no target"
+    why: str = ""
+    # Shown instead of the samples where a figure is derived from others (growth between scales).
+    figure_text: str | None = None
+    floor_text: str | None = None
+
+    def ratio_cell(self) -> str:
+        if self.figure_text is not None:
+            return "—"
+        value = ratio(self.figure, self.floor)
+        return "—" if value is None else f"{value:,.2f}×" if value < 10 else f"{value:,.0f}×"
+
+
+def verdict(ok: bool, rows: int) -> str:
+    """met or missed; below full scale the targets (stated for 1,000,000 entries) are not judged."""
+    if rows < FULL_SCALE:
+        return f"n/a ({rows:,} entries; targets are for {FULL_SCALE:,})"
+    return "met" if ok else "**missed**"
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    machine: dict[str, str] = field(default_factory=dict)
+    dataset: dict[str, str] = field(default_factory=dict)
+    sections: list[tuple[str, str]] = field(default_factory=list)  # (title, markdown)
+
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        return row
+
+    def table(self) -> str:
+        lines = [
+            "| Figure | Median (min–max), runs | Floor (same run, same data) | × floor | Target | Met? | Why, where missed |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for row in self.rows:
+            figure = row.figure_text or (row.figure.cell() if row.figure else "—")
+            floor = row.floor_text or (f"{row.floor.cell()} [{row.floor_code}]" if row.floor else "—")
+            why = row.why.replace("|", "\\|").replace("\n", " ")
+            lines.append(
+                f"| {row.label} | {figure} | {floor} | {row.ratio_cell()} | {row.target} | {row.verdict} | {why} |"
+            )
+        return "\n".join(lines)
+
+    def markdown(self, title: str, intro: str, floors: str) -> str:
+        parts = [f"# {title}", "", intro, ""]
+        parts += ["## Machine", "", *(f"- {k}: {v}" for k, v in self.machine.items()), ""]
+        parts += ["## Data set", "", *(f"- {k}: {v}" for k, v in self.dataset.items()), ""]
+        parts += ["## Results", "", self.table(), "", floors, ""]
+        for heading, body in self.sections:
+            parts += [f"## {heading}", "", body.rstrip(), ""]
+        return "\n".join(parts).rstrip() + "\n"
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[1],
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def machine() -> dict[str, str]:
+    cpuinfo = _read("/proc/cpuinfo")
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), ""
+    )
+    meminfo = _read("/proc/meminfo")
+    total_kb = next(
+        (int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal:")), 0
+    )
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}"
+        for name in ("Flask", "SQLAlchemy", "Flask-SQLAlchemy", "gunicorn", "openpyxl", "aiosmtpd")
+    )
+    commit = _git("rev-parse", "--short", "HEAD")
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    return {
+        "date": datetime.now(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M %Z"),
+        "cores (nproc)": str(len(os.sched_getaffinity(0))),
+        "CPU": model or platform.processor() or "unknown",
+        "memory": f"{total_kb / 1024 / 1024:.1f} GiB",
+        "OS": f"{platform.system()} {platform.release()}",
+        "Python": platform.python_version(),
+        "SQLite": sqlite3.sqlite_version,
+        "packages": versions,
+        "commit": f"{commit}{' with uncommitted changes' if dirty else ''}" if commit else "unknown",
+    }
