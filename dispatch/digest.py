@@ -617,7 +617,8 @@ def send_due_digests(
     now = now or utcnow()
     result = RunResult(job="send-digests", digest_date=digest_date, dry_run=dry_run)
     addressees = _active_addressees()
-    connection = None if dry_run else MailConnection()
+    # No addressee, nothing to send: a fresh install without mail settings must not fail its daily job.
+    connection = None if dry_run or not addressees else MailConnection()
     try:
         for addressee in addressees:
             if _delivery_exists(addressee.id, digest_date):
