@@ -166,7 +166,9 @@ def machine() -> dict[str, str]:
     )
     commit = _git("rev-parse", "--short", "HEAD")
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
     return {
+        "load average at start (1, 5, 15 min)": load,
         "date": datetime.now(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M %Z"),
         "cores (nproc)": str(len(os.sched_getaffinity(0))),
         "CPU": model or platform.processor() or "unknown",

@@ -86,7 +86,9 @@ def register(app: Flask) -> None:
         if not current_user.is_authenticated:
             if request.endpoint is None:
                 abort(404)
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            # Only a page can be returned to after logging in; a form post cannot be replayed.
+            target = request.full_path.rstrip("?") if request.method == "GET" else None
+            return redirect(url_for("auth.login", next=target))
         if not allowed(current_user, request.endpoint):
             abort(404 if request.endpoint is None else 403)
         return None

@@ -213,7 +213,7 @@ def _audit_entry(
         disaster_id=entry.operation.disaster_id,
         before=before,
         after=after,
-        reason=reason.strip() if flagged else "",
+        reason=reason.strip(),
         summary=audit.entry_summary(entry),
         closed_day_change=flagged,
     )

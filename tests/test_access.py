@@ -284,7 +284,9 @@ def test_anonymous_is_sent_to_the_login_page_from_everywhere(
     for method, path in urls:
         response = anonymous.open(path, method=method)
         assert response.status_code == 302, path
-        assert response.headers["Location"] == f"/login?next={quote(path, safe='/')}", path
+        # A page is returned to after logging in; a form post is not replayed.
+        expected = f"/login?next={quote(path, safe='/')}" if method == "GET" else "/login"
+        assert response.headers["Location"] == expected, path
     # The query string travels too, and nothing was written on the way.
     response = anonymous.get(f"{BASE}/entries?page=2")
     assert response.headers["Location"] == f"/login?next={quote(BASE, safe='/')}/entries?page%3D2"
