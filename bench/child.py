@@ -1,4 +1,4 @@
-"""Work measured in a child process of its own, so that its peak memory (maxrss) is its alone.
+"""Work measured in a child process of its own, so that its peak memory is its alone.
 
 `python -m bench.child TASK --db PATH [...]` does the task once and prints one line, `RESULT {json}`, with the
 seconds the task took (setup excluded), its size (rows, bytes) and the process's peak resident memory.
@@ -74,7 +74,18 @@ def sql_time(engine: Engine) -> Iterator[dict[str, float]]:
 
 
 def maxrss_bytes() -> int:
-    # Linux reports kilobytes.
+    """Peak resident memory of this process so far.
+
+    VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across exec, so a child forked from a big parent
+    would report the parent's size; VmHWM belongs to the address space exec gave the child.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -94,6 +105,29 @@ def _fresh_import_disaster() -> Disaster:
     return disaster
 
 
+@contextmanager
+def find_entries_time() -> Iterator[dict[str, float]]:
+    """Seconds spent in services.find_entries(), which the importer and log_entries() both call."""
+    from dispatch import importing, services
+
+    spent = {"seconds": 0.0, "calls": 0}
+    original = services.find_entries
+
+    def timed(keys: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(keys)
+        finally:
+            spent["seconds"] += time.perf_counter() - started
+            spent["calls"] += 1
+
+    services.find_entries = importing.find_entries = timed
+    try:
+        yield spent
+    finally:
+        services.find_entries = importing.find_entries = original
+
+
 def task_import(db_path: Path, csv_path: Path) -> dict[str, Any]:
     from dispatch.importing import import_dispatches
 
@@ -103,7 +137,7 @@ def task_import(db_path: Path, csv_path: Path) -> dict[str, Any]:
         data = csv_path.read_bytes()
         gc.collect()
         baseline = maxrss_bytes()
-        with sql_time(db.engine) as spent:
+        with sql_time(db.engine) as spent, find_entries_time() as finding:
             started = time.perf_counter()
             result = import_dispatches(disaster, data, csv_path.name, actor=Actor("bench", Role.HQ))
             db.session.commit()
@@ -116,6 +150,7 @@ def task_import(db_path: Path, csv_path: Path) -> dict[str, Any]:
         "baseline": baseline,
         "sql_seconds": spent["seconds"],
         "statements": spent["statements"],
+        "find_entries_seconds": finding["seconds"],
     }
 
 

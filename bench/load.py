@@ -68,15 +68,15 @@ def gunicorn(wsgi: str, db_path: Path, workers: int, threads: int, log_path: Pat
         try:
             deadline = time.monotonic() + 60
             while True:
+                conn = http.client.HTTPConnection(HOST, port, timeout=2)
                 try:
-                    conn = http.client.HTTPConnection(HOST, port, timeout=2)
                     conn.request("GET", "/healthz")
                     if conn.getresponse().status == 200:
-                        conn.close()
                         break
-                    conn.close()
                 except OSError:
                     pass
+                finally:
+                    conn.close()
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError(f"gunicorn did not start; see {log_path}")
                 time.sleep(0.2)

@@ -457,6 +457,7 @@ def section_c(
             "floor_maxrss": floor["maxrss"],
             "sql": real.get("sql_seconds", 0.0),
             "statements": real.get("statements", 0),
+            "finding": real.get("find_entries_seconds", 0.0),
             "seconds": real["seconds"],
         }
 
@@ -482,9 +483,9 @@ def section_c(
             if ok
             else f"services.find_entries() looks the keys up 500 at a time with a row-value IN (VALUES …), "
             f"which SQLite plans as `{find_plan[0] if find_plan else '?'}`: one pass over every entry per 500 keys, "
-            f"done twice (the importer, then log_entries): {last['statements']:,.0f} statements, "
-            f"{last['sql']:,.0f} s of {last['seconds']:,.0f} s in the driver. Each row then becomes an ORM Entry "
-            "and an AuditRecord with a JSON snapshot.",
+            f"done twice (the importer, then log_entries): {last['finding']:,.0f} s of {last['seconds']:,.0f} s. "
+            f"Each row then becomes an ORM Entry and an AuditRecord with a JSON snapshot, inserted one statement "
+            f"each ({last['statements']:,.0f} statements, {last['sql']:,.0f} s in the driver in all).",
         )
     )
     return sample(results, "maxrss", "bytes"), sample(results, "floor_maxrss", "bytes")
@@ -507,7 +508,7 @@ def section_f(report: Report, s: Settings, import_memory: tuple[Sample, Sample] 
 
     memory_row(
         "f.csv.memory",
-        "f. peak memory (maxrss) exporting all entries to CSV",
+        "f. peak memory exporting all entries to CSV",
         sample(runs["export-csv"], "maxrss", "bytes"),
         floor_mem,
         "CSV",
@@ -516,7 +517,7 @@ def section_f(report: Report, s: Settings, import_memory: tuple[Sample, Sample] 
     )
     memory_row(
         "f.xlsx.memory",
-        "f. peak memory (maxrss) exporting all entries to .xlsx (write_workbook)",
+        "f. peak memory exporting all entries to .xlsx (write_workbook)",
         sample(runs["export-xlsx"], "maxrss", "bytes"),
         floor_mem,
         "CSV",
@@ -527,7 +528,7 @@ def section_f(report: Report, s: Settings, import_memory: tuple[Sample, Sample] 
         fig, floor = import_memory
         memory_row(
             "f.import.memory",
-            f"f. peak memory (maxrss) of the {s.import_rows:,}-row import",
+            f"f. peak memory of the {s.import_rows:,}-row import",
             fig,
             floor,
             "EM",
@@ -634,9 +635,10 @@ def section_d(report: Report, s: Settings) -> None:
         log(f"d. {count} digests")
         results = repeat(s, run, min_runs=1)
     finally:
-        assert sink.stdin is not None
+        assert sink.stdin is not None and sink.stdout is not None
         sink.stdin.close()
         sink.wait(timeout=30)
+        sink.stdout.close()
         sink_file.unlink(missing_ok=True)
     fig, flo = sample(results, "seconds", "time"), sample(results, "floor", "time")
     ok = (ratio(fig, flo) or 99) <= 2
@@ -1028,8 +1030,10 @@ METHOD = """- **a, b, g** run in this process through Flask's test client, logge
   through the login page with its CSRF token and posts over one keep-alive connection; throughput is accepted
   entries (302) over the wall time from the start signal to the last response; p95 is over every request of
   the run. Every response must be a 302 or the run fails.
-- **f** is the peak resident memory (getrusage maxrss) of a child process that does one export (or the
-  import) and nothing else; the interpreter and the application account for about 110 MB of it.
+- **f** is the peak resident memory of a child process that does one export (or the import) and nothing else:
+  VmHWM from /proc/self/status, which is getrusage's maxrss for the child's own address space (ru_maxrss
+  itself survives exec and would report the parent's size). The interpreter and the application account for
+  about 110 MB of it.
 - **g** generates 10,000 and 100,000 entries with the same generator into fresh files and measures the same
   totals as of the period end; the full-scale figures are those of a.
 - The bulk-loaded entries carry no audit records (only the measured paths write them); the application never

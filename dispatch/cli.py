@@ -21,7 +21,7 @@ from . import clock
 from .accounts import create_user, find_user, reset_password
 from .backup import BackupError, backup_sqlite
 from .closing import closed_dates
-from .digest import RunResult, retry_failed, send_due_digests
+from .delivery import RunResult, retry_failed, send_due_digests
 from .extensions import begin_write, db
 from .importing import ImportRefused, import_dispatches
 from .mail import MailError

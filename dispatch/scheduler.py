@@ -1,7 +1,7 @@
 """The job table and the scheduler process: `flask --app wsgi run-scheduler`, one process, never a web worker.
 
 `job_table` is the one place that lists every scheduled job. Jobs are thin: each runs in an app context,
-calls one function of digest.py, records its JobRun (started, finished, result, ok), commits and logs one
+calls one function of delivery.py, records its JobRun (started, finished, result, ok), commits and logs one
 line with counts and duration. What was sent lives in the database (Delivery rows, claimed before each
 send), so a restarted scheduler, a catch-up run or a second scheduler started by mistake sends nothing
 twice: the claim decides, not the scheduler.
@@ -27,7 +27,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
-from . import digest
+from . import delivery
 from .config import TIME_ZONE
 from .extensions import begin_write, db
 from .models import JobRun
@@ -214,7 +214,7 @@ def run_digest_job(app: Flask, today: date, now: datetime | None = None) -> Outc
     now = now or datetime.now(UTC)
 
     def work() -> Outcome:
-        result = digest.send_due_digests(today, now=now, worker=worker_name())
+        result = delivery.send_due_digests(today, now=now, worker=worker_name())
         return Outcome(
             ok=result.failed == 0 and not result.errors,
             summary=(
@@ -231,7 +231,7 @@ def run_retry_job(app: Flask, now: datetime) -> Outcome:
     """Send again the failed digests whose backoff has passed."""
 
     def work() -> Outcome:
-        result = digest.retry_failed(now, worker=worker_name())
+        result = delivery.retry_failed(now, worker=worker_name())
         return Outcome(
             ok=result.failed == 0 and not result.errors,
             summary=f"sent={result.sent} failed={result.failed} skipped_taken={result.skipped_taken}",

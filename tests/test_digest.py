@@ -38,7 +38,8 @@ from sqlalchemy import select, text
 
 from dispatch import digest
 from dispatch.closing import close_day
-from dispatch.digest import backoff, preview, retry_failed, send_due_digests
+from dispatch.delivery import backoff, retry_failed, send_due_digests
+from dispatch.digest import preview
 from dispatch.extensions import db
 from dispatch.models import (
     Delivery,
