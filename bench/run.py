@@ -568,7 +568,7 @@ def section_d(report: Report, s: Settings) -> None:
             )
         )
         return
-    from dispatch.digest import send_due_digests
+    from dispatch.delivery import send_due_digests
 
     port = load.free_port()
     sink_file = s.scratch("smtp.jsonl")
