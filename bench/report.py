@@ -41,7 +41,10 @@ class Sample:
         """The value in the unit that suits `scale` (the value itself unless given)."""
         scale = value if scale is None else scale
         if self.kind == "time":
-            text, suffix = (f"{value * 1000:,.3g}", "ms") if scale < 1 else (f"{value:,.1f}", "s")
+            ms = value * 1000
+            text, suffix = (
+                (f"{ms:,.0f}" if ms >= 100 else f"{ms:.3g}", "ms") if scale < 1 else (f"{value:,.1f}", "s")
+            )
         elif self.kind == "bytes":
             text, suffix = f"{value / MB:,.0f}", "MB"
         elif self.kind == "factor":

@@ -6,6 +6,7 @@ Totals as of D include every entry dated on or before D, and nothing after.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -169,8 +170,12 @@ def cross_table(
         row_names[r] = _name_text(rows_by, rn)
         col_names[c] = _name_text(cols_by, cn)
         cells[(r, c)] = int(person_days)
-    row_totals = {r: sum(v for (rr, _), v in cells.items() if rr == r) for r in row_names}
-    col_totals = {c: sum(v for (_, cc), v in cells.items() if cc == c) for c in col_names}
+    # One pass over the cells: a sender × destination table of a national disaster has a million of them.
+    row_totals: Counter[str] = Counter()
+    col_totals: Counter[str] = Counter()
+    for (r, c), value in cells.items():
+        row_totals[r] += value
+        col_totals[c] += value
     order_rows = sorted(row_names, key=lambda r: (-row_totals[r], r))
     order_cols = sorted(col_names, key=lambda c: (-col_totals[c], c))
     return CrossTable(
