@@ -39,7 +39,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
-    from . import access, admin, audit_views, auth, cli, dashboard, logs, templating, views
+    from . import (
+        access,
+        admin,
+        audit_views,
+        auth,
+        cli,
+        dashboard,
+        logs,
+        tally,  # noqa: F401  (its session events keep the tally in step with the entries)
+        templating,
+        views,
+    )
     from .export_views import bp as exports_bp
     from .extensions import csrf, db, login_manager, migrate
     from .mail_views import bp as mail_bp

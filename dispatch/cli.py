@@ -17,7 +17,7 @@ from flask.cli import with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import select
 
-from . import clock
+from . import clock, tally
 from .accounts import create_user, find_user, reset_password
 from .backup import BackupError, backup_sqlite
 from .closing import closed_dates
@@ -181,6 +181,38 @@ def totals_command(disaster_slug: str, as_of: date | None, by: str, fmt: str) ->
     width = max((len(r.key) for r in result.rows), default=4)
     for row in result.rows:
         click.echo(f"{row.key:<{width}}  {row.person_days:>8,}  {row.active:>5,}  {row.name}")
+
+
+@click.command("check-totals")
+@with_appcontext
+@click.argument("disaster_slug")
+@click.option("--rebuild", is_flag=True, help="recompute the tally from the entries when it differs")
+def check_totals_command(disaster_slug: str, rebuild: bool) -> None:
+    """Compare the tally behind every total with the entries; exit 1 when they differ (unless rebuilt)."""
+    disaster = _disaster(disaster_slug)
+    if rebuild:
+        begin_write()
+    differences = tally.check(disaster.id)
+    if not differences:
+        click.echo(f"{disaster_slug}: the tally agrees with the entries")
+        db.session.rollback()
+        return
+    for diff in differences:
+        click.echo(
+            f"{disaster_slug}: tally {diff.dim}: {diff.missing} rows missing or wrong, {diff.extra} rows extra; "
+            f"e.g. {', '.join(map(str, diff.sample))}",
+            err=True,
+        )
+    if not rebuild:
+        db.session.rollback()
+        raise click.ClickException("集計表が派遣の記録と一致しません。--rebuild で作り直せます。")
+    rows = tally.rebuild(disaster.id)
+    left = tally.check(disaster.id)
+    if left:
+        db.session.rollback()
+        raise click.ClickException("作り直した集計表も一致しません。何も変更していません。")
+    db.session.commit()
+    click.echo(f"{disaster_slug}: tally rebuilt from the entries ({rows} rows); it now agrees")
 
 
 @click.command("create-user")
@@ -354,6 +386,7 @@ COMMANDS = (
     create_operation_command,
     import_dispatches_command,
     totals_command,
+    check_totals_command,
     send_digests_command,
     add_recipient_command,
     run_scheduler_command,

@@ -7,18 +7,19 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask import Blueprint, render_template
-from sqlalchemy import distinct, func, select
 
 from . import charts
 from .closing import closed_dates
-from .extensions import db
-from .models import Disaster, Entry
-from .query import EntryFilter, apply_filter, joined
+from .models import Disaster
+from .query import EntryFilter
 from .reports import status_report
-from .totals import Dimension, cross_table, daily_series, headline, totals
+from .totals import Dimension, Totals, cross_table, daily_series, headline, totals
 from .web import as_of_from_request, disaster_or_404, visible_filter
 
 bp = Blueprint("dashboard", __name__)
+
+# Rows of a table, and rows and columns of a cross table, shown on the page before the rest is summed.
+TOP = 20
 
 
 @dataclass(frozen=True)
@@ -33,24 +34,18 @@ class Headline:
     as_of_closed: bool
 
 
-def _headline(disaster: Disaster, as_of: date, flt: EntryFilter) -> Headline:
+def _headline(
+    disaster: Disaster, as_of: date, flt: EntryFilter, senders: Totals, destinations: Totals
+) -> Headline:
     person_days, active = headline(disaster, as_of, flt)
-    scope = flt.narrowed(date_to=as_of)
-    senders, destinations = db.session.execute(
-        apply_filter(
-            joined(select(func.count(distinct(Entry.sender_id)), func.count(distinct(Entry.destination_id)))),
-            disaster,
-            scope,
-        )
-    ).one()
-    days = set(db.session.scalars(apply_filter(joined(select(Entry.date).distinct()), disaster, scope)))
+    days = {date.fromisoformat(row.key) for row in totals(disaster, as_of, Dimension.DATE, flt).rows}
     closed = closed_dates(disaster)
     return Headline(
         as_of=as_of,
         person_days=person_days,
         active=active,
-        senders=int(senders),
-        destinations=int(destinations),
+        senders=len(senders.rows),
+        destinations=len(destinations.rows),
         closed_days=len(days & closed),
         provisional_days=len(days - closed),
         as_of_closed=as_of in closed,
@@ -71,7 +66,7 @@ def overview(slug: str) -> str:
         disaster=disaster,
         as_of=as_of,
         as_of_error=as_of_error,
-        head=_headline(disaster, as_of, flt),
+        head=_headline(disaster, as_of, flt, by_sender, by_destination),
         series=series,
         operations=operations,
         by_operation=totals(disaster, as_of, Dimension.OPERATION, flt),
@@ -86,8 +81,15 @@ def overview(slug: str) -> str:
         sender_chart=charts.bar_chart(
             [(r.name, r.person_days) for r in by_sender.rows], title="派遣元別の延べ人数（上位）"
         ),
-        destination_by_duty=cross_table(disaster, as_of, Dimension.DESTINATION, Dimension.DUTY, flt),
-        sender_by_destination=cross_table(disaster, as_of, Dimension.SENDER, Dimension.DESTINATION, flt),
+        # A national disaster has a thousand senders and destinations: the page shows the biggest and the
+        # rest as その他; the whole tables are in the Excel export.
+        top=TOP,
+        destination_by_duty=cross_table(
+            disaster, as_of, Dimension.DESTINATION, Dimension.DUTY, flt, limit=TOP
+        ),
+        sender_by_destination=cross_table(
+            disaster, as_of, Dimension.SENDER, Dimension.DESTINATION, flt, limit=TOP
+        ),
     )
 
 

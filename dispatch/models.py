@@ -203,14 +203,22 @@ class Entry(db.Model):
         {"sqlite_autoincrement": True},
     )
 
+    # active_history: the tally (dispatch/tally.py) takes an edited entry's old values off, so the old
+    # value must be known at flush even when the attribute was expired before the edit.
     id: Mapped[int] = mapped_column(primary_key=True)
-    date: Mapped[date] = mapped_column(Date)
-    operation_id: Mapped[int] = mapped_column(ForeignKey("operation.id", ondelete="RESTRICT"))
-    sender_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="RESTRICT"))
+    date: Mapped[date] = mapped_column(Date, active_history=True)
+    operation_id: Mapped[int] = mapped_column(
+        ForeignKey("operation.id", ondelete="RESTRICT"), active_history=True
+    )
+    sender_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="RESTRICT"), active_history=True
+    )
     sender_unit: Mapped[str] = mapped_column(String(100), default="")
-    destination_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="RESTRICT"))
-    duty_id: Mapped[int] = mapped_column(ForeignKey("duty.id", ondelete="RESTRICT"))
-    headcount: Mapped[int]
+    destination_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="RESTRICT"), active_history=True
+    )
+    duty_id: Mapped[int] = mapped_column(ForeignKey("duty.id", ondelete="RESTRICT"), active_history=True)
+    headcount: Mapped[int] = mapped_column(active_history=True)
     note: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -221,6 +229,34 @@ class Entry(db.Model):
     sender: Mapped[Organisation] = relationship(foreign_keys=[sender_id])
     destination: Mapped[Organisation] = relationship(foreign_keys=[destination_id])
     duty: Mapped[Duty] = relationship()
+
+
+class Tally(db.Model):
+    """Person-days kept in step with the entries, in the same transaction (dispatch/tally.py).
+
+    One row per disaster, dimension, key and date on which that key had entries: the headcount that day
+    and the person-days through that day. A total as of any date is then the latest row on or before it,
+    one index seek per key, however many entries there are. `dim` names the key: A (the whole disaster,
+    keys 0, 0), O operation, S sender, D destination, U duty, DU destination × duty, SD sender ×
+    destination. Never edited by hand: `flask check-totals` compares it with the entries and rebuilds it.
+    """
+
+    __tablename__ = "tally"
+    __table_args__ = (
+        CheckConstraint("headcount > 0", name="headcount_positive"),
+        # The key is the only access path, so SQLite keeps the rows in key order (no separate rowid b-tree).
+        {"sqlite_with_rowid": False},
+    )
+
+    disaster_id: Mapped[int] = mapped_column(
+        ForeignKey("disaster.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    dim: Mapped[str] = mapped_column(String(2), primary_key=True)
+    key1: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    key2: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    headcount: Mapped[int]
+    person_days: Mapped[int]
 
 
 class Role(enum.StrEnum):

@@ -2,20 +2,27 @@
 
 Read-only. Every function takes the as-of date explicitly: the edges decide what "today" is.
 Totals as of D include every entry dated on or before D, and nothing after.
+
+Figures for the whole disaster (a filter of dates only; a headline for one operation, organisation or
+duty) come from the tally, which answers as of any date in one index seek per key however many entries
+there are (dispatch/tally.py). Narrower filters — a municipality user's own entries, a filtered list's
+totals — sum the entries they select.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, literal, select, true
+from sqlalchemy.orm import aliased
 
+from . import tally
 from .extensions import db
-from .models import Disaster, Duty, Entry, Operation
+from .models import Disaster, Duty, Entry, Operation, Organisation
 from .query import Destination, EntryFilter, Sender, apply_filter, joined
 from .wareki import format_long
 
@@ -82,6 +89,11 @@ def headline(disaster: Disaster, as_of: date, flt: EntryFilter | None = None) ->
     """(person-days as of the date, headcount active on the date)."""
     flt = flt or EntryFilter()
     flt = flt.narrowed(date_to=_earlier(as_of, flt.date_to))
+    narrowed_to = _single_key(disaster, flt)
+    if narrowed_to is not None:
+        dim, key = narrowed_to
+        figure = _tally_figures(disaster, as_of, flt, dim, select(literal(key), literal(0))).get((key, 0))
+        return (figure.person_days, figure.headcount) if figure else (0, 0)
     person_days, active = _sums(as_of)
     stmt = apply_filter(joined(select(person_days, active)), disaster, flt)
     row = db.session.execute(stmt).one()
@@ -91,20 +103,11 @@ def headline(disaster: Disaster, as_of: date, flt: EntryFilter | None = None) ->
 def totals(disaster: Disaster, as_of: date, by: Dimension, flt: EntryFilter | None = None) -> Totals:
     flt = flt or EntryFilter()
     flt = flt.narrowed(date_to=_earlier(as_of, flt.date_to))
-    key_col, name_col = _key_columns(by)
-    person_days, active = _sums(as_of)
-    stmt = apply_filter(joined(select(key_col, name_col, person_days, active)), disaster, flt).group_by(
-        key_col, name_col
+    rows = (
+        _tally_rows(disaster, as_of, by, flt)
+        if _whole_disaster(flt)
+        else _entry_rows(disaster, as_of, by, flt)
     )
-    rows = [
-        TotalRow(
-            key=_key_text(key),
-            name=_name_text(by, name),
-            person_days=int(pd),
-            active=int(act),
-        )
-        for key, name, pd, act in db.session.execute(stmt)
-    ]
     rows.sort(key=lambda r: (-r.person_days, r.key))
     return Totals(
         disaster=disaster.slug,
@@ -114,6 +117,111 @@ def totals(disaster: Disaster, as_of: date, by: Dimension, flt: EntryFilter | No
         by=by,
         rows=rows,
     )
+
+
+def _entry_rows(disaster: Disaster, as_of: date, by: Dimension, flt: EntryFilter) -> list[TotalRow]:
+    key_col, name_col = _key_columns(by)
+    person_days, active = _sums(as_of)
+    stmt = apply_filter(joined(select(key_col, name_col, person_days, active)), disaster, flt).group_by(
+        key_col, name_col
+    )
+    return [
+        TotalRow(
+            key=_key_text(key),
+            name=_name_text(by, name),
+            person_days=int(pd),
+            active=int(act),
+        )
+        for key, name, pd, act in db.session.execute(stmt)
+    ]
+
+
+def _tally_rows(disaster: Disaster, as_of: date, by: Dimension, flt: EntryFilter) -> list[TotalRow]:
+    if by is Dimension.DATE:
+        return [
+            TotalRow(day.isoformat(), format_long(day), headcount, headcount if day == as_of else 0)
+            for day, _, headcount in tally.daily(disaster.id, "A", flt.date_from, _until(flt))
+        ]
+    figures = _tally_figures(disaster, as_of, flt, TALLY_DIMENSION[by], _candidates(disaster, by))
+    return [TotalRow(str(f.label[0]), str(f.label[1]), f.person_days, f.headcount) for f in figures.values()]
+
+
+# The tally's dimension for each of ours (the date dimension reads the whole disaster's daily rows).
+TALLY_DIMENSION = {
+    Dimension.OPERATION: "O",
+    Dimension.SENDER: "S",
+    Dimension.DESTINATION: "D",
+    Dimension.DUTY: "U",
+}
+# The tally's two-part dimensions, for cross tables: (rows, columns) → (dimension, rows are key1).
+TALLY_PAIRS = {
+    (Dimension.DESTINATION, Dimension.DUTY): ("DU", True),
+    (Dimension.DUTY, Dimension.DESTINATION): ("DU", False),
+    (Dimension.SENDER, Dimension.DESTINATION): ("SD", True),
+    (Dimension.DESTINATION, Dimension.SENDER): ("SD", False),
+}
+
+
+def _whole_disaster(flt: EntryFilter) -> bool:
+    """Whether the filter narrows by dates only, which the tally answers."""
+    return not (flt.operation or flt.sender or flt.destination or flt.duty) and flt.visible_to is None
+
+
+def _until(flt: EntryFilter) -> date:
+    assert flt.date_to is not None
+    return flt.date_to
+
+
+def _tally_figures(
+    disaster: Disaster, as_of: date, flt: EntryFilter, dim: str, candidates: Select[Any]
+) -> dict[tally.Key, tally.Figure]:
+    until = _until(flt)
+    if flt.date_from is not None and flt.date_from > until:
+        return {}
+    figures = tally.as_of(disaster.id, dim, until, candidates, since=flt.date_from)
+    if until != as_of:  # the filter ends before the as-of date: nobody is counted as on duty that day
+        figures = {key: tally.Figure(f.person_days, 0) for key, f in figures.items()}
+    return figures
+
+
+def _single_key(disaster: Disaster, flt: EntryFilter) -> tuple[str, int] | None:
+    """The tally's (dimension, key) for a filter of dates and at most one operation, organisation or duty;
+    None when the tally cannot answer it. A code that names nothing is key 0, which has no rows."""
+    if flt.visible_to is not None:
+        return None
+    narrowing = [
+        (dim, code)
+        for dim, code in (("O", flt.operation), ("S", flt.sender), ("D", flt.destination), ("U", flt.duty))
+        if code
+    ]
+    if not narrowing:
+        return "A", 0
+    if len(narrowing) > 1:
+        return None
+    dim, code = narrowing[0]
+    match dim:
+        case "O":
+            key = db.session.scalar(
+                select(Operation.id).where(Operation.disaster_id == disaster.id, Operation.code == code)
+            )
+        case "U":
+            key = db.session.scalar(select(Duty.id).where(Duty.code == code))
+        case _:
+            key = db.session.scalar(select(Organisation.id).where(Organisation.code == code))
+    return dim, int(key or 0)
+
+
+def _candidates(disaster: Disaster, by: Dimension) -> Select[Any]:
+    """Every possible key of the dimension, with its code and name: (id, 0, code, name)."""
+    match by:
+        case Dimension.OPERATION:
+            return select(Operation.id, literal(0), Operation.code, Operation.name).where(
+                Operation.disaster_id == disaster.id
+            )
+        case Dimension.DUTY:
+            return select(Duty.id, literal(0), Duty.code, Duty.name_ja)
+        case _:
+            return select(Organisation.id, literal(0), Organisation.code, Organisation.name)
 
 
 def _key_columns(by: Dimension) -> tuple[Any, Any]:
@@ -136,7 +244,10 @@ def _earlier(a: date, b: date | None) -> date:
 
 @dataclass(frozen=True)
 class CrossTable:
-    """Person-days as of a date, rows by one dimension and columns by another, with totals that add up."""
+    """Person-days as of a date, rows by one dimension and columns by another, with totals that add up.
+
+    A limited table shows the biggest rows and columns only; its row and column totals are still the whole
+    ones, and `more_rows`/`more_cols` say how many were left for the export."""
 
     as_of: date
     rows_by: Dimension
@@ -147,16 +258,131 @@ class CrossTable:
     row_totals: dict[str, int]
     col_totals: dict[str, int]
     total: int
+    more_rows: int = 0
+    more_cols: int = 0
 
     def cell(self, row: str, col: str) -> int:
         return self.cells.get((row, col), 0)
 
+    def row_rest(self, row: str) -> int:
+        """The row's person-days in the columns not shown."""
+        return self.row_totals.get(row, 0) - sum(self.cell(row, c) for c, _ in self.cols)
+
+    def col_rest(self, col: str) -> int:
+        """The column's person-days in the rows not shown."""
+        return self.col_totals.get(col, 0) - sum(self.cell(r, col) for r, _ in self.rows)
+
+    def hidden_rows_total(self) -> int:
+        """Person-days in the rows not shown."""
+        return self.total - sum(self.row_totals.get(r, 0) for r, _ in self.rows)
+
+    def hidden_cols_total(self) -> int:
+        """Person-days in the columns not shown."""
+        return self.total - sum(self.col_totals.get(c, 0) for c, _ in self.cols)
+
+    def rest_total(self) -> int:
+        """Person-days in neither a shown row nor a shown column."""
+        return self.hidden_rows_total() - sum(self.col_rest(c) for c, _ in self.cols)
+
 
 def cross_table(
-    disaster: Disaster, as_of: date, rows_by: Dimension, cols_by: Dimension, flt: EntryFilter | None = None
+    disaster: Disaster,
+    as_of: date,
+    rows_by: Dimension,
+    cols_by: Dimension,
+    flt: EntryFilter | None = None,
+    *,
+    limit: int | None = None,
 ) -> CrossTable:
+    """The cross table, or its `limit` biggest rows and columns."""
     flt = flt or EntryFilter()
     flt = flt.narrowed(date_to=_earlier(as_of, flt.date_to))
+    pair = TALLY_PAIRS.get((rows_by, cols_by))
+    if pair is not None and _whole_disaster(flt):
+        row_totals = totals(disaster, as_of, rows_by, flt)
+        col_totals = totals(disaster, as_of, cols_by, flt)
+        if limit is not None or len(row_totals.rows) * len(col_totals.rows) <= PAIR_SEEKS:
+            return _tally_cross_table(disaster, as_of, flt, pair, row_totals, col_totals, limit)
+    table = _entry_cross_table(disaster, as_of, rows_by, cols_by, flt)
+    return table if limit is None else _limited(table, limit)
+
+
+# Up to this many cells, a whole cross table is read from the tally one seek per cell.
+PAIR_SEEKS = 50_000
+
+
+def _tally_cross_table(
+    disaster: Disaster,
+    as_of: date,
+    flt: EntryFilter,
+    pair: tuple[str, bool],
+    row_totals: Totals,
+    col_totals: Totals,
+    limit: int | None,
+) -> CrossTable:
+    dim, rows_first = pair
+    rows = row_totals.rows[:limit]
+    cols = col_totals.rows[:limit]
+    row_ids = _ids(disaster, row_totals.by, [r.key for r in rows])
+    col_ids = _ids(disaster, col_totals.by, [c.key for c in cols])
+    firsts, seconds = (row_ids, col_ids) if rows_first else (col_ids, row_ids)
+    code_of = {**{(0, i): k for k, i in row_ids.items()}, **{(1, i): k for k, i in col_ids.items()}}
+    cells: dict[tuple[str, str], int] = {}
+    if firsts and seconds:
+        first, second = _id_column(dim, 0), _id_column(dim, 1)
+        candidates = (
+            select(first, second)
+            .select_from(first.table)
+            .join(second.table, true())  # every pair of the shown rows and columns
+            .where(first.in_(list(firsts.values())), second.in_(list(seconds.values())))
+        )
+        for (k1, k2), figure in _tally_figures(disaster, as_of, flt, dim, candidates).items():
+            r, c = (k1, k2) if rows_first else (k2, k1)
+            cells[(code_of[(0, r)], code_of[(1, c)])] = figure.person_days
+    return CrossTable(
+        as_of=as_of,
+        rows_by=row_totals.by,
+        cols_by=col_totals.by,
+        rows=[(r.key, r.name) for r in rows],
+        cols=[(c.key, c.name) for c in cols],
+        cells=cells,
+        row_totals={r.key: r.person_days for r in row_totals.rows},
+        col_totals={c.key: c.person_days for c in col_totals.rows},
+        total=row_totals.person_days,
+        more_rows=len(row_totals.rows) - len(rows),
+        more_cols=len(col_totals.rows) - len(cols),
+    )
+
+
+_SECOND_DUTY = aliased(Duty)
+_SECOND_ORG = aliased(Organisation)
+
+
+def _id_column(dim: str, part: int) -> Any:
+    """The id column of part 0 or 1 of a two-part tally dimension (distinct tables for a cross join)."""
+    if dim == "DU":
+        return Organisation.id if part == 0 else _SECOND_DUTY.id
+    return Organisation.id if part == 0 else _SECOND_ORG.id
+
+
+def _ids(disaster: Disaster, by: Dimension, codes: list[str]) -> dict[str, int]:
+    if not codes:
+        return {}
+    match by:
+        case Dimension.DUTY:
+            stmt = select(Duty.code, Duty.id).where(Duty.code.in_(codes))
+        case Dimension.OPERATION:
+            stmt = select(Operation.code, Operation.id).where(
+                Operation.disaster_id == disaster.id, Operation.code.in_(codes)
+            )
+        case _:
+            stmt = select(Organisation.code, Organisation.id).where(Organisation.code.in_(codes))
+    return {str(code): int(key) for code, key in db.session.execute(stmt)}
+
+
+def _entry_cross_table(
+    disaster: Disaster, as_of: date, rows_by: Dimension, cols_by: Dimension, flt: EntryFilter
+) -> CrossTable:
     row_key, row_name = _key_columns(rows_by)
     col_key, col_name = _key_columns(cols_by)
     stmt = apply_filter(
@@ -191,6 +417,20 @@ def cross_table(
     )
 
 
+def _limited(table: CrossTable, limit: int) -> CrossTable:
+    rows, cols = table.rows[:limit], table.cols[:limit]
+    shown_cols = {c for c, _ in cols}
+    shown_rows = {r for r, _ in rows}
+    return replace(
+        table,
+        rows=rows,
+        cols=cols,
+        cells={(r, c): v for (r, c), v in table.cells.items() if r in shown_rows and c in shown_cols},
+        more_rows=len(table.rows) - len(rows),
+        more_cols=len(table.cols) - len(cols),
+    )
+
+
 @dataclass(frozen=True)
 class DayPoint:
     """One date of the daily series: headcount that day per operation, and person-days so far."""
@@ -206,11 +446,8 @@ def daily_series(disaster: Disaster, as_of: date, flt: EntryFilter | None = None
     are zeros, so a chart's time axis has no gaps."""
     flt = flt or EntryFilter()
     flt = flt.narrowed(date_to=_earlier(as_of, flt.date_to))
-    stmt = apply_filter(
-        joined(select(Entry.date, Operation.code, func.sum(Entry.headcount))), disaster, flt
-    ).group_by(Entry.date, Operation.code)
     per_day: dict[date, dict[str, int]] = {}
-    for day, code, headcount in db.session.execute(stmt):
+    for day, code, headcount in _daily_by_operation(disaster, flt):
         per_day.setdefault(day, {})[code] = int(headcount)
     if not per_day:
         return []
@@ -224,6 +461,19 @@ def daily_series(disaster: Disaster, as_of: date, flt: EntryFilter | None = None
         points.append(DayPoint(day, values, total, cumulative))
         day += timedelta(days=1)
     return points
+
+
+def _daily_by_operation(disaster: Disaster, flt: EntryFilter) -> list[tuple[date, str, int]]:
+    if _whole_disaster(flt):
+        code_of = {op.id: op.code for op in disaster.operations}
+        return [
+            (day, code_of[key1], headcount)
+            for day, (key1, _), headcount in tally.daily(disaster.id, "O", flt.date_from, _until(flt))
+        ]
+    stmt = apply_filter(
+        joined(select(Entry.date, Operation.code, func.sum(Entry.headcount))), disaster, flt
+    ).group_by(Entry.date, Operation.code)
+    return [(day, code, int(headcount)) for day, code, headcount in db.session.execute(stmt)]
 
 
 def _key_text(key: object) -> str:

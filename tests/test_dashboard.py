@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from dispatch.extensions import db
-from dispatch.models import Role
+from dispatch.models import Organisation, OrgKind, Role
 from dispatch.services import seed_founding_case
+from tests import factories
 
 
 @pytest.fixture
@@ -73,3 +76,42 @@ def test_municipality_sees_only_its_own_figures(demo: None, client_as: Callable[
     assert figure_text(html, "headline-person-days") == "20"
     assert figure_text(html, "cross-destination-duty-total") == "20"
     assert "五城目町" not in html.split('data-testid="cross-destination-duty"')[1].split("</table>")[0]
+
+
+def test_a_national_disaster_shows_the_biggest_twenty_and_sums_the_rest(
+    app: Flask, client: FlaskClient
+) -> None:
+    # 23 destinations, destination n receiving n persons on one day from 秋田県: 1 + 2 + … + 23 = 276.
+    with app.app_context():
+        towns = list(
+            db.session.scalars(
+                select(Organisation.code)
+                .where(Organisation.kind != OrgKind.PREFECTURE.value, Organisation.code.like("05%"))
+                .order_by(Organisation.code)
+                .limit(23)
+            )
+        )
+        for n, code in enumerate(towns, start=1):
+            factories.entry(date(2023, 7, 20), n, destination=code)
+        db.session.commit()
+
+    html = client.get("/disasters/test-rain/?as_of=2023-07-31").get_data(as_text=True)
+
+    assert figure_text(html, "headline-person-days") == "276"
+    assert figure_text(html, "headline-destinations") == "23"
+    # The three smallest (1 + 2 + 3 persons) are summed into その他 in the table and the cross tables.
+    rest = re.search(
+        r'data-testid="destination-table-rest">\s*<td>その他（3団体）.*?<td class="num">([\d,]+)</td>',
+        html,
+        re.S,
+    )
+    assert rest and rest.group(1) == "6"
+    cross_rest = re.search(
+        r'data-testid="cross-destination-duty-rest"><th scope="row">その他（3）</th>\s*<td class="num">([\d,]+)</td>',
+        html,
+    )
+    assert cross_rest and cross_rest.group(1) == "6"
+    assert "その他（3）" in html.split('data-testid="cross-sender-destination"')[1].split("</thead>")[0]
+    assert figure_text(html, "cross-destination-duty-total") == "276"
+    assert figure_text(html, "cross-sender-destination-total") == "276"
+    assert "全体は<a" in html

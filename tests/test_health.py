@@ -15,7 +15,7 @@ def test_healthz_reports_the_schema_at_head(anonymous: FlaskClient) -> None:
     body = response.get_json()
     assert body["status"] == "ok"
     assert body["database"] == "ok"
-    assert body["schema"] == {"revision": "0004", "expected_revision": "0004", "at_head": True}
+    assert body["schema"] == {"revision": "0005", "expected_revision": "0005", "at_head": True}
 
 
 def test_a_schema_behind_the_code_is_degraded(app: Flask, anonymous: FlaskClient) -> None:
@@ -26,5 +26,5 @@ def test_a_schema_behind_the_code_is_degraded(app: Flask, anonymous: FlaskClient
     assert body["status"] == "degraded"
     assert body["schema"]["at_head"] is False
     with app.app_context():
-        db.session.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+        db.session.execute(text("UPDATE alembic_version SET version_num = '0005'"))
         db.session.commit()

@@ -1,0 +1,395 @@
+"""Person-days kept in step with the entries, so a total as of any date never reads the entries table.
+
+Every write to `entry` changes the tally in the same transaction: the ORM's own inserts, edits and
+deletes through the session events below, and bulk inserts (the importer) by calling `apply()`. The
+tally holds, per disaster, dimension key and date, that day's headcount and the person-days through that
+day (models.Tally); a figure as of D is the key's latest row on or before D. `check()` compares it with a
+recomputation from the entries and `rebuild()` recomputes it (`flask check-totals`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, event, func, inspect, select, text, update
+from sqlalchemy.orm import Session, object_session
+
+from .extensions import db
+from .models import Disaster, Entry, Operation, Tally
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry's headcount added to (or, negative, taken from) the tally."""
+
+    disaster_id: int | None  # None: looked up from the operation
+    operation_id: int
+    date: date
+    sender_id: int
+    destination_id: int
+    duty_id: int
+    headcount: int
+
+
+# Each dimension's key (key1, key2) of a change; 0 where the dimension has fewer than two parts.
+DIMENSIONS: dict[str, Callable[[Change], tuple[int, int]]] = {
+    "A": lambda c: (0, 0),
+    "O": lambda c: (c.operation_id, 0),
+    "S": lambda c: (c.sender_id, 0),
+    "D": lambda c: (c.destination_id, 0),
+    "U": lambda c: (c.duty_id, 0),
+    "DU": lambda c: (c.destination_id, c.duty_id),
+    "SD": lambda c: (c.sender_id, c.destination_id),
+}
+# The same keys as entry columns, for the statements that fill the tally from the entries.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "A": (),
+    "O": ("e.operation_id",),
+    "S": ("e.sender_id",),
+    "D": ("e.destination_id",),
+    "U": ("e.duty_id",),
+    "DU": ("e.destination_id", "e.duty_id"),
+    "SD": ("e.sender_id", "e.destination_id"),
+}
+# Up to this many keys of a dimension are read one index seek each; more (an import) read the dimension once.
+SEEK_LIMIT = 64
+
+Key = tuple[int, int]
+T = Tally.__table__
+
+
+class TallyError(RuntimeError):
+    """The tally and the entries disagree: a headcount would go below zero."""
+
+
+# --- keeping it in step ---------------------------------------------------------------------------------
+
+
+def apply(changes: Iterable[Change]) -> None:
+    """Add the changes to the tally in the session's transaction."""
+    _apply(db.session(), list(changes))
+
+
+def _apply(session: Session, changes: list[Change]) -> None:
+    if not changes:
+        return
+    conn = session.connection()
+    changes = _with_disasters(conn, changes)
+    deltas: dict[tuple[int, str], dict[Key, Counter[date]]] = defaultdict(lambda: defaultdict(Counter))
+    for change in changes:
+        for dim, key_of in DIMENSIONS.items():
+            deltas[(change.disaster_id or 0, dim)][key_of(change)][change.date] += change.headcount
+    disasters = sorted({disaster_id for disaster_id, _ in deltas})
+    for disaster_id in disasters:
+        _lock(conn, disaster_id)
+    for (disaster_id, dim), by_key in deltas.items():
+        by_key = {key: days for key, days in by_key.items() if any(days.values())}
+        if by_key:
+            _write(conn, disaster_id, dim, by_key)
+
+
+def _with_disasters(conn: Connection, changes: list[Change]) -> list[Change]:
+    missing = {c.operation_id for c in changes if c.disaster_id is None}
+    if not missing:
+        return changes
+    disaster_of = dict(
+        (op_id, disaster_id)
+        for op_id, disaster_id in conn.execute(
+            select(Operation.id, Operation.disaster_id).where(Operation.id.in_(missing))
+        )
+    )
+    return [
+        c
+        if c.disaster_id is not None
+        else Change(
+            disaster_of[c.operation_id],
+            c.operation_id,
+            c.date,
+            c.sender_id,
+            c.destination_id,
+            c.duty_id,
+            c.headcount,
+        )
+        for c in changes
+    ]
+
+
+def _lock(conn: Connection, disaster_id: int) -> None:
+    # A new row's person-days are read from the row before it: two PostgreSQL writers of one disaster
+    # must take turns, or each would miss the other's. SQLite writers already take turns (BEGIN IMMEDIATE).
+    if conn.dialect.name != "sqlite":
+        conn.execute(select(Disaster.id).where(Disaster.id == disaster_id).with_for_update())
+
+
+@dataclass
+class _Series:
+    """One key's rows from `start` on, and the person-days the day before `start`."""
+
+    base: int = 0
+    start: date | None = None
+    rows: dict[date, tuple[int, int]] | None = None  # date → (headcount, person_days)
+
+
+def _write(conn: Connection, disaster_id: int, dim: str, by_key: dict[Key, Counter[date]]) -> None:
+    starts = {key: min(d for d, n in days.items() if n) for key, days in by_key.items()}
+    if len(by_key) <= SEEK_LIMIT:
+        stored = {key: _read_key(conn, disaster_id, dim, key, start) for key, start in starts.items()}
+    else:
+        stored = _read_dimension(conn, disaster_id, dim, starts)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    deletes: list[dict[str, Any]] = []
+    for key, days in by_key.items():
+        series = stored[key]
+        rows = series.rows or {}
+        cumulative = series.base
+        for day in sorted(set(rows) | {d for d, n in days.items() if n}):
+            old_headcount, old_person_days = rows.get(day, (0, 0))
+            headcount = old_headcount + days.get(day, 0)
+            if headcount < 0:
+                raise TallyError(f"tally {dim} {key} on {day}: headcount {headcount} below zero")
+            cumulative += headcount
+            where = {"d": disaster_id, "m": dim, "k1": key[0], "k2": key[1], "t": day}
+            if day not in rows:
+                if headcount:
+                    inserts.append(_row(disaster_id, dim, key, day, headcount, cumulative))
+            elif headcount == 0:
+                deletes.append(where)
+            elif (headcount, cumulative) != (old_headcount, old_person_days):
+                updates.append({**where, "h": headcount, "p": cumulative})
+    if deletes:
+        conn.execute(delete(T).where(_at_bound_key()), deletes)
+    if updates:
+        conn.execute(
+            update(T).where(_at_bound_key()).values(headcount=bindparam("h"), person_days=bindparam("p")),
+            updates,
+        )
+    if inserts:
+        conn.execute(T.insert(), inserts)
+
+
+def _row(disaster_id: int, dim: str, key: Key, day: date, headcount: int, person_days: int) -> dict[str, Any]:
+    return {
+        "disaster_id": disaster_id,
+        "dim": dim,
+        "key1": key[0],
+        "key2": key[1],
+        "date": day,
+        "headcount": headcount,
+        "person_days": person_days,
+    }
+
+
+def _at_bound_key() -> Any:
+    return and_(
+        T.c.disaster_id == bindparam("d"),
+        T.c.dim == bindparam("m"),
+        T.c.key1 == bindparam("k1"),
+        T.c.key2 == bindparam("k2"),
+        T.c.date == bindparam("t"),
+    )
+
+
+def _read_key(conn: Connection, disaster_id: int, dim: str, key: Key, start: date) -> _Series:
+    same_key = and_(T.c.disaster_id == disaster_id, T.c.dim == dim, T.c.key1 == key[0], T.c.key2 == key[1])
+    base = conn.execute(
+        select(T.c.person_days).where(same_key, T.c.date < start).order_by(T.c.date.desc()).limit(1)
+    ).scalar()
+    rows = conn.execute(select(T.c.date, T.c.headcount, T.c.person_days).where(same_key, T.c.date >= start))
+    return _Series(base or 0, start, {day: (h, p) for day, h, p in rows})
+
+
+def _read_dimension(
+    conn: Connection, disaster_id: int, dim: str, starts: dict[Key, date]
+) -> dict[Key, _Series]:
+    """Every row of the dimension once, in key order, keeping only what the changed keys need."""
+    series = {key: _Series(0, start, {}) for key, start in starts.items()}
+    stmt = (
+        select(T.c.key1, T.c.key2, T.c.date, T.c.headcount, T.c.person_days)
+        .where(T.c.disaster_id == disaster_id, T.c.dim == dim)
+        .order_by(T.c.key1, T.c.key2, T.c.date)
+        .execution_options(yield_per=10_000)
+    )
+    for key1, key2, day, headcount, person_days in conn.execute(stmt):
+        found = series.get((key1, key2))
+        if found is None:
+            continue
+        assert found.start is not None and found.rows is not None
+        if day < found.start:
+            found.base = person_days
+        else:
+            found.rows[day] = (headcount, person_days)
+    return series
+
+
+# --- the ORM's writes -----------------------------------------------------------------------------------
+
+_PENDING = "tally_changes"
+_FIELDS = ("operation_id", "date", "sender_id", "destination_id", "duty_id", "headcount")
+
+
+def _entry_change(entry: Entry, sign: int, *, old: bool) -> Change:
+    values = {field: _value(entry, field, old) for field in _FIELDS}
+    return Change(None, **{**values, "headcount": sign * values["headcount"]})
+
+
+def _value(entry: Entry, field: str, old: bool) -> Any:
+    if old:
+        history = inspect(entry).attrs[field].history
+        if history.deleted:
+            return history.deleted[0]
+    return getattr(entry, field)
+
+
+def _pending(entry: Entry) -> list[Change]:
+    session = object_session(entry)
+    assert session is not None
+    return session.info.setdefault(_PENDING, [])
+
+
+@event.listens_for(Entry, "after_insert")
+def _entry_inserted(mapper: Any, connection: Any, entry: Entry) -> None:
+    _pending(entry).append(_entry_change(entry, +1, old=False))
+
+
+@event.listens_for(Entry, "after_update")
+def _entry_updated(mapper: Any, connection: Any, entry: Entry) -> None:
+    state = inspect(entry)
+    if any(state.attrs[field].history.deleted for field in _FIELDS):
+        _pending(entry).extend([_entry_change(entry, -1, old=True), _entry_change(entry, +1, old=False)])
+
+
+@event.listens_for(Entry, "after_delete")
+def _entry_deleted(mapper: Any, connection: Any, entry: Entry) -> None:
+    _pending(entry).append(_entry_change(entry, -1, old=True))
+
+
+@event.listens_for(Session, "before_flush")
+def _flush_begins(session: Session, context: Any, instances: Any) -> None:
+    # A flush that failed midway left its changes here; they were rolled back with it.
+    session.info[_PENDING] = []
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, context: Any) -> None:
+    _apply(session, session.info.pop(_PENDING, []))
+
+
+# --- reading --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    person_days: int  # through the as-of date
+    headcount: int  # on the as-of date
+    label: tuple[Any, ...] = ()  # the candidate's columns after its key (a code and a name, say)
+
+
+def as_of(
+    disaster_id: int, dim: str, day: date, candidates: Any, *, since: date | None = None
+) -> dict[Key, Figure]:
+    """The keys' figures as of `day` (counting only entries from `since` on, if given); keys with none are
+    left out. `candidates` selects (key1, key2, *label) for each key: one index seek each."""
+    figures = {key: figure for key, figure in _latest(disaster_id, dim, day, candidates)}
+    if since is not None:
+        before = {
+            key: f.person_days for key, f in _latest(disaster_id, dim, since - timedelta(days=1), candidates)
+        }
+        figures = {
+            key: Figure(f.person_days - before.get(key, 0), f.headcount, f.label)
+            for key, f in figures.items()
+        }
+    return {key: f for key, f in figures.items() if f.person_days}
+
+
+def _latest(disaster_id: int, dim: str, day: date, candidates: Any) -> Iterator[tuple[Key, Figure]]:
+    # Scalar subqueries in the select list, not a join: the database then walks the candidate keys and
+    # seeks each one, rather than scanning the dimension's rows and looking each one's key up.
+    keys = candidates.subquery("keys")
+    k1, k2 = keys.c[0], keys.c[1]
+    same_key = and_(T.c.disaster_id == disaster_id, T.c.dim == dim, T.c.key1 == k1, T.c.key2 == k2)
+    person_days = (
+        select(T.c.person_days)
+        .where(same_key, T.c.date <= day)
+        .order_by(T.c.date.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    headcount = select(T.c.headcount).where(same_key, T.c.date == day).scalar_subquery()
+    stmt = select(person_days, headcount, *keys.c)
+    for total, on_the_day, key1, key2, *label in db.session.execute(stmt):
+        if total is not None:
+            yield (key1, key2), Figure(total, on_the_day or 0, tuple(label))
+
+
+def daily(disaster_id: int, dim: str, since: date | None, until: date) -> list[tuple[date, Key, int]]:
+    """(date, key, headcount) for every date with entries from `since` to `until`."""
+    stmt = select(T.c.date, T.c.key1, T.c.key2, T.c.headcount).where(
+        T.c.disaster_id == disaster_id, T.c.dim == dim, T.c.date <= until
+    )
+    if since is not None:
+        stmt = stmt.where(T.c.date >= since)
+    return [(day, (k1, k2), h) for day, k1, k2, h in db.session.execute(stmt)]
+
+
+# --- checking and rebuilding ----------------------------------------------------------------------------
+
+
+def recomputed(dim: str, disaster_id: int | None = None) -> str:
+    """SQL for the dimension's rows recomputed from the entries, in the tally's columns."""
+    columns = COLUMNS[dim]
+    keys = (*columns, "0", "0")[:2]
+    group = ", ".join(("o.disaster_id", *columns))
+    where = "" if disaster_id is None else f"WHERE o.disaster_id = {int(disaster_id)} "
+    return (
+        f"SELECT o.disaster_id AS disaster_id, '{dim}' AS dim, {keys[0]} AS key1, {keys[1]} AS key2, "
+        f"e.date AS date, SUM(e.headcount) AS headcount, "
+        f"SUM(SUM(e.headcount)) OVER (PARTITION BY {group} ORDER BY e.date) AS person_days "
+        f"FROM entry e JOIN operation o ON o.id = e.operation_id {where}GROUP BY {group}, e.date"
+    )
+
+
+def fill_statements(disaster_id: int | None = None) -> list[str]:
+    return [
+        f"INSERT INTO tally (disaster_id, dim, key1, key2, date, headcount, person_days) "
+        f"{recomputed(dim, disaster_id)}"
+        for dim in DIMENSIONS
+    ]
+
+
+def rebuild(disaster_id: int) -> int:
+    """Recompute the disaster's tally from its entries; the rows written."""
+    db.session.execute(delete(T).where(T.c.disaster_id == disaster_id))
+    for statement in fill_statements(disaster_id):
+        db.session.execute(text(statement))
+    return int(
+        db.session.scalar(select(func.count()).select_from(T).where(T.c.disaster_id == disaster_id)) or 0
+    )
+
+
+@dataclass(frozen=True)
+class Difference:
+    dim: str
+    missing: int  # rows the entries call for that the tally lacks or holds otherwise
+    extra: int  # rows the tally holds that the entries do not call for
+    sample: Sequence[tuple[Any, ...]]
+
+
+def check(disaster_id: int) -> list[Difference]:
+    """Where the disaster's tally differs from a recomputation from its entries (empty: it agrees)."""
+    differences = []
+    for dim in DIMENSIONS:
+        stored = (
+            f"SELECT disaster_id, dim, key1, key2, date, headcount, person_days FROM tally "
+            f"WHERE disaster_id = {int(disaster_id)} AND dim = '{dim}'"
+        )
+        wanted = f"SELECT * FROM ({recomputed(dim, disaster_id)}) r"
+        missing = db.session.execute(text(f"{wanted} EXCEPT {stored}")).all()
+        extra = db.session.execute(text(f"{stored} EXCEPT {wanted}")).all()
+        if missing or extra:
+            differences.append(Difference(dim, len(missing), len(extra), [*missing[:3], *extra[:3]]))
+    return differences

@@ -1,0 +1,363 @@
+"""The tally behind every total agrees with the entries, whatever was done to them (issue 7).
+
+A property test runs random sequences of the real services — single entries, periods, copies, edits,
+deletes, restores and imports, some of them refused — and then compares every total, cross table,
+headline and daily series with a recomputation in plain Python from the entries left in the table.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pytest
+from click.testing import Result
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, text
+
+from dispatch import tally
+from dispatch.extensions import db
+from dispatch.importing import ImportRefused, import_dispatches
+from dispatch.models import AuditRecord, Disaster, Entry
+from dispatch.query import EntryFilter
+from dispatch.services import DispatchError, copy_day, delete_entry, log_entries, log_period, restore_entry
+from dispatch.services import update_entry as edit_entry
+from dispatch.totals import Dimension, cross_table, daily_series, headline, totals
+from tests import factories
+from tests.factories import AKITA_CITY, AKITA_PREF, GOJOME, NOSHIRO
+
+START = date(2023, 7, 14)
+DAYS = 8
+ORGS = (AKITA_PREF, AKITA_CITY, GOJOME, NOSHIRO)
+DUTIES = ("water_supply", "damage_survey")
+OPERATIONS = ("mutual-aid", "water")
+UNITS = ("", "第1班")
+
+day_offsets = st.integers(0, DAYS - 1)
+fields = st.fixed_dictionaries(
+    {
+        "day": day_offsets,
+        "op": st.sampled_from(OPERATIONS),
+        "sender": st.sampled_from(ORGS),
+        "destination": st.sampled_from(ORGS),  # sometimes the sender: refused, and nothing may change
+        "duty": st.sampled_from(DUTIES),
+        "unit": st.sampled_from(UNITS),
+        "headcount": st.integers(1, 9),
+    }
+)
+steps = st.one_of(
+    st.tuples(st.just("log"), st.lists(fields, min_size=1, max_size=3)),
+    st.tuples(st.just("period"), fields, st.integers(0, 3)),
+    st.tuples(st.just("copy"), day_offsets, st.lists(day_offsets, min_size=1, max_size=2, unique=True)),
+    st.tuples(st.just("edit"), st.integers(0, 50), fields),
+    st.tuples(st.just("delete"), st.integers(0, 50)),
+    st.tuples(st.just("restore"), st.integers(0, 50)),
+    st.tuples(st.just("import"), st.lists(fields, min_size=1, max_size=4)),
+)
+
+_examples = itertools.count()
+
+
+class Run:
+    """One disaster of its own per example, driven through the services as HQ would."""
+
+    def __init__(self) -> None:
+        self.disaster = factories.disaster(f"prop-{next(_examples)}", START)
+        self.ops = {code: factories.operation(self.disaster, code) for code in OPERATIONS}
+
+    def draft(self, f: dict[str, object]) -> factories.EntryDraft:
+        return factories.draft(
+            START + timedelta(days=int(f["day"])),  # type: ignore[call-overload]
+            int(f["headcount"]),  # type: ignore[call-overload]
+            op=self.ops[str(f["op"])],
+            sender=str(f["sender"]),
+            destination=str(f["destination"]),
+            duty_code=str(f["duty"]),
+            sender_unit=str(f["unit"]),
+        )
+
+    def entries(self) -> list[Entry]:
+        op_ids = [op.id for op in self.ops.values()]
+        return list(
+            db.session.scalars(select(Entry).where(Entry.operation_id.in_(op_ids)).order_by(Entry.id))
+        )
+
+    def do(self, step: tuple[object, ...]) -> None:
+        actor = factories.hq()
+        kind = step[0]
+        # A savepoint per step: a refused step must leave entries and tally exactly as they were.
+        with db.session.begin_nested() as savepoint:
+            try:
+                self._do(kind, step, actor)
+            except (DispatchError, ImportRefused):
+                savepoint.rollback()
+
+    def _do(self, kind: object, step: tuple[object, ...], actor: factories.Actor) -> None:
+        match kind:
+            case "log":
+                log_entries([self.draft(f) for f in step[1]], actor)  # type: ignore[attr-defined]
+            case "period":
+                first = self.draft(step[1])  # type: ignore[arg-type]
+                log_period(first, first.date + timedelta(days=int(step[2])), actor)  # type: ignore[call-overload]
+            case "copy":
+                targets = [START + timedelta(days=d) for d in step[2]]  # type: ignore[attr-defined]
+                source = START + timedelta(days=int(step[1]))  # type: ignore[call-overload]
+                copy_day(self.disaster, source, targets, EntryFilter(), actor)
+            case "edit":
+                entries = self.entries()
+                if entries:
+                    edit_entry(entries[int(step[1]) % len(entries)], self.draft(step[2]), actor)  # type: ignore[arg-type,call-overload]
+            case "delete":
+                entries = self.entries()
+                if entries:
+                    delete_entry(entries[int(step[1]) % len(entries)], actor)  # type: ignore[call-overload]
+            case "restore":
+                deletions = list(
+                    db.session.scalars(
+                        select(AuditRecord)
+                        .where(AuditRecord.action == "delete", AuditRecord.disaster_id == self.disaster.id)
+                        .order_by(AuditRecord.id)
+                    )
+                )
+                if deletions:
+                    restore_entry(deletions[int(step[1]) % len(deletions)], actor)  # type: ignore[call-overload]
+            case "import":
+                lines = ["日付,派遣区分,派遣元,所属,派遣先,業務,人数,備考"]
+                for f in step[1]:  # type: ignore[attr-defined]
+                    day = START + timedelta(days=int(f["day"]))
+                    lines.append(
+                        f"{day.isoformat()},{f['op']},{f['sender']},{f['unit']},{f['destination']},"
+                        f"{f['duty']},{f['headcount']},"
+                    )
+                data = ("\n".join(lines) + "\n").encode()
+                import_dispatches(self.disaster, data, "random.csv", actor=actor)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """An entry as the recomputation sees it: codes, not ids."""
+
+    day: date
+    operation: str
+    sender: str
+    destination: str
+    duty: str
+    headcount: int
+
+    def key(self, by: Dimension) -> str:
+        match by:
+            case Dimension.OPERATION:
+                return self.operation
+            case Dimension.SENDER:
+                return self.sender
+            case Dimension.DESTINATION:
+                return self.destination
+            case Dimension.DUTY:
+                return self.duty
+            case Dimension.DATE:
+                return self.day.isoformat()
+
+
+def facts(run: Run) -> list[Fact]:
+    return [
+        Fact(e.date, e.operation.code, e.sender.code, e.destination.code, e.duty.code, e.headcount)
+        for e in run.entries()
+    ]
+
+
+def expected_totals(
+    all_facts: list[Fact], as_of: date, by: Dimension, since: date | None = None
+) -> dict[str, tuple[int, int]]:
+    person_days: Counter[str] = Counter()
+    active: Counter[str] = Counter()
+    for f in all_facts:
+        if f.day <= as_of and (since is None or f.day >= since):
+            person_days[f.key(by)] += f.headcount
+            if f.day == as_of:
+                active[f.key(by)] += f.headcount
+    return {key: (n, active[key]) for key, n in person_days.items()}
+
+
+def expected_cells(
+    all_facts: list[Fact], as_of: date, rows: Dimension, cols: Dimension
+) -> dict[tuple[str, str], int]:
+    cells: Counter[tuple[str, str]] = Counter()
+    for f in all_facts:
+        if f.day <= as_of:
+            cells[(f.key(rows), f.key(cols))] += f.headcount
+    return dict(cells)
+
+
+def assert_figures_agree(run: Run) -> None:
+    all_facts = facts(run)
+    disaster = run.disaster
+    for offset in (-1, 0, 2, 5, DAYS - 1, DAYS + 3):
+        as_of = START + timedelta(days=offset)
+        for by in Dimension:
+            got = totals(disaster, as_of, by)
+            assert {r.key: (r.person_days, r.active) for r in got.rows} == expected_totals(
+                all_facts, as_of, by
+            )
+            since = START + timedelta(days=2)
+            ranged = totals(disaster, as_of, by, EntryFilter(date_from=since))
+            assert {r.key: (r.person_days, r.active) for r in ranged.rows} == expected_totals(
+                all_facts, as_of, by, since
+            )
+        whole = expected_totals(all_facts, as_of, Dimension.OPERATION)
+        assert headline(disaster, as_of) == (
+            sum(n for n, _ in whole.values()),
+            sum(a for _, a in whole.values()),
+        )
+        for by, field in (
+            (Dimension.SENDER, "sender"),
+            (Dimension.DESTINATION, "destination"),
+            (Dimension.OPERATION, "operation"),
+            (Dimension.DUTY, "duty"),
+        ):
+            for code, figures in expected_totals(all_facts, as_of, by).items():
+                assert headline(disaster, as_of, EntryFilter(**{field: code})) == figures
+        assert headline(disaster, as_of, EntryFilter(sender="999999")) == (0, 0)
+        for rows_by, cols_by in itertools.permutations(
+            (Dimension.SENDER, Dimension.DESTINATION, Dimension.DUTY), 2
+        ):
+            cells = expected_cells(all_facts, as_of, rows_by, cols_by)
+            table = cross_table(disaster, as_of, rows_by, cols_by)
+            assert {k: v for k, v in table.cells.items() if v} == cells
+            assert table.total == sum(cells.values())
+            limited = cross_table(disaster, as_of, rows_by, cols_by, limit=2)
+            assert len(limited.rows) <= 2 and len(limited.cols) <= 2
+            assert limited.more_rows == len(table.rows) - len(limited.rows)
+            for r, _ in limited.rows:
+                assert (
+                    sum(limited.cell(r, c) for c, _ in limited.cols) + limited.row_rest(r)
+                    == table.row_totals[r]
+                )
+                for c, _ in limited.cols:
+                    assert limited.cell(r, c) == cells.get((r, c), 0)
+            shown = sum(limited.row_totals[r] for r, _ in limited.rows)
+            assert (
+                shown + sum(limited.col_rest(c) for c, _ in limited.cols) + limited.rest_total()
+                == table.total
+            )
+        series = daily_series(disaster, as_of)
+        by_day = expected_totals(all_facts, as_of, Dimension.DATE)
+        if by_day:
+            cumulative = 0
+            for point in series:
+                cumulative += by_day.get(point.day.isoformat(), (0, 0))[0]
+                assert (point.total, point.cumulative) == (
+                    by_day.get(point.day.isoformat(), (0, 0))[0],
+                    cumulative,
+                )
+            assert cumulative == sum(n for n, _ in by_day.values())
+        else:
+            assert series == []
+    assert tally.check(disaster.id) == []
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,  # the same examples on every run, so CI never turns red by luck
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(program=st.lists(steps, min_size=1, max_size=14))
+def test_every_total_agrees_with_the_entries_after_any_sequence_of_changes(
+    ctx: None, program: list[tuple[object, ...]]
+) -> None:
+    run = Run()
+    for step in program:
+        run.do(step)
+    assert_figures_agree(run)
+
+
+def test_the_founding_case_tally_agrees_and_answers_2101(ctx: None, demo_in_ctx: Disaster) -> None:
+    by_operation = {
+        r.key: r.person_days for r in totals(demo_in_ctx, date(2023, 8, 31), Dimension.OPERATION).rows
+    }
+    assert by_operation["mutual-aid"] == 2101
+    assert headline(demo_in_ctx, date(2023, 10, 31))[0] == 2319
+    assert tally.check(demo_in_ctx.id) == []
+
+
+@pytest.fixture
+def demo_in_ctx(ctx: None) -> Disaster:
+    from dispatch.services import seed_founding_case
+
+    return seed_founding_case().disaster
+
+
+def test_a_bulk_insert_that_bypassed_the_tally_is_caught_and_rebuilt(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    with app.app_context():
+        factories.entry(START + timedelta(days=1), 3)
+        slug = factories.disaster().slug
+        db.session.commit()
+        # Written behind the services' back: the tally does not know.
+        db.session.execute(text("UPDATE entry SET headcount = headcount + 2"))
+        db.session.commit()
+
+    refused: Result = runner.invoke(args=["check-totals", slug])
+    assert refused.exit_code == 1
+    assert "tally A: 1 rows missing or wrong, 1 rows extra" in refused.output
+
+    rebuilt = runner.invoke(args=["check-totals", slug, "--rebuild"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "tally rebuilt from the entries (7 rows)" in rebuilt.output
+    with app.app_context():
+        disaster = db.session.scalar(select(Disaster).where(Disaster.slug == slug))
+        assert disaster is not None
+        assert headline(disaster, START + timedelta(days=1)) == (5, 5)
+
+    agreed = runner.invoke(args=["check-totals", slug])
+    assert agreed.exit_code == 0 and "agrees" in agreed.output
+
+
+def test_check_totals_names_an_unknown_disaster(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["check-totals", "no-such-rain"])
+    assert result.exit_code == 1
+    assert "災害「no-such-rain」は登録されていません。" in result.output
+
+
+def test_an_entry_moved_to_another_operation_and_date_moves_its_person_days(ctx: None) -> None:
+    disaster = factories.disaster()
+    water = factories.operation(disaster, "water")
+    entry = factories.entry(date(2023, 7, 20), 4)
+    edit_entry(entry, factories.draft(date(2023, 7, 18), 6, op=water), factories.hq())
+
+    rows = totals(disaster, date(2023, 7, 31), Dimension.OPERATION).rows
+    assert [(r.key, r.person_days) for r in rows] == [("water", 6)]
+    assert headline(disaster, date(2023, 7, 19)) == (6, 0)
+    assert tally.check(disaster.id) == []
+
+
+def test_a_failed_flush_leaves_nothing_behind_in_the_tally(ctx: None) -> None:
+    disaster = factories.disaster()
+    factories.entry(date(2023, 7, 20), 4)
+    with pytest.raises(DispatchError), db.session.begin_nested():
+        log_entries(
+            [factories.draft(date(2023, 7, 21), 2), factories.draft(date(2023, 7, 20), 4)], factories.hq()
+        )
+    assert headline(disaster, date(2023, 7, 31)) == (4, 0)
+    assert tally.check(disaster.id) == []
+
+
+def test_per_day_headcounts_by_operation_come_from_the_tally(ctx: None) -> None:
+    disaster = factories.disaster()
+    factories.entry(date(2023, 7, 20), 4)
+    factories.entry(date(2023, 7, 22), 1, sender=AKITA_CITY)
+    points = {p.day: (p.total, p.cumulative) for p in daily_series(disaster, date(2023, 7, 22))}
+    assert points == {date(2023, 7, 20): (4, 4), date(2023, 7, 21): (0, 4), date(2023, 7, 22): (1, 5)}
+    mutual_aid = {
+        p.day: p.by_operation.get("mutual-aid", 0) for p in daily_series(disaster, date(2023, 7, 21))
+    }
+    assert mutual_aid == {
+        date(2023, 7, 20): 4
+    }  # the series ends at the last entry on or before the as-of date
