@@ -241,6 +241,11 @@ _FILTER_LABELS = {
 }
 
 
+# A cross sheet's rows and columns before the rest is summed into その他: a national disaster's sender ×
+# destination table would otherwise be 1,800 × 1,800 mostly empty cells. Every pair is in 派遣一覧.
+CROSS_TABLE_LIMIT = 200
+
+
 def write_workbook(target: IO[bytes], disaster: Disaster, flt: EntryFilter, as_of: date) -> None:
     """The entries up to ``as_of`` with the filter, then totals by dimension and the cross tables as of it.
 
@@ -267,7 +272,7 @@ def write_workbook(target: IO[bytes], disaster: Disaster, flt: EntryFilter, as_o
         _cross_sheet(
             workbook.create_sheet(title),
             _heading(disaster, f"{title}の延べ人数", as_of, scope),
-            cross_table(disaster, as_of, rows_by, cols_by, flt),
+            cross_table(disaster, as_of, rows_by, cols_by, flt, limit=CROSS_TABLE_LIMIT),
         )
     workbook.save(target)
 
@@ -362,7 +367,8 @@ def _totals_sheet(sheet: WriteOnlyWorksheet, heading: str, table: Totals) -> Non
 
 def _cross_sheet(sheet: WriteOnlyWorksheet, heading: str, table: CrossTable) -> None:
     row_key, row_name = key_header(table.rows_by)
-    _widths(sheet, (14, 24, *(14 for _ in table.cols), 12))
+    rest_col = [f"その他（{table.more_cols:,}）"] if table.more_cols else []
+    _widths(sheet, (14, 24, *(14 for _ in table.cols), *(14 for _ in rest_col), 12))
     sheet.freeze_panes = "C3"
     sheet.append([_cell(sheet, heading, bold=True)])
     sheet.append(
@@ -370,6 +376,7 @@ def _cross_sheet(sheet: WriteOnlyWorksheet, heading: str, table: CrossTable) -> 
             _cell(sheet, row_key, bold=True),
             _cell(sheet, f"{row_name}＼{table.cols_by.label}", bold=True),
             *(_cell(sheet, name, bold=True) for _, name in table.cols),
+            *(_cell(sheet, label, bold=True) for label in rest_col),
             _cell(sheet, "計", bold=True),
         ]
     )
@@ -379,7 +386,18 @@ def _cross_sheet(sheet: WriteOnlyWorksheet, heading: str, table: CrossTable) -> 
                 _text(key),
                 _text(name),
                 *(_cell(sheet, table.cell(key, col), COUNT_FORMAT) for col, _ in table.cols),
+                *(_cell(sheet, table.row_rest(key), COUNT_FORMAT) for _ in rest_col),
                 _cell(sheet, table.row_totals[key], COUNT_FORMAT, bold=True),
+            ]
+        )
+    if table.more_rows:
+        sheet.append(
+            [
+                None,
+                _cell(sheet, f"その他（{table.more_rows:,}）", bold=True),
+                *(_cell(sheet, table.col_rest(col), COUNT_FORMAT) for col, _ in table.cols),
+                *(_cell(sheet, table.rest_total(), COUNT_FORMAT) for _ in rest_col),
+                _cell(sheet, table.hidden_rows_total(), COUNT_FORMAT, bold=True),
             ]
         )
     sheet.append(
@@ -387,6 +405,7 @@ def _cross_sheet(sheet: WriteOnlyWorksheet, heading: str, table: CrossTable) -> 
             None,
             _cell(sheet, "計", bold=True),
             *(_cell(sheet, table.col_totals[col], COUNT_FORMAT, bold=True) for col, _ in table.cols),
+            *(_cell(sheet, table.hidden_cols_total(), COUNT_FORMAT, bold=True) for _ in rest_col),
             _cell(sheet, table.total, COUNT_FORMAT, bold=True),
         ]
     )

@@ -114,4 +114,4 @@ def test_a_national_disaster_shows_the_biggest_twenty_and_sums_the_rest(
     assert "その他（3）" in html.split('data-testid="cross-sender-destination"')[1].split("</thead>")[0]
     assert figure_text(html, "cross-destination-duty-total") == "276"
     assert figure_text(html, "cross-sender-destination-total") == "276"
-    assert "全体は<a" in html
+    assert "上位200までは<a" in html

@@ -375,6 +375,23 @@ def test_cross_tables_add_up_to_the_headline(
     assert sheet_rows(book, "派遣元×派遣先")[1][:2] == ("派遣元コード", "派遣元＼派遣先")
 
 
+def test_cross_sheets_of_a_big_disaster_show_the_biggest_and_sum_the_rest(
+    client: FlaskClient, demo: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The demo's 16 senders and 5 destinations stand in for a national disaster's 1,800 of each.
+    monkeypatch.setattr("dispatch.exports.CROSS_TABLE_LIMIT", 2)
+    book = workbook(client.get(f"{BASE}/totals.xlsx?as_of=2023-08-31").data)
+    rows = sheet_rows(book, "派遣元×派遣先")
+    assert rows[1][4] == "その他（3）"  # columns: the 2 biggest destinations, the other 3, the total
+    body, rest, totals_row = rows[2:4], rows[4], rows[5]
+    assert rest[1] == "その他（14）"
+    assert totals_row[-1] == 2232
+    for row in (*body, rest):
+        assert sum(row[2:-1]) == row[-1]
+    for column in range(2, len(totals_row)):
+        assert sum(row[column] for row in (*body, rest)) == totals_row[column]
+
+
 def test_totals_match_the_dashboards_figures(client: FlaskClient, demo: None) -> None:
     book = workbook(client.get(f"{BASE}/totals.xlsx?as_of=2023-10-31").data)
     duties = sheet_rows(book, "業務別")
