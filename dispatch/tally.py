@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, event, func, inspect, select, text, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, event, func, inspect, select, text, update
 from sqlalchemy.orm import Session, object_session
 
 from .extensions import db
@@ -306,24 +306,31 @@ def as_of(
     return {key: f for key, f in figures.items() if f.person_days}
 
 
+# A day's headcount for one key stays far below 2**32 (10,000 a row), and person-days below 2**31 keep
+# the packed value inside a signed 64-bit integer.
+_PACK = 2**32
+
+
 def _latest(disaster_id: int, dim: str, day: date, candidates: Any) -> Iterator[tuple[Key, Figure]]:
-    # Scalar subqueries in the select list, not a join: the database then walks the candidate keys and
-    # seeks each one, rather than scanning the dimension's rows and looking each one's key up.
+    # A scalar subquery in the select list, not a join: the database walks the candidate keys and seeks
+    # each one, rather than scanning the dimension's rows. One seek per key finds the latest row on or
+    # before the day; it packs the person-days through that row with the headcount when the row is the
+    # day's own, so the day's headcount needs no second seek.
     keys = candidates.subquery("keys")
     k1, k2 = keys.c[0], keys.c[1]
-    same_key = and_(T.c.disaster_id == disaster_id, T.c.dim == dim, T.c.key1 == k1, T.c.key2 == k2)
-    person_days = (
-        select(T.c.person_days)
-        .where(same_key, T.c.date <= day)
+    packed = (
+        select(T.c.person_days * _PACK + case((T.c.date == day, T.c.headcount), else_=0))
+        .where(
+            T.c.disaster_id == disaster_id, T.c.dim == dim, T.c.key1 == k1, T.c.key2 == k2, T.c.date <= day
+        )
         .order_by(T.c.date.desc())
         .limit(1)
         .scalar_subquery()
     )
-    headcount = select(T.c.headcount).where(same_key, T.c.date == day).scalar_subquery()
-    stmt = select(person_days, headcount, *keys.c)
-    for total, on_the_day, key1, key2, *label in db.session.execute(stmt):
-        if total is not None:
-            yield (key1, key2), Figure(total, on_the_day or 0, tuple(label))
+    for value, key1, key2, *label in db.session.execute(select(packed, *keys.c)):
+        if value is not None:
+            person_days, headcount = divmod(int(value), _PACK)
+            yield (key1, key2), Figure(person_days, headcount, tuple(label))
 
 
 def daily(disaster_id: int, dim: str, since: date | None, until: date) -> list[tuple[date, Key, int]]:

@@ -180,7 +180,7 @@ def _tally_figures(
         return {}
     figures = tally.as_of(disaster.id, dim, until, candidates, since=flt.date_from)
     if until != as_of:  # the filter ends before the as-of date: nobody is counted as on duty that day
-        figures = {key: tally.Figure(f.person_days, 0) for key, f in figures.items()}
+        figures = {key: replace(f, headcount=0) for key, f in figures.items()}
     return figures
 
 
@@ -212,16 +212,18 @@ def _single_key(disaster: Disaster, flt: EntryFilter) -> tuple[str, int] | None:
 
 
 def _candidates(disaster: Disaster, by: Dimension) -> Select[Any]:
-    """Every possible key of the dimension, with its code and name: (id, 0, code, name)."""
+    """Every possible key of the dimension, with its code and name: (id, 0, code, name). Table columns,
+    not mapped attributes: the rows need no ORM loading."""
     match by:
         case Dimension.OPERATION:
-            return select(Operation.id, literal(0), Operation.code, Operation.name).where(
-                Operation.disaster_id == disaster.id
-            )
+            op = Operation.__table__.c
+            return select(op.id, literal(0), op.code, op.name).where(op.disaster_id == disaster.id)
         case Dimension.DUTY:
-            return select(Duty.id, literal(0), Duty.code, Duty.name_ja)
+            duty = Duty.__table__.c
+            return select(duty.id, literal(0), duty.code, duty.name_ja)
         case _:
-            return select(Organisation.id, literal(0), Organisation.code, Organisation.name)
+            org = Organisation.__table__.c
+            return select(org.id, literal(0), org.code, org.name)
 
 
 def _key_columns(by: Dimension) -> tuple[Any, Any]:

@@ -208,6 +208,11 @@ def assert_figures_agree(run: Run) -> None:
             assert {r.key: (r.person_days, r.active) for r in ranged.rows} == expected_totals(
                 all_facts, as_of, by, since
             )
+            # A filter that ends before the as-of date: person-days to its end, nobody on duty that day.
+            cut = totals(disaster, as_of + timedelta(days=2), by, EntryFilter(date_to=as_of))
+            assert {r.key: (r.person_days, r.active) for r in cut.rows} == {
+                key: (n, 0) for key, (n, _) in expected_totals(all_facts, as_of, by).items()
+            }
         whole = expected_totals(all_facts, as_of, Dimension.OPERATION)
         assert headline(disaster, as_of) == (
             sum(n for n, _ in whole.values()),
