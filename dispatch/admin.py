@@ -11,7 +11,7 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from .accounts import create_user, reset_password, update_user
 from .extensions import db
-from .forms import JapaneseForm, OrganisationField, organisation_options
+from .forms import JapaneseForm, OrganisationField, organisation_datalist
 from .models import Role, User
 from .services import DispatchError
 
@@ -73,7 +73,9 @@ def new_user() -> Response | str:
         else:
             db.session.commit()
             return render_template("admin/password_shown.html", user=user, password=password)
-    return render_template("admin/user_form.html", form=form, user=None, organisations=organisation_options())
+    return render_template(
+        "admin/user_form.html", form=form, user=None, organisations=organisation_datalist()
+    )
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -106,7 +108,7 @@ def edit_user(user_id: int) -> Response | str:
             db.session.commit()
             flash(f"{user.username} を更新しました。", "success")
     return render_template(
-        "admin/user_form.html", form=form, user=user, reset=ResetForm(), organisations=organisation_options()
+        "admin/user_form.html", form=form, user=user, reset=ResetForm(), organisations=organisation_datalist()
     )
 
 

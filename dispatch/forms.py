@@ -6,12 +6,14 @@ a form with errors or everything a service needs.
 
 from __future__ import annotations
 
+import time
 from datetime import date
-from typing import Any, NamedTuple
+from typing import Any
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from sqlalchemy import or_, select
+from markupsafe import Markup
+from sqlalchemy import func, or_, select
 from wtforms import (
     Field,
     HiddenField,
@@ -145,17 +147,27 @@ class OrganisationField(StringField):
         return super()._value()
 
 
-class OrganisationOption(NamedTuple):
-    label: str  # what the field accepts: "code name"
-    kana: str
+# The datalist as HTML, per database and list of organisations: a national list has some 1,800, and
+# every entry form shows it. The key notices organisations added; a rename shows within the lifetime.
+_DATALISTS: dict[tuple[object, ...], tuple[float, Markup]] = {}
+_DATALIST_LIFETIME_S = 300.0
 
 
-def organisation_options() -> list[OrganisationOption]:
-    """Every organisation, for the datalist that makes sender and destination searchable: plain rows,
-    not ORM objects, as a national list has some 1,800 and every entry form shows it."""
+def organisation_datalist() -> Markup:
+    """Every organisation in a <datalist>, which makes the sender and destination fields searchable."""
     org = Organisation.__table__.c
-    rows = db.session.execute(select(org.code, org.name, org.kana).order_by(org.code))
-    return [OrganisationOption(f"{code} {name}", kana) for code, name, kana in rows]
+    count, last_id = db.session.execute(select(func.count(), func.max(org.id))).one()
+    key = (db.engine.url, count, last_id)
+    now = time.monotonic()
+    cached = _DATALISTS.get(key)
+    if cached is None or now - cached[0] > _DATALIST_LIFETIME_S:
+        rows = db.session.execute(select(org.code, org.name, org.kana).order_by(org.code))
+        option = Markup('<option value="{} {}">{}</option>')
+        options = Markup("").join(option.format(code, name, kana) for code, name, kana in rows)
+        cached = (now, Markup('<datalist id="organisations">{}</datalist>').format(options))
+        _DATALISTS.clear()  # one list is current; older keys are never asked for again
+        _DATALISTS[key] = cached
+    return cached[1]
 
 
 def operation_choices(disaster: Disaster) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 from wtforms import BooleanField, SelectChoice, SelectField, StringField
@@ -19,7 +20,7 @@ from wtforms.validators import InputRequired, Length, ValidationError
 from . import clock, digest, mail
 from .access import visible_to
 from .extensions import db
-from .forms import JapaneseForm, OrganisationField, find_organisation, organisation_options
+from .forms import JapaneseForm, OrganisationField, find_organisation, organisation_datalist
 from .models import Delivery, DeliveryStatus, Organisation, Recipient, Role, utcnow
 from .recipients import (
     DIVISION_LABEL,
@@ -165,7 +166,7 @@ def recipients_admin() -> Response | str:
         form=form,
         groups=_grouped(list_recipients()),
         action=ConfirmForm(),
-        organisations=organisation_options(),
+        organisations=organisation_datalist(),
         division_label=DIVISION_LABEL,
     )
 
@@ -276,7 +277,7 @@ def preview() -> tuple[str, int] | str:
         "org_text": organisation.code if organisation else org_text,
         "date_text": digest_date.isoformat() if not errors else date_text,
         "may_choose": own is None,
-        "organisations": organisation_options() if own is None else [],
+        "organisations": organisation_datalist() if own is None else Markup(""),
         "errors": errors,
         "target": organisation.label if organisation else DIVISION_LABEL,
         "division_label": DIVISION_LABEL,

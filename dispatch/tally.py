@@ -11,11 +11,24 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, event, func, inspect, select, text, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session, object_session
 
 from .extensions import db
@@ -86,10 +99,12 @@ def _apply(session: Session, changes: list[Change]) -> None:
     disasters = sorted({disaster_id for disaster_id, _ in deltas})
     for disaster_id in disasters:
         _lock(conn, disaster_id)
+    writes = _Writes()
     for (disaster_id, dim), by_key in deltas.items():
         by_key = {key: days for key, days in by_key.items() if any(days.values())}
         if by_key:
-            _write(conn, disaster_id, dim, by_key)
+            _plan(conn, disaster_id, dim, by_key, writes)
+    writes.execute(conn)
 
 
 def _with_disasters(conn: Connection, changes: list[Change]) -> list[Change]:
@@ -134,15 +149,58 @@ class _Series:
     rows: dict[date, tuple[int, int]] | None = None  # date → (headcount, person_days)
 
 
-def _write(conn: Connection, disaster_id: int, dim: str, by_key: dict[Key, Counter[date]]) -> None:
+# Built once, so each use only binds values: an entry form's POST runs them for seven dimensions.
+_BOUND_KEY = and_(
+    T.c.disaster_id == bindparam("d"),
+    T.c.dim == bindparam("m"),
+    T.c.key1 == bindparam("k1"),
+    T.c.key2 == bindparam("k2"),
+)
+_LAST_BEFORE = (
+    select(T.c.date, T.c.headcount, T.c.person_days)
+    .where(_BOUND_KEY, T.c.date < bindparam("start"))
+    .order_by(T.c.date.desc())
+    .limit(1)
+    .subquery()
+)
+# A key's rows from a date on, and the one row before it (whose person-days the new rows build on).
+_READ_KEY = union_all(
+    select(T.c.date, T.c.headcount, T.c.person_days).where(_BOUND_KEY, T.c.date >= bindparam("start")),
+    select(*_LAST_BEFORE.c),
+)
+_DELETE = delete(T).where(_BOUND_KEY, T.c.date == bindparam("t"))
+_UPDATE = (
+    update(T)
+    .where(_BOUND_KEY, T.c.date == bindparam("t"))
+    .values(headcount=bindparam("h"), person_days=bindparam("p"))
+)
+
+
+@dataclass
+class _Writes:
+    """Every row to change, written with one statement of each kind."""
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    deletes: list[dict[str, Any]] = field(default_factory=list)
+
+    def execute(self, conn: Connection) -> None:
+        if self.deletes:
+            conn.execute(_DELETE, self.deletes)
+        if self.updates:
+            conn.execute(_UPDATE, self.updates)
+        if self.inserts:
+            conn.execute(T.insert(), self.inserts)
+
+
+def _plan(
+    conn: Connection, disaster_id: int, dim: str, by_key: dict[Key, Counter[date]], writes: _Writes
+) -> None:
     starts = {key: min(d for d, n in days.items() if n) for key, days in by_key.items()}
     if len(by_key) <= SEEK_LIMIT:
         stored = {key: _read_key(conn, disaster_id, dim, key, start) for key, start in starts.items()}
     else:
         stored = _read_dimension(conn, disaster_id, dim, starts)
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    deletes: list[dict[str, Any]] = []
     for key, days in by_key.items():
         series = stored[key]
         rows = series.rows or {}
@@ -156,51 +214,33 @@ def _write(conn: Connection, disaster_id: int, dim: str, by_key: dict[Key, Count
             where = {"d": disaster_id, "m": dim, "k1": key[0], "k2": key[1], "t": day}
             if day not in rows:
                 if headcount:
-                    inserts.append(_row(disaster_id, dim, key, day, headcount, cumulative))
+                    writes.inserts.append(
+                        {
+                            "disaster_id": disaster_id,
+                            "dim": dim,
+                            "key1": key[0],
+                            "key2": key[1],
+                            "date": day,
+                            "headcount": headcount,
+                            "person_days": cumulative,
+                        }
+                    )
             elif headcount == 0:
-                deletes.append(where)
+                writes.deletes.append(where)
             elif (headcount, cumulative) != (old_headcount, old_person_days):
-                updates.append({**where, "h": headcount, "p": cumulative})
-    if deletes:
-        conn.execute(delete(T).where(_at_bound_key()), deletes)
-    if updates:
-        conn.execute(
-            update(T).where(_at_bound_key()).values(headcount=bindparam("h"), person_days=bindparam("p")),
-            updates,
-        )
-    if inserts:
-        conn.execute(T.insert(), inserts)
-
-
-def _row(disaster_id: int, dim: str, key: Key, day: date, headcount: int, person_days: int) -> dict[str, Any]:
-    return {
-        "disaster_id": disaster_id,
-        "dim": dim,
-        "key1": key[0],
-        "key2": key[1],
-        "date": day,
-        "headcount": headcount,
-        "person_days": person_days,
-    }
-
-
-def _at_bound_key() -> Any:
-    return and_(
-        T.c.disaster_id == bindparam("d"),
-        T.c.dim == bindparam("m"),
-        T.c.key1 == bindparam("k1"),
-        T.c.key2 == bindparam("k2"),
-        T.c.date == bindparam("t"),
-    )
+                writes.updates.append({**where, "h": headcount, "p": cumulative})
 
 
 def _read_key(conn: Connection, disaster_id: int, dim: str, key: Key, start: date) -> _Series:
-    same_key = and_(T.c.disaster_id == disaster_id, T.c.dim == dim, T.c.key1 == key[0], T.c.key2 == key[1])
-    base = conn.execute(
-        select(T.c.person_days).where(same_key, T.c.date < start).order_by(T.c.date.desc()).limit(1)
-    ).scalar()
-    rows = conn.execute(select(T.c.date, T.c.headcount, T.c.person_days).where(same_key, T.c.date >= start))
-    return _Series(base or 0, start, {day: (h, p) for day, h, p in rows})
+    series = _Series(0, start, {})
+    assert series.rows is not None
+    params = {"d": disaster_id, "m": dim, "k1": key[0], "k2": key[1], "start": start}
+    for day, headcount, person_days in conn.execute(_READ_KEY, params):
+        if day < start:
+            series.base = person_days
+        else:
+            series.rows[day] = (headcount, person_days)
+    return series
 
 
 def _read_dimension(

@@ -43,7 +43,7 @@ from .forms import (
     duty_choices,
     find_organisation,
     operation_choices,
-    organisation_options,
+    organisation_datalist,
 )
 from .health import schema_state
 from .importing import ImportRefused, import_dispatches
@@ -162,7 +162,7 @@ def new_entry(slug: str) -> BaseResponse | tuple[str, int]:
         "entry_form.html",
         disaster=disaster,
         form=form,
-        organisations=organisation_options(),
+        organisations=organisation_datalist(),
         day_total=_day_total(disaster, form.date.date),
     ), _status(form, status)
 
@@ -239,7 +239,7 @@ def new_period(slug: str) -> BaseResponse | tuple[str, int]:
         disaster=disaster,
         form=form,
         preview=preview,
-        organisations=organisation_options(),
+        organisations=organisation_datalist(),
     ), _status(form, status)
 
 
@@ -319,7 +319,7 @@ def copy_entries(slug: str) -> BaseResponse | tuple[str, int]:
         disaster=disaster,
         form=form,
         preview=preview,
-        organisations=organisation_options(),
+        organisations=organisation_datalist(),
     ), _status(form, status)
 
 
@@ -389,7 +389,7 @@ def entry_list(slug: str) -> str:
         person_days=int(summary[1]),
         operations=operation_choices(disaster),
         duties=duty_choices(),
-        organisations=organisation_options(),
+        organisations=organisation_datalist(),
     )
 
 
@@ -414,7 +414,7 @@ def edit_entry(slug: str, entry_id: int) -> BaseResponse | tuple[str, int]:
         disaster=disaster,
         entry=entry,
         form=form,
-        organisations=organisation_options(),
+        organisations=organisation_datalist(),
     ), _status(form, status)
 
 
@@ -530,7 +530,7 @@ def import_page(slug: str) -> BaseResponse | tuple[str, int]:
         else:
             db.session.commit()
             flash(
-                f"{len(result.entries):,}行を取り込みました（延べ{result.person_days:,}人）。",
+                f"{len(result.entry_ids):,}行を取り込みました（延べ{result.person_days:,}人）。",
                 "success",
             )
             return redirect(url_for(".entry_list", slug=slug))
