@@ -274,7 +274,12 @@ _FIELDS = ("operation_id", "date", "sender_id", "destination_id", "duty_id", "he
 
 def _entry_change(entry: Entry, sign: int, *, old: bool) -> Change:
     values = {field: _value(entry, field, old) for field in _FIELDS}
-    return Change(None, **{**values, "headcount": sign * values["headcount"]})
+    # The operation the entry holds already knows its disaster; otherwise apply() looks it up.
+    operation = entry.__dict__.get("operation")
+    disaster_id = (
+        operation.disaster_id if operation is not None and operation.id == values["operation_id"] else None
+    )
+    return Change(disaster_id, **{**values, "headcount": sign * values["headcount"]})
 
 
 def _value(entry: Entry, field: str, old: bool) -> Any:
