@@ -79,6 +79,10 @@ def nice_ticks(maximum: int, count: int = 5) -> list[int]:
         magnitude *= 10
 
 
+# Up to this many days a bar is an element of its own, with its value as a tooltip.
+ONE_ELEMENT_PER_BAR_UP_TO = 120
+
+
 def daily_chart(points: Sequence[DayPoint], operations: Sequence[tuple[str, str]], *, title: str) -> Markup:
     """Headcount per day stacked by operation, with cumulative person-days as a line on the right axis.
 
@@ -172,32 +176,54 @@ def daily_chart(points: Sequence[DayPoint], operations: Sequence[tuple[str, str]
     ]
 
     bars: list[Markup] = []
-    for i, p in enumerate(points):
-        base = 0
+    if n > ONE_ELEMENT_PER_BAR_UP_TO:
+        # A year of days stacked six deep is thousands of rectangles: draw each operation's bars as one
+        # path instead. The hover titles go; the table under the chart has every value.
         for j, (code, name) in enumerate(series):
-            value = p.by_operation.get(code, 0)
-            if value <= 0:
-                continue
-            top, bottom = y_day(base + value), y_day(base)
-            bars.append(
-                _tag(
-                    "rect",
-                    {
-                        "data-value": value,
-                        "data-day": p.day.isoformat(),
-                        "data-operation": code,
-                        "x": x_centre(i) - bar_w / 2,
-                        "y": top,
-                        "width": bar_w,
-                        "height": bottom - top,
-                        "fill": _paint(fills[j], fill_ids[j]),
-                        "stroke": "#ffffff",
-                        "stroke-width": 0.5,
-                    },
-                    _tag("title", {}, f"{_month_day(p)} {name} {value:,}人"),
+            steps = []
+            for i, p in enumerate(points):
+                value = p.by_operation.get(code, 0)
+                below = sum(p.by_operation.get(c, 0) for c, _ in series[:j])
+                if value > 0:
+                    top, bottom = y_day(below + value), y_day(below)
+                    steps.append(
+                        f"M{_num(x_centre(i) - bar_w / 2)} {_num(top)}h{_num(bar_w)}V{_num(bottom)}h{_num(-bar_w)}Z"
+                    )
+            if steps:
+                bars.append(
+                    _tag(
+                        "path",
+                        {"data-operation": code, "d": "".join(steps), "fill": _paint(fills[j], fill_ids[j])},
+                        _tag("title", {}, name),
+                    )
                 )
-            )
-            base += value
+    else:
+        for i, p in enumerate(points):
+            base = 0
+            for j, (code, name) in enumerate(series):
+                value = p.by_operation.get(code, 0)
+                if value <= 0:
+                    continue
+                top, bottom = y_day(base + value), y_day(base)
+                bars.append(
+                    _tag(
+                        "rect",
+                        {
+                            "data-value": value,
+                            "data-day": p.day.isoformat(),
+                            "data-operation": code,
+                            "x": x_centre(i) - bar_w / 2,
+                            "y": top,
+                            "width": bar_w,
+                            "height": bottom - top,
+                            "fill": _paint(fills[j], fill_ids[j]),
+                            "stroke": "#ffffff",
+                            "stroke-width": 0.5,
+                        },
+                        _tag("title", {}, f"{_month_day(p)} {name} {value:,}人"),
+                    )
+                )
+                base += value
 
     every = _label_every(n, plot_w)
     x_labels = []
@@ -536,12 +562,18 @@ def _num(value: float) -> str:
     return "0" if text == "-0" else text
 
 
+def _attribute(value: object) -> str:
+    # Numbers need no escaping, and a daily chart of a year has thousands of them.
+    if isinstance(value, float):
+        return _num(value)
+    if isinstance(value, int):
+        return str(value)
+    return str(escape(str(value)))
+
+
 def _tag(name: str, attrs: Mapping[str, object], *children: Markup | str) -> Markup:
     """One element; attribute values and text children are escaped, Markup children kept as built."""
-    attr_text = "".join(
-        f' {key}="{escape(_num(value) if isinstance(value, float) else str(value))}"'
-        for key, value in attrs.items()
-    )
+    attr_text = "".join(f' {key}="{_attribute(value)}"' for key, value in attrs.items())
     if not children:
         return Markup(f"<{name}{attr_text}/>")
     inner = "".join(str(escape(child)) for child in children)

@@ -12,6 +12,7 @@ totals — sum the entries they select.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
@@ -295,16 +296,20 @@ def cross_table(
     flt: EntryFilter | None = None,
     *,
     limit: int | None = None,
+    known: Sequence[Totals] = (),
 ) -> CrossTable:
-    """The cross table, or its `limit` biggest rows and columns."""
+    """The cross table, or its `limit` biggest rows and columns. `known`: totals by either dimension,
+    as of the same date with the same filter, that the caller has already computed."""
     flt = flt or EntryFilter()
-    flt = flt.narrowed(date_to=_earlier(as_of, flt.date_to))
     pair = TALLY_PAIRS.get((rows_by, cols_by))
-    if pair is not None and _whole_disaster(flt):
-        row_totals = totals(disaster, as_of, rows_by, flt)
-        col_totals = totals(disaster, as_of, cols_by, flt)
+    if pair is not None and _whole_disaster(flt.narrowed(date_to=None)):
+        reuse = {t.by: t for t in known if t.as_of == as_of}
+        row_totals = reuse.get(rows_by) or totals(disaster, as_of, rows_by, flt)
+        col_totals = reuse.get(cols_by) or totals(disaster, as_of, cols_by, flt)
+        flt = flt.narrowed(date_to=_earlier(as_of, flt.date_to))
         if limit is not None or len(row_totals.rows) * len(col_totals.rows) <= PAIR_SEEKS:
             return _tally_cross_table(disaster, as_of, flt, pair, row_totals, col_totals, limit)
+    flt = flt.narrowed(date_to=_earlier(as_of, flt.date_to))
     table = _entry_cross_table(disaster, as_of, rows_by, cols_by, flt)
     return table if limit is None else _limited(table, limit)
 

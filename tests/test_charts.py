@@ -85,6 +85,27 @@ def test_nice_ticks_needs_a_step() -> None:
         nice_ticks(10, 0)
 
 
+def test_a_year_of_days_is_drawn_as_one_path_per_operation() -> None:
+    # 200 days: shelter every day, certificate every other day; cumulative 200×3 + 100×2 = 800.
+    points = []
+    cumulative = 0
+    for i in range(200):
+        values = {"shelter": 3, **({"certificate": 2} if i % 2 == 0 else {})}
+        cumulative += sum(values.values())
+        points.append(
+            DayPoint(date(2023, 7, 20) + timedelta(days=i), values, sum(values.values()), cumulative)
+        )
+
+    root = parse(daily_chart(points, OPERATIONS, title="日別派遣人数"))
+
+    assert bars(root) == []
+    paths = {p.get("data-operation"): p.get("d") for p in root.iter(f"{SVG}path") if p.get("data-operation")}
+    assert set(paths) == {"shelter", "certificate"}
+    assert paths["shelter"].count("M") == 200 and paths["certificate"].count("M") == 100
+    cumulative_line = next(el for el in root.iter(f"{SVG}polyline") if el.get("data-series") == "cumulative")
+    assert cumulative_line.get("data-value") == "800"
+
+
 def test_daily_chart_draws_one_bar_per_operation_and_day() -> None:
     root = parse(daily_chart(THREE_DAYS, OPERATIONS, title="日別派遣人数"))
 
