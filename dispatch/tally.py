@@ -16,14 +16,17 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     and_,
     bindparam,
     case,
+    cast,
     delete,
     event,
     func,
     inspect,
+    literal,
     select,
     text,
     union_all,
@@ -364,7 +367,10 @@ def _latest(disaster_id: int, dim: str, day: date, candidates: Any) -> Iterator[
     keys = candidates.subquery("keys")
     k1, k2 = keys.c[0], keys.c[1]
     packed = (
-        select(T.c.person_days * _PACK + case((T.c.date == day, T.c.headcount), else_=0))
+        select(
+            cast(T.c.person_days, BigInteger) * literal(_PACK, BigInteger)
+            + case((T.c.date == day, T.c.headcount), else_=0)
+        )
         .where(
             T.c.disaster_id == disaster_id, T.c.dim == dim, T.c.key1 == k1, T.c.key2 == k2, T.c.date <= day
         )
