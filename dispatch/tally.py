@@ -378,7 +378,7 @@ def _latest(disaster_id: int, dim: str, day: date, candidates: Any) -> Iterator[
         .limit(1)
         .scalar_subquery()
     )
-    for value, key1, key2, *label in db.session.execute(select(packed, *keys.c)):
+    for value, key1, key2, *label in db.session.execute(select(packed, *keys.c)).all():
         if value is not None:
             person_days, headcount = divmod(int(value), _PACK)
             yield (key1, key2), Figure(person_days, headcount, tuple(label))
