@@ -58,6 +58,13 @@ class TotalRow:
 
 
 @dataclass(frozen=True)
+class Rest:
+    count: int
+    person_days: int
+    active: int
+
+
+@dataclass(frozen=True)
 class Totals:
     disaster: str
     as_of: date
@@ -65,6 +72,11 @@ class Totals:
     active: int
     by: Dimension
     rows: list[TotalRow]
+
+    def beyond(self, shown: int) -> Rest:
+        """What the rows after the first `shown` add up to, for a table that sums them as その他."""
+        rest = self.rows[shown:]
+        return Rest(len(rest), sum(r.person_days for r in rest), sum(r.active for r in rest))
 
     def as_json(self) -> dict[str, Any]:
         return {
