@@ -139,8 +139,10 @@ def _with_disasters(conn: Connection, changes: list[Change]) -> list[Change]:
 def _lock(conn: Connection, disaster_id: int) -> None:
     # A new row's person-days are read from the row before it: two PostgreSQL writers of one disaster
     # must take turns, or each would miss the other's. SQLite writers already take turns (BEGIN IMMEDIATE).
+    # FOR NO KEY UPDATE: writers also hold the row's KEY SHARE lock through the foreign keys of the rows
+    # they insert (audit records), and FOR UPDATE would wait on those in both directions: a deadlock.
     if conn.dialect.name != "sqlite":
-        conn.execute(select(Disaster.id).where(Disaster.id == disaster_id).with_for_update())
+        conn.execute(select(Disaster.id).where(Disaster.id == disaster_id).with_for_update(key_share=True))
 
 
 @dataclass

@@ -27,10 +27,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from dispatch import tally
 from dispatch.backup import backup_sqlite, verify
 from dispatch.extensions import db
-from dispatch.models import Entry, Role
+from dispatch.models import Disaster, Entry, Role
 from dispatch.services import seed_founding_case
+from dispatch.totals import headline
 from tests.conftest import PASSWORD, POSTGRES_URL, make_user
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -257,6 +259,11 @@ def test_concurrent_clients_through_gunicorn(
         db.session.expire_all()
         total = int(db.session.scalar(select(func.sum(Entry.headcount))))
         count = int(db.session.scalar(select(func.count(Entry.id))))
+        # Eight writers at once left the tally behind every total exactly in step with the entries.
+        disaster = db.session.scalar(select(Disaster).where(Disaster.slug == "akita-2023-rain"))
+        assert disaster is not None
+        assert tally.check(disaster.id) == []
+        assert headline(disaster, date(2099, 12, 31))[0] == total
     assert count == entries_before + len(accepted)
     assert total == before + sum(a[2] for a in accepted)
     # 8 clients × (12 own + 5 imported) + 6 races + 1 shared import
