@@ -7,16 +7,17 @@ objects it names have changed, and a deleted entry can be rebuilt from its last 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, insert, select
 
 from .config import TIME_ZONE
 from .extensions import db
-from .models import AuditRecord, Disaster, Entry, Operation, Organisation, User, utcnow
+from .models import AuditRecord, Disaster, Duty, Operation, Organisation, User, utcnow
 from .wareki import format_long
 
 
@@ -34,23 +35,84 @@ def record(
     closed_day_change: bool = False,
 ) -> AuditRecord:
     rec = AuditRecord(
-        at=utcnow(),
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        disaster_id=disaster_id,
-        before=before,
-        after=after,
-        reason=reason,
-        summary=summary,
-        closed_day_change=closed_day_change,
+        **new_record(
+            action,
+            object_type,
+            object_id,
+            actor=actor,
+            at=utcnow(),
+            disaster_id=disaster_id,
+            before=before,
+            after=after,
+            reason=reason,
+            summary=summary,
+            closed_day_change=closed_day_change,
+        )
     )
     db.session.add(rec)
     return rec
 
 
-def entry_snapshot(entry: Entry) -> dict[str, Any]:
+def new_record(
+    action: str,
+    object_type: str,
+    object_id: int | None,
+    *,
+    actor: str,
+    at: datetime,
+    disaster_id: int | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+    summary: str = "",
+    closed_day_change: bool = False,
+) -> dict[str, Any]:
+    """The columns of one record, as `record` writes them; `record_many` writes a list of these."""
+    return {
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "disaster_id": disaster_id,
+        "before": before,
+        "after": after,
+        "reason": reason,
+        "summary": summary,
+        "closed_day_change": closed_day_change,
+    }
+
+
+def record_many(records: Sequence[dict[str, Any]]) -> None:
+    """Write records built by `new_record` in one executemany, bypassing the session's unit of work:
+    an import writes one record per entry, and holding a hundred thousand objects until commit would
+    cost far more time and memory than the rows themselves."""
+    if records:
+        db.session.execute(insert(AuditRecord.__table__), records)
+
+
+class EntryFacts(Protocol):
+    """What a snapshot reads: an Entry, or a draft about to become one."""
+
+    @property
+    def date(self) -> date: ...
+    @property
+    def operation(self) -> Operation: ...
+    @property
+    def sender(self) -> Organisation: ...
+    @property
+    def sender_unit(self) -> str: ...
+    @property
+    def destination(self) -> Organisation: ...
+    @property
+    def duty(self) -> Duty: ...
+    @property
+    def headcount(self) -> int: ...
+    @property
+    def note(self) -> str: ...
+
+
+def entry_snapshot(entry: EntryFacts) -> dict[str, Any]:
     return {
         "date": entry.date.isoformat(),
         "operation": entry.operation.code,
@@ -66,7 +128,7 @@ def entry_snapshot(entry: Entry) -> dict[str, Any]:
     }
 
 
-def entry_summary(entry: Entry) -> str:
+def entry_summary(entry: EntryFacts) -> str:
     unit = f"（{entry.sender_unit}）" if entry.sender_unit else ""
     return (
         f"{format_long(entry.date)} {entry.sender.name}{unit}→{entry.destination.name} "

@@ -152,7 +152,7 @@ def import_dispatches_command(disaster_slug: str, file: Path, encoding: str, rea
             f"取り込みを中止しました: {len(exc.errors)}件のエラー。何も登録していません。"
         ) from exc
     db.session.commit()
-    click.echo(f"imported {len(result.entries)} rows, {result.person_days} person-days")
+    click.echo(f"imported {len(result.entry_ids)} rows, {result.person_days} person-days")
 
 
 @click.command("totals")

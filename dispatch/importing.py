@@ -28,14 +28,14 @@ from sqlalchemy import select
 
 from .closing import Actor
 from .extensions import db
-from .models import Disaster, Duty, Entry, Operation, Organisation
+from .models import Disaster, Duty, Operation, Organisation
 from .services import (
     DispatchError,
     EntryDraft,
     EntryKey,
     draft_problems,
-    find_entries,
-    log_entries,
+    entry_ids,
+    write_entries,
 )
 from .text import normalise
 from .wareki import WarekiError, parse_date
@@ -70,7 +70,8 @@ class ImportRefused(DispatchError):
 
 @dataclass(frozen=True)
 class ImportResult:
-    entries: list[Entry]
+    # Ids rather than entries: a large file's entries would not fit in memory as objects.
+    entry_ids: list[int]
     person_days: int
 
 
@@ -125,33 +126,36 @@ def import_dispatches(
 
     errors: list[RowError] = []
     drafts: list[EntryDraft] = []
-    # The line each key is first seen on: a later row with the same key is the same fact again.
-    first: dict[EntryKey, tuple[int, EntryDraft]] = {}
+    lines: list[int] = []
+    # Where each key is first seen, as an index into drafts: a later row with the same key is the same
+    # fact again.
+    first: dict[EntryKey, int] = {}
     for line, cells in rows:
         if _is_blank(cells):
             continue
         draft = reader.read(line, cells, errors)
         if draft is None:
             continue
+        seen = first.setdefault(draft.key, len(drafts))
+        if seen != len(drafts):
+            errors.append(RowError(line, f"{lines[seen]}行目と同じ派遣が重複しています"))
         drafts.append(draft)
-        seen, _ = first.setdefault(draft.key, (line, draft))
-        if seen != line:
-            errors.append(RowError(line, f"{seen}行目と同じ派遣が重複しています"))
+        lines.append(line)
     if not drafts and not errors:
         raise ImportRefused([RowError(0, "取り込む行がありません（見出し行だけです）")])
 
-    for key in find_entries(first):
-        line, draft = first[key]
-        errors.append(RowError(line, f"登録済みの派遣と重複しています（{draft.describe()}）"))
+    for key in entry_ids(first):
+        index = first[key]
+        errors.append(RowError(lines[index], f"登録済みの派遣と重複しています（{drafts[index].describe()}）"))
     if errors:
         raise ImportRefused(sorted(errors, key=attrgetter("line")))
 
     try:
-        entries = log_entries(drafts, actor, reason)
+        ids = write_entries(drafts, actor, reason)
     except DispatchError as exc:
-        # Only a writer racing us gets here: every check log_entries makes has already passed.
+        # A closed day, or a writer racing us: every other check has passed above.
         raise ImportRefused([RowError(0, str(exc))]) from exc
-    return ImportResult(entries, sum(d.headcount for d in drafts))
+    return ImportResult(ids, sum(d.headcount for d in drafts))
 
 
 # --- reading the file -------------------------------------------------------------------------------

@@ -7,15 +7,17 @@ the caller (a view, a CLI command, a job) owns the transaction and rolls back on
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Select, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, demo
+from . import audit, demo, tally
 from .closing import Actor, ClosingError, guard_closed
 from .extensions import db
 from .models import AuditRecord, Disaster, Duty, Entry, Operation, Organisation, Role, utcnow
@@ -26,6 +28,25 @@ MAX_PERIOD_DAYS = 366
 MAX_HEADCOUNT = 10_000
 # Commands run by an operator on the server act with an administrator's rights.
 CLI_ACTOR = Actor("cli", Role.ADMIN)
+# Rows per statement when many entries are written: few statements, yet a batch's parameters and audit
+# snapshots stay a few megabytes however long the import.
+WRITE_BATCH = 2_000
+# Values per IN list of a look-up, well under every database's limit on parameters.
+LOOKUP_BATCH = 500
+# Up to this many senders of an operation, a look-up narrows its dates to them (see _lookups).
+FEW_SENDERS = 100
+
+ENTRY = Entry.__table__
+# The columns of the unique index uq_entry_key, in its order.
+KEY_COLUMNS = (
+    ENTRY.c.operation_id,
+    ENTRY.c.date,
+    ENTRY.c.sender_id,
+    ENTRY.c.sender_unit,
+    ENTRY.c.destination_id,
+    ENTRY.c.duty_id,
+)
+KEY_NAMES = tuple(column.key for column in KEY_COLUMNS)
 
 
 class DispatchError(Exception):
@@ -43,7 +64,7 @@ class DuplicateEntry(DispatchError):
 EntryKey = tuple[int, date, int, str, int, int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EntryDraft:
     """An entry before it is written: objects, not ids, so messages can name them."""
 
@@ -55,10 +76,12 @@ class EntryDraft:
     headcount: int
     sender_unit: str = ""
     note: str = ""
+    # Computed once: an import reads the key of each of its rows several times, and every id read through
+    # an ORM object costs an attribute lookup.
+    key: EntryKey = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> EntryKey:
-        return (
+    def __post_init__(self) -> None:
+        key = (
             self.operation.id,
             self.date,
             self.sender.id,
@@ -66,6 +89,7 @@ class EntryDraft:
             self.destination.id,
             self.duty.id,
         )
+        object.__setattr__(self, "key", key)
 
     def describe(self) -> str:
         unit = f"（{self.sender_unit}）" if self.sender_unit else ""
@@ -73,17 +97,6 @@ class EntryDraft:
             f"{format_long(self.date)} {self.operation.name} {self.sender.name}{unit}"
             f"→{self.destination.name} {self.duty.name_ja}"
         )
-
-
-def entry_key(entry: Entry) -> EntryKey:
-    return (
-        entry.operation_id,
-        entry.date,
-        entry.sender_id,
-        entry.sender_unit,
-        entry.destination_id,
-        entry.duty_id,
-    )
 
 
 def draft_problems(draft: EntryDraft) -> list[str]:
@@ -105,27 +118,57 @@ def draft_problems(draft: EntryDraft) -> list[str]:
 
 def find_entries(keys: Iterable[EntryKey]) -> dict[EntryKey, Entry]:
     """Existing entries with these keys."""
+    ids = entry_ids(keys)
+    return dict(zip(ids, _load(list(ids.values())), strict=True))
+
+
+def entry_ids(keys: Iterable[EntryKey]) -> dict[EntryKey, int]:
+    """The ids of the existing entries with these keys.
+
+    A row-value IN over the whole key would be exact, but SQLite answers it by scanning the whole index
+    once per statement. These statements seek the unique index uq_entry_key (operation_id, date,
+    sender_id, ...) on SQLite and PostgreSQL alike, and the rest of the key is matched here: an import of
+    new rows reads nothing, a period of one sender reads only that sender's days.
+    """
     wanted = set(keys)
-    if not wanted:
-        return {}
-    found: dict[EntryKey, Entry] = {}
-    # Chunked so a long import stays under every database's parameter limit.
-    ordered = sorted(wanted)
-    for start in range(0, len(ordered), 500):
-        chunk = ordered[start : start + 500]
-        stmt = select(Entry).where(
-            tuple_(
-                Entry.operation_id,
-                Entry.date,
-                Entry.sender_id,
-                Entry.sender_unit,
-                Entry.destination_id,
-                Entry.duty_id,
-            ).in_(chunk)
-        )
-        for entry in db.session.scalars(stmt):
-            found[entry_key(entry)] = entry
+    dates: dict[int, set[date]] = defaultdict(set)
+    senders: dict[int, set[int]] = defaultdict(set)
+    for operation_id, day, sender_id, *_ in wanted:
+        dates[operation_id].add(day)
+        senders[operation_id].add(sender_id)
+    found: dict[EntryKey, int] = {}
+    for operation_id, days in sorted(dates.items()):
+        for stmt in _lookups(operation_id, sorted(days), sorted(senders[operation_id])):
+            for entry_id, *columns in db.session.execute(stmt):
+                key = tuple(columns)
+                if key in wanted:
+                    found[key] = entry_id
     return found
+
+
+def _lookups(operation_id: int, days: list[date], senders: list[int]) -> Iterator[Select[Any]]:
+    for some_days in _batches(days, LOOKUP_BATCH):
+        stmt = select(ENTRY.c.id, *KEY_COLUMNS).where(
+            ENTRY.c.operation_id == operation_id, ENTRY.c.date.in_(some_days)
+        )
+        if len(senders) <= FEW_SENDERS:
+            # One seek per date and sender: far less than the days' rows when the senders are few, far more
+            # when they are many (an import names hundreds).
+            stmt = stmt.where(ENTRY.c.sender_id.in_(senders))
+        yield stmt
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _load(ids: Sequence[int]) -> list[Entry]:
+    """The entries with these ids, in the same order."""
+    by_id: dict[int, Entry] = {}
+    for some in _batches(ids, LOOKUP_BATCH):
+        by_id.update((e.id, e) for e in db.session.scalars(select(Entry).where(Entry.id.in_(some))))
+    return [by_id[entry_id] for entry_id in ids]
 
 
 def log_entries(drafts: Sequence[EntryDraft], actor: Actor, reason: str = "") -> list[Entry]:
@@ -144,40 +187,82 @@ def log_entries(drafts: Sequence[EntryDraft], actor: Actor, reason: str = "") ->
             "同じ内容の行が重複しています: " + "、".join(d.describe() for d in repeated),
             [d.key for d in repeated],
         )
-    existing = find_entries(seen)
+    existing = entry_ids(seen)
     if existing:
         raise DuplicateEntry(f"登録済みの派遣と重複します（{len(existing)}件）。", sorted(existing))
+    return _load(write_entries(drafts, actor, reason))
+
+
+def write_entries(drafts: Sequence[EntryDraft], actor: Actor, reason: str = "") -> list[int]:
+    """Insert drafts already checked, with an audit record each, and add them to the tally; their ids.
+
+    The caller has checked every draft (draft_problems) and its key (entry_ids), as log_entries and the
+    importer do, each reporting problems in its own words. Closed days are still refused here
+    (guard_closed), and so is a key another writer inserted since the check (DuplicateEntry).
+
+    Rows go through the core insert, many to a statement, not through the session: for an import of a
+    hundred thousand rows the unit of work costs far more than the rows, and holds every object until
+    commit.
+    """
     flagged = _guard(drafts, actor, reason)
     now = utcnow()
-    entries = [
-        Entry(
-            date=d.date,
-            operation=d.operation,
-            sender=d.sender,
-            sender_unit=d.sender_unit,
-            destination=d.destination,
-            duty=d.duty,
-            headcount=d.headcount,
-            note=d.note,
-            created_by=actor.name,
-            created_at=now,
-            updated_by=actor.name,
-            updated_at=now,
+    ids: list[int] = []
+    for batch in _batches(drafts, WRITE_BATCH):
+        batch_ids = _insert(batch, actor, now)
+        audit.record_many(
+            [
+                _created_record(entry_id, draft, actor, now, reason, flagged)
+                for entry_id, draft in zip(batch_ids, batch, strict=True)
+            ]
         )
-        for d in drafts
+        ids.extend(batch_ids)
+    # The session events that keep the tally in step see only the ORM's writes, not the core insert.
+    tally.apply(_tally_change(d) for d in drafts)
+    return ids
+
+
+def _insert(drafts: Sequence[EntryDraft], actor: Actor, now: datetime) -> list[int]:
+    stamps = {"created_by": actor.name, "created_at": now, "updated_by": actor.name, "updated_at": now}
+    rows = [
+        dict(zip(KEY_NAMES, d.key, strict=True), headcount=d.headcount, note=d.note, **stamps) for d in drafts
     ]
-    db.session.add_all(entries)
-    _flush_or_duplicate([d.key for d in drafts])
-    for entry in entries:
-        _audit_entry(
-            "create",
-            entry,
-            actor,
-            after=audit.entry_snapshot(entry),
-            reason=reason,
-            flagged=entry.date in flagged,
-        )
-    return entries
+    # The keys come back with the ids, because RETURNING rows need not follow the parameters' order; asking
+    # SQLAlchemy to sort them (sort_by_parameter_order) would double the time on SQLite.
+    stmt = insert(ENTRY).returning(ENTRY.c.id, *KEY_COLUMNS)
+    with _refusing_duplicates(drafts):
+        id_of = {tuple(key): entry_id for entry_id, *key in db.session.execute(stmt, rows)}
+    return [id_of[d.key] for d in drafts]
+
+
+def _created_record(
+    entry_id: int, draft: EntryDraft, actor: Actor, now: datetime, reason: str, flagged: set[date]
+) -> dict[str, Any]:
+    """The record of an entry's creation, with the columns _audit_entry gives the records of its changes."""
+    return audit.new_record(
+        "create",
+        "entry",
+        entry_id,
+        actor=actor.name,
+        at=now,
+        disaster_id=draft.operation.disaster_id,
+        after=audit.entry_snapshot(draft),
+        reason=reason.strip(),
+        summary=audit.entry_summary(draft),
+        closed_day_change=draft.date in flagged,
+    )
+
+
+def _tally_change(draft: EntryDraft) -> tally.Change:
+    operation_id, day, sender_id, _, destination_id, duty_id = draft.key
+    return tally.Change(
+        disaster_id=draft.operation.disaster_id,
+        operation_id=operation_id,
+        date=day,
+        sender_id=sender_id,
+        destination_id=destination_id,
+        duty_id=duty_id,
+        headcount=draft.headcount,
+    )
 
 
 def _guard(drafts: Sequence[EntryDraft], actor: Actor, reason: str) -> set[date]:
@@ -271,8 +356,8 @@ def update_entry(entry: Entry, draft: EntryDraft, actor: Actor, reason: str = ""
     problems = draft_problems(draft)
     if problems:
         raise DispatchError("\n".join(problems))
-    clash = find_entries([draft.key]).get(draft.key)
-    if clash is not None and clash.id != entry.id:
+    clash = entry_ids([draft.key]).get(draft.key)
+    if clash is not None and clash != entry.id:
         raise DuplicateEntry("登録済みの派遣と重複します。", [draft.key])
     before = audit.entry_snapshot(entry)
     flagged = bool(_guard([draft, _as_draft(entry)], actor, reason))
@@ -286,7 +371,8 @@ def update_entry(entry: Entry, draft: EntryDraft, actor: Actor, reason: str = ""
     entry.note = draft.note
     entry.updated_by = actor.name
     entry.updated_at = utcnow()
-    _flush_or_duplicate([draft.key])
+    with _refusing_duplicates([draft]):
+        db.session.flush()
     after = audit.entry_snapshot(entry)
     if after != before:
         _audit_entry("update", entry, actor, before=before, after=after, reason=reason, flagged=flagged)
@@ -349,15 +435,18 @@ def _as_draft(entry: Entry) -> EntryDraft:
     )
 
 
-def _flush_or_duplicate(keys: list[EntryKey]) -> None:
-    # Another writer can insert the same key between our check and our flush (PostgreSQL runs writers
+@contextmanager
+def _refusing_duplicates(drafts: Sequence[EntryDraft]) -> Iterator[None]:
+    # Another writer can insert the same key between our check and our write (PostgreSQL runs writers
     # side by side); the unique constraint is then the last word and the whole batch is refused.
     try:
-        db.session.flush()
+        yield
     except IntegrityError as exc:
         text = str(exc.orig)
         if "uq_entry_key" in text or "UNIQUE constraint failed: entry." in text:
-            raise DuplicateEntry("登録済みの派遣と重複します（同時に登録されました）。", keys) from exc
+            raise DuplicateEntry(
+                "登録済みの派遣と重複します（同時に登録されました）。", [d.key for d in drafts]
+            ) from exc
         raise
 
 
@@ -448,7 +537,7 @@ def seed_founding_case(actor: Actor = DEMO_ACTOR) -> SeedResult:
         )
         for e in demo.founding_case_entries()
     ]
-    existing = find_entries(d.key for d in drafts)
+    existing = entry_ids(d.key for d in drafts)
     missing = [d for d in drafts if d.key not in existing]
     log_entries(missing, actor)
     return SeedResult(disaster, len(missing), sum(d.headcount for d in missing))

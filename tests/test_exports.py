@@ -251,7 +251,7 @@ def test_formula_cells_are_neutralised_in_csv_and_xlsx(client: FlaskClient, demo
     with app.app_context():
         target = copy_of_demo("formula-check")
         result = import_dispatches(target, response.data, "派遣一覧.xlsx", actor=factories.hq())
-        assert len(result.entries) == 2
+        assert len(result.entry_ids) == 2
         assert [(fact[3], fact[7]) for fact in facts("formula-check")] == [
             ("@SUM(A1)", "=1+1"),
             ("総務部", "-2 と +3"),
@@ -413,7 +413,7 @@ def test_xlsx_round_trips_through_the_importer(client: FlaskClient, demo: None) 
     with app.app_context():
         target = copy_of_demo("round-trip")
         result = import_dispatches(target, response.data, "派遣一覧.xlsx", actor=factories.hq())
-        assert (len(result.entries), result.person_days) == (549, 2319)
+        assert (len(result.entry_ids), result.person_days) == (549, 2319)
         db.session.commit()
         assert facts("round-trip") == facts(SLUG)
 
@@ -425,7 +425,7 @@ def test_csv_round_trips_through_the_importer(client: FlaskClient, demo: None, e
     with app.app_context():
         target = copy_of_demo("round-trip")
         result = import_dispatches(target, data, "派遣一覧.csv", actor=factories.hq())
-        assert (len(result.entries), result.person_days) == (549, 2319)
+        assert (len(result.entry_ids), result.person_days) == (549, 2319)
         assert facts("round-trip") == facts(SLUG)
 
 

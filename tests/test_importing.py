@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,10 +12,14 @@ from flask.testing import FlaskCliRunner
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
+from dispatch import audit, importing, services, tally
+from dispatch.audit import AuditFilter, audit_select
+from dispatch.closing import close_day
 from dispatch.extensions import db
 from dispatch.importing import (
     UNSUPPORTED_FORMAT,
     ImportRefused,
+    ImportResult,
     RowError,
     import_dispatches,
 )
@@ -63,6 +67,10 @@ def refused(disaster: Disaster, data: bytes, filename: str = "dispatches.csv") -
     return caught.value.errors
 
 
+def written(result: ImportResult) -> list[Entry]:
+    return [db.session.get_one(Entry, entry_id) for entry_id in result.entry_ids]
+
+
 def stored() -> list[tuple[date, str, str, str, str, int, str]]:
     entries = db.session.scalars(select(Entry).order_by(Entry.date, Entry.id))
     return [
@@ -88,11 +96,11 @@ def test_cp932_csv_with_japanese_headers_and_names(disaster: Disaster, operation
 
     result = import_dispatches(disaster, data, "派遣実績.csv", actor=hq("tester"))
 
-    assert len(result.entries) == 3
+    assert len(result.entry_ids) == 3
     assert result.person_days == 10
     assert stored() == EXPECTED_JA
-    assert {e.created_by for e in result.entries} == {"tester"}
-    assert {e.operation_id for e in result.entries} == {operation.id}
+    assert {e.created_by for e in written(result)} == {"tester"}
+    assert {e.operation_id for e in written(result)} == {operation.id}
 
 
 def test_utf8_with_bom(disaster: Disaster, operation: Operation) -> None:
@@ -100,14 +108,14 @@ def test_utf8_with_bom(disaster: Disaster, operation: Operation) -> None:
 
     result = import_dispatches(disaster, data, "dispatches.CSV", actor=hq())
 
-    assert (len(result.entries), result.person_days) == (3, 10)
+    assert (len(result.entry_ids), result.person_days) == (3, 10)
     assert stored() == EXPECTED_JA
 
 
 def test_utf8_without_bom(disaster: Disaster, operation: Operation) -> None:
     result = import_dispatches(disaster, csv_bytes([JA_HEADER, *JA_ROWS]), "dispatches.csv", actor=hq())
 
-    assert (len(result.entries), result.person_days) == (3, 10)
+    assert (len(result.entry_ids), result.person_days) == (3, 10)
     assert stored() == EXPECTED_JA
 
 
@@ -115,11 +123,11 @@ def test_explicit_encodings(disaster: Disaster, operation: Operation) -> None:
     result = import_dispatches(
         disaster, csv_bytes([JA_HEADER, JA_ROWS[0]], "cp932"), "a.csv", encoding="cp932", actor=hq()
     )
-    assert (len(result.entries), result.person_days) == (1, 3)
+    assert (len(result.entry_ids), result.person_days) == (1, 3)
     result = import_dispatches(
         disaster, b"\xef\xbb\xbf" + csv_bytes([JA_HEADER, JA_ROWS[1]]), "b.csv", encoding="utf-8", actor=hq()
     )
-    assert (len(result.entries), result.person_days) == (1, 2)
+    assert (len(result.entry_ids), result.person_days) == (1, 2)
 
 
 def test_english_headers_with_codes(disaster: Disaster, operation: Operation) -> None:
@@ -133,7 +141,7 @@ def test_english_headers_with_codes(disaster: Disaster, operation: Operation) ->
 
     result = import_dispatches(disaster, csv_bytes(lines), "codes.csv", actor=hq())
 
-    assert (len(result.entries), result.person_days) == (2, 5)
+    assert (len(result.entry_ids), result.person_days) == (2, 5)
     assert stored() == [
         (date(2023, 7, 20), AKITA_PREF, "", GOJOME, "water_supply", 4, ""),
         (date(2023, 7, 20), AKITA_CITY, "", GOJOME, "damage_survey", 1, ""),
@@ -145,7 +153,7 @@ def test_columns_in_any_order_and_optional_columns_absent(disaster: Disaster, op
 
     result = import_dispatches(disaster, csv_bytes(lines), "short.csv", actor=hq())
 
-    assert (len(result.entries), result.person_days) == (1, 7)
+    assert (len(result.entry_ids), result.person_days) == (1, 7)
     assert stored() == [(date(2023, 7, 25), AKITA_PREF, "", GOJOME, "water_supply", 7, "")]
 
 
@@ -155,7 +163,7 @@ def test_wareki_slash_and_full_width_dates(disaster: Disaster, operation: Operat
 
     result = import_dispatches(disaster, csv_bytes(lines), "dates.csv", actor=hq())
 
-    assert sorted(e.date for e in result.entries) == [date(2023, 7, day) for day in range(20, 26)]
+    assert sorted(e.date for e in written(result)) == [date(2023, 7, day) for day in range(20, 26)]
     assert result.person_days == 6
 
 
@@ -164,7 +172,7 @@ def test_blank_rows_are_skipped(disaster: Disaster, operation: Operation) -> Non
 
     result = import_dispatches(disaster, csv_bytes(lines), "gaps.csv", actor=hq())
 
-    assert (len(result.entries), result.person_days) == (2, 5)
+    assert (len(result.entry_ids), result.person_days) == (2, 5)
 
 
 def test_export_apostrophes_are_removed(disaster: Disaster, operation: Operation) -> None:
@@ -192,7 +200,7 @@ def test_quoted_cells_with_commas_and_line_breaks(disaster: Disaster, operation:
 
     result = import_dispatches(disaster, csv_bytes(lines), "quoted.csv", actor=hq())
 
-    assert [e.note for e in result.entries] == ["午前, 午後\n交代あり"]
+    assert [e.note for e in written(result)] == ["午前, 午後\n交代あり"]
 
 
 def xlsx_bytes(rows: list[list[object]]) -> bytes:
@@ -235,7 +243,7 @@ def test_xlsx_with_date_cells(disaster: Disaster, operation: Operation) -> None:
 
     result = import_dispatches(disaster, data, "派遣実績.XLSX", actor=hq())
 
-    assert (len(result.entries), result.person_days) == (3, 9)
+    assert (len(result.entry_ids), result.person_days) == (3, 9)
     assert stored() == [
         (date(2023, 7, 20), AKITA_PREF, "総務部", GOJOME, "water_supply", 3, ""),
         (date(2023, 7, 21), AKITA_CITY, "", GOJOME, "water_supply", 2, "夜間"),
@@ -271,6 +279,103 @@ def test_xlsx_errors_use_excel_row_numbers(disaster: Disaster, operation: Operat
         (5, "人数「1.5」が整数ではありません"),
         (6, "人数「True」が数値ではありません"),
     ]
+
+
+# --- long files -------------------------------------------------------------------------------------
+
+UNITS = 40
+
+
+def long_file(rows: int) -> list[str]:
+    """A header and `rows` distinct rows: UNITS units of 秋田県 to 五城目町 a day, from the disaster's start,
+    with headcounts 1, 2, 3, 1, 2, 3, ..."""
+    start = date(2023, 7, 14)
+    return [EN_HEADER] + [
+        f"{start + timedelta(days=n // UNITS)},mutual-aid,{AKITA_PREF},班{n % UNITS},{GOJOME},water_supply,"
+        f"{1 + n % 3},"
+        for n in range(rows)
+    ]
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of a few rows, so that a file of a few hundred crosses many of them."""
+    monkeypatch.setattr(services, "WRITE_BATCH", 64)
+    monkeypatch.setattr(services, "LOOKUP_BATCH", 3)
+
+
+def test_a_long_file_has_an_audit_record_per_entry_and_its_tally(
+    disaster: Disaster, operation: Operation, small_batches: None
+) -> None:
+    # 500 rows of 1, 2, 3, ... persons: 167 ones, 167 twos and 166 threes.
+    result = import_dispatches(disaster, csv_bytes(long_file(500)), "long.csv", actor=hq("importer"))
+
+    assert (len(result.entry_ids), result.person_days) == (500, 999)
+    assert entry_count() == 500
+    records = list(db.session.scalars(audit_select(AuditFilter(object_type="entry"))))
+    assert sorted(r.object_id for r in records) == sorted(result.entry_ids)
+    for record in records:
+        entry = db.session.get_one(Entry, record.object_id)
+        assert (record.action, record.actor, record.disaster_id) == ("create", "importer", disaster.id)
+        assert record.after == audit.entry_snapshot(entry)
+        assert record.summary == audit.entry_summary(entry)
+        assert record.before is None
+        assert record.closed_day_change is False
+    assert tally.check(disaster.id) == []
+
+
+def test_rows_of_a_long_file_are_named_by_line(
+    disaster: Disaster, operation: Operation, small_batches: None
+) -> None:
+    lines = long_file(600)
+    # Line 550 holds the 549th row: 2023-07-14 + 548 // 40 days, unit 548 % 40.
+    factories.entry(date(2023, 7, 27), 2, sender_unit="班28")
+    lines.append(lines[1])
+
+    errors = refused(disaster, csv_bytes(lines))
+
+    assert errors == [
+        RowError(
+            550,
+            f"登録済みの派遣と重複しています（令和5年7月27日 {OPERATION_NAME} 秋田県（班28）→五城目町 給水業務）",
+        ),
+        RowError(602, "2行目と同じ派遣が重複しています"),
+    ]
+
+
+def test_a_writer_racing_the_import_refuses_it_whole(
+    disaster: Disaster, operation: Operation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another writer commits the row after the importer looked for it, and before it writes.
+    factories.entry(date(2023, 7, 22), 1, sender=NOSHIRO, destination=AKITA_CITY)
+    db.session.commit()
+    monkeypatch.setattr(importing, "entry_ids", lambda keys: {})
+
+    with pytest.raises(ImportRefused) as caught:
+        import_dispatches(disaster, csv_bytes([JA_HEADER, *JA_ROWS]), "race.csv", actor=hq())
+
+    assert caught.value.errors == [RowError(0, "登録済みの派遣と重複します（同時に登録されました）。")]
+    db.session.rollback()
+    assert entry_count() == 1
+
+
+def test_rows_on_a_closed_day_need_a_reviewer_and_a_reason(disaster: Disaster, operation: Operation) -> None:
+    close_day(disaster, date(2023, 7, 21), factories.reviewer())
+    data = csv_bytes([JA_HEADER, *JA_ROWS])
+
+    assert refused(disaster, data) == [
+        RowError(0, "令和5年7月21日は締め済み（確定）です。変更は総合防災課に依頼してください。")
+    ]
+    result = import_dispatches(disaster, data, "late.csv", actor=factories.reviewer(), reason="報告漏れ")
+
+    records = db.session.scalars(audit_select(AuditFilter(object_type="entry")))
+    flagged = {db.session.get_one(Entry, r.object_id).date: (r.closed_day_change, r.reason) for r in records}
+    assert len(result.entry_ids) == 3
+    assert flagged == {
+        date(2023, 7, 20): (False, "報告漏れ"),
+        date(2023, 7, 21): (True, "報告漏れ"),
+        date(2023, 7, 22): (False, "報告漏れ"),
+    }
 
 
 # --- files that are refused ------------------------------------------------------------------------

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from dispatch import services
 from dispatch.extensions import db
 from dispatch.models import Disaster, Entry, Operation
 from dispatch.query import EntryFilter
@@ -17,10 +18,12 @@ from dispatch.services import (
     create_disaster,
     create_operation,
     delete_entry,
+    entry_ids,
     log_entries,
     log_period,
     seed_founding_case,
     update_entry,
+    write_entries,
 )
 from tests.factories import (
     AKITA_CITY,
@@ -142,6 +145,56 @@ def test_entries_differing_only_by_sender_unit_are_distinct(ctx: None) -> None:
     )
     assert _count() == 3
     assert _person_days() == 6
+
+
+@pytest.mark.parametrize("few_senders", [100, 1])
+def test_entry_ids_finds_exactly_the_keys_that_exist(
+    ctx: None, monkeypatch: pytest.MonkeyPatch, few_senders: int
+) -> None:
+    # Two dates a statement, so that one look-up takes several; and with few_senders=1, the two senders
+    # are many enough for the look-up to read whole days.
+    monkeypatch.setattr(services, "LOOKUP_BATCH", 2)
+    monkeypatch.setattr(services, "FEW_SENDERS", few_senders)
+    day = date(2023, 8, 1)
+    drafts = [
+        draft(day, 1),
+        draft(day + timedelta(days=1), 1),
+        draft(day + timedelta(days=2), 1, sender_unit="総務部"),
+        draft(day, 1, sender=NOSHIRO, destination=AKITA_CITY),
+    ]
+    written = log_entries(drafts, actor=hq())
+    near_misses = [
+        _key(day, unit="建設部"),
+        _key(day, destination=AKITA_CITY),
+        _key(day + timedelta(days=2)),
+        _key(day + timedelta(days=3)),
+        (
+            operation(code="relief-act").id,
+            day,
+            org(AKITA_PREF).id,
+            "",
+            org(GOJOME).id,
+            duty("water_supply").id,
+        ),
+    ]
+
+    found = entry_ids([*(d.key for d in drafts), *near_misses])
+
+    assert found == {d.key: e.id for d, e in zip(drafts, written, strict=True)}
+
+
+def test_a_key_another_writer_inserted_since_the_check_refuses_the_batch(ctx: None) -> None:
+    entry(date(2023, 8, 1), 3)
+    db.session.commit()
+    keys = [_key(date(2023, 8, 2)), _key(date(2023, 8, 1))]
+
+    # write_entries trusts its caller's check, as it must when another writer commits in between.
+    with pytest.raises(DuplicateEntry, match="同時に登録されました") as refused:
+        write_entries([draft(date(2023, 8, 2), 1), draft(date(2023, 8, 1), 5)], hq())
+
+    assert refused.value.keys == keys
+    db.session.rollback()
+    assert (_count(), _person_days()) == (1, 3)
 
 
 # --- log_period --------------------------------------------------------------------------------
