@@ -2,6 +2,8 @@
 
 Each (digest date, recipient) is claimed by inserting its Delivery row before the mail is sent; the unique
 key makes a second run, a second scheduler or a racing thread find it taken, so no digest goes out twice.
+A run builds every digest from figures read once (digest.DigestRun), claims them CLAIM_BATCH at a time, and
+records each one's outcome as soon as the server has answered.
 A failed send keeps its error and is retried with backoff (5, 15, 45 ... minutes) a bounded number of times.
 Jobs and the CLI call `send_due_digests` and `retry_failed`; they decide what "today" is.
 """
@@ -12,14 +14,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .digest import Addressee, RenderedDigest, addressee_of, digest_for
-from .extensions import begin_write, db
-from .mail import MailConnection, MailError, build_message
+from .digest import Addressee, DigestRun, RenderedDigest, addressee_of
+from .extensions import BEGIN_IMMEDIATE, db
+from .mail import MailConnection, MailError, compose
 from .models import Delivery, DeliveryStatus, Organisation, Recipient, utcnow
 
 log = logging.getLogger("dispatch.digest")
@@ -29,6 +32,9 @@ BACKOFF_FACTOR = 3
 # A delivery still 'sending' after this long belongs to a sender that crashed: retry it.
 STALE_SENDING = timedelta(minutes=30)
 MAX_ERROR_CHARS = 2000
+# Digests claimed in one transaction before any of them is sent. A crash leaves at most this many claimed
+# and unsent, which a retry sends once their claim is STALE_SENDING.
+CLAIM_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -109,101 +115,153 @@ def send_due_digests(
     addressees = _active_addressees()
     # No addressee, nothing to send: a fresh install without mail settings must not fail its daily job.
     connection = None if dry_run or not addressees else MailConnection()
+    ledger = None if connection is None else _Ledger()
     try:
-        for addressee in addressees:
-            if _delivery_exists(addressee.id, digest_date):
-                result.skipped_taken += 1
+        # Read once for the run; a row another sender claims after this is found at our own claim.
+        taken = _taken(digest_date)
+        due = [a for a in addressees if a.id not in taken]
+        result.skipped_taken += len(addressees) - len(due)
+        run = DigestRun(digest_date, now, due)
+        for start in range(0, len(due), CLAIM_BATCH):
+            ready: list[tuple[Addressee, RenderedDigest]] = []
+            for addressee in due[start : start + CLAIM_BATCH]:
+                rendered = run.render(addressee)
+                if rendered is None:
+                    result.skipped_empty += 1
+                elif connection is None:
+                    result.planned.append(
+                        PlannedDigest(addressee.email, digest_date, rendered.subject, rendered.body)
+                    )
+                else:
+                    ready.append((addressee, rendered))
+            # The figures are read (at the first digest): let go of the snapshot while the run writes.
+            db.session.rollback()
+            if connection is None or ledger is None or not ready:
                 continue
-            rendered = digest_for(addressee, digest_date, now)
-            if rendered is None:
-                result.skipped_empty += 1
-                continue
-            if connection is None:
-                result.planned.append(
-                    PlannedDigest(addressee.email, digest_date, rendered.subject, rendered.body)
+            claimed = ledger.claim([(a.id, r.subject) for a, r in ready], digest_date, worker)
+            for (addressee, rendered), delivery_id in zip(ready, claimed, strict=True):
+                if delivery_id is None:
+                    result.skipped_taken += 1
+                    continue
+                _send_and_record(
+                    connection, ledger, delivery_id, 1, addressee.email, digest_date, rendered, now, result
                 )
-                continue
-            delivery_id = _claim(addressee, digest_date, rendered.subject, worker)
-            if delivery_id is None:
-                result.skipped_taken += 1
-                continue
-            _send_and_mark(connection, delivery_id, addressee.email, digest_date, rendered, now, result)
     finally:
         db.session.rollback()
+        if ledger is not None:
+            ledger.close()
         if connection is not None:
             connection.close()
-    result.duration = time.monotonic() - started
-    _log(result)
-    return result
+    return _finished(result, started)
 
 
-def _delivery_exists(recipient_id: int, digest_date: date) -> bool:
-    return (
-        db.session.scalar(
-            select(Delivery.id).where(
-                Delivery.recipient_id == recipient_id, Delivery.digest_date == digest_date
+def _taken(digest_date: date) -> set[int]:
+    """Recipients whose digest for the date has a delivery row (sent, failed or being sent)."""
+    return set(db.session.scalars(select(Delivery.recipient_id).where(Delivery.digest_date == digest_date)))
+
+
+class _Ledger:
+    """The run's writes to delivery rows, each a short transaction committed before the run goes on: the
+    claims of a batch before any of its mail is sent, each outcome as soon as it is known.
+
+    They go through a connection the run keeps and statements built once, not through the ORM session: a
+    thousand digests make a thousand of these transactions, and the session's bookkeeping for each (a
+    pooled connection checked out and reset, the statement built and its cache key computed anew) cost
+    several times the write itself.
+    """
+
+    _CLAIM = insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True)
+    _RECORD = update(Delivery).where(Delivery.id == bindparam("delivery_id"))
+
+    def __init__(self) -> None:
+        self._conn = db.engine.connect().execution_options(**{BEGIN_IMMEDIATE: True})
+
+    def claim(self, digests: list[tuple[int, str]], digest_date: date, worker: str) -> list[int | None]:
+        """Insert the delivery rows of (recipient id, subject), together; for each, its id, or None when
+        another sender has it (the unique key)."""
+        claimed_at = utcnow()
+        rows = [
+            {
+                "digest_date": digest_date,
+                "recipient_id": recipient_id,
+                "status": DeliveryStatus.SENDING,
+                "attempts": 1,
+                "claimed_at": claimed_at,
+                "claimed_by": worker,
+                "subject": subject[:300],
+            }
+            for recipient_id, subject in digests
+        ]
+        try:
+            with self._conn.begin():
+                return [int(delivery_id) for delivery_id in self._conn.execute(self._CLAIM, rows).scalars()]
+        except IntegrityError:
+            # Another sender holds one of them (a rare race): claim each on its own to learn which.
+            return [self._claim_one(row) for row in rows]
+
+    def _claim_one(self, row: dict[str, Any]) -> int | None:
+        try:
+            with self._conn.begin():
+                return int(self._conn.execute(self._CLAIM, row).scalar_one())
+        except IntegrityError:
+            return None
+
+    def reclaim(self, delivery_id: int, attempts: int, now: datetime, max_attempts: int, worker: str) -> bool:
+        """Take a due delivery for another attempt; False when another retrier took it first."""
+        with self._conn.begin() as transaction:
+            outcome = self._conn.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.attempts == attempts, _due(now, max_attempts))
+                .values(
+                    status=DeliveryStatus.SENDING,
+                    attempts=Delivery.attempts + 1,
+                    claimed_at=utcnow(),
+                    claimed_by=worker,
+                    next_attempt_at=None,
+                )
             )
-        )
-        is not None
-    )
+            if outcome.rowcount != 1:
+                transaction.rollback()
+                return False
+        return True
+
+    def record(self, delivery_id: int, outcome: dict[str, Any]) -> None:
+        with self._conn.begin():
+            self._conn.execute(self._RECORD, {"delivery_id": delivery_id, **outcome})
+
+    def close(self) -> None:
+        self._conn.close()
 
 
-def _claim(addressee: Addressee, digest_date: date, subject: str, worker: str) -> int | None:
-    """Insert the delivery row in its own short transaction; None when another sender has it."""
-    begin_write()
-    delivery = Delivery(
-        digest_date=digest_date,
-        recipient_id=addressee.id,
-        status=DeliveryStatus.SENDING,
-        attempts=1,
-        claimed_at=utcnow(),
-        claimed_by=worker,
-        subject=subject[:300],
-    )
-    db.session.add(delivery)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        return None
-    delivery_id = delivery.id
-    db.session.commit()
-    return delivery_id
-
-
-def _send_and_mark(
+def _send_and_record(
     connection: MailConnection,
+    ledger: _Ledger,
     delivery_id: int,
+    attempts: int,
     email: str,
     digest_date: date,
     rendered: RenderedDigest,
     now: datetime,
     result: RunResult,
 ) -> None:
+    """Send the claimed digest, then record the outcome on its row (`attempts` counts this one)."""
     error = ""
     try:
-        connection.send(
-            build_message(email, rendered.subject, rendered.body, sender=connection.settings.sender)
-        )
+        connection.send(compose(email, rendered.subject, rendered.body, sender=connection.settings.sender))
     except MailError as exc:
         error = str(exc)
-    begin_write()
-    delivery = db.session.get(Delivery, delivery_id)
-    assert delivery is not None, delivery_id
     if error:
-        delivery.status = DeliveryStatus.FAILED
-        delivery.last_error = error[:MAX_ERROR_CHARS]
-        delivery.next_attempt_at = (
-            now + backoff(delivery.attempts) if delivery.attempts < _max_attempts() else None
-        )
+        outcome: dict[str, Any] = {
+            "status": DeliveryStatus.FAILED,
+            "last_error": error[:MAX_ERROR_CHARS],
+            "next_attempt_at": now + backoff(attempts) if attempts < _max_attempts() else None,
+        }
         result.failed += 1
         result.errors.append(DeliveryFailure(email, digest_date, error))
     else:
-        delivery.status = DeliveryStatus.SENT
-        delivery.sent_at = utcnow()
-        delivery.next_attempt_at = None
+        outcome = {"status": DeliveryStatus.SENT, "sent_at": utcnow(), "next_attempt_at": None}
         result.sent += 1
-    db.session.commit()
+    ledger.record(delivery_id, outcome)
 
 
 def _due(now: datetime, max_attempts: int) -> ColumnElement[bool]:
@@ -230,55 +288,56 @@ def retry_failed(now: datetime, *, worker: str = "") -> RunResult:
     started = time.monotonic()
     result = RunResult(job="retry-digests")
     max_attempts = _max_attempts()
-    candidates = db.session.execute(
-        select(Delivery.id, Delivery.attempts)
-        .join(Delivery.recipient)
-        .where(Recipient.active.is_(True), _due(now, max_attempts))
-        .order_by(Delivery.digest_date, Delivery.id)
-    ).all()
+    candidates = [
+        (delivery_id, attempts, digest_date, addressee_of(recipient))
+        for delivery_id, attempts, digest_date, recipient in db.session.execute(
+            select(Delivery.id, Delivery.attempts, Delivery.digest_date, Recipient)
+            .join(Delivery.recipient)
+            .where(Recipient.active.is_(True), _due(now, max_attempts))
+            .order_by(Delivery.digest_date, Delivery.id)
+        )
+    ]
     db.session.rollback()
-    connection = MailConnection() if candidates else None
+    if not candidates:
+        return _finished(result, started)
+    connection = MailConnection()
+    ledger = _Ledger()
+    runs: dict[date, DigestRun] = {}
     try:
-        for delivery_id, attempts in candidates:
-            if not _reclaim(delivery_id, attempts, now, max_attempts, worker):
+        for delivery_id, attempts, digest_date, addressee in candidates:
+            if not ledger.reclaim(delivery_id, attempts, now, max_attempts, worker):
                 result.skipped_taken += 1
                 continue
-            delivery = db.session.get(Delivery, delivery_id)
-            assert delivery is not None, delivery_id
-            addressee = addressee_of(delivery.recipient)
-            digest_date = delivery.digest_date
-            rendered = digest_for(addressee, digest_date, now, force=True)
+            if digest_date not in runs:
+                # Every due digest of the date from the same figures, read once.
+                runs[digest_date] = DigestRun(
+                    digest_date, now, [a for _, _, day, a in candidates if day == digest_date]
+                )
+            rendered = runs[digest_date].render(addressee, force=True)
+            db.session.rollback()
             assert rendered is not None
-            assert connection is not None
-            _send_and_mark(connection, delivery_id, addressee.email, digest_date, rendered, now, result)
+            _send_and_record(
+                connection,
+                ledger,
+                delivery_id,
+                attempts + 1,
+                addressee.email,
+                digest_date,
+                rendered,
+                now,
+                result,
+            )
     finally:
         db.session.rollback()
-        if connection is not None:
-            connection.close()
+        ledger.close()
+        connection.close()
+    return _finished(result, started)
+
+
+def _finished(result: RunResult, started: float) -> RunResult:
     result.duration = time.monotonic() - started
     _log(result)
     return result
-
-
-def _reclaim(delivery_id: int, attempts: int, now: datetime, max_attempts: int, worker: str) -> bool:
-    begin_write()
-    outcome = db.session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.attempts == attempts, _due(now, max_attempts))
-        .values(
-            status=DeliveryStatus.SENDING,
-            attempts=Delivery.attempts + 1,
-            claimed_at=utcnow(),
-            claimed_by=worker,
-            next_attempt_at=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if outcome.rowcount != 1:  # type: ignore[attr-defined]
-        db.session.rollback()
-        return False
-    db.session.commit()
-    return True
 
 
 def _log(result: RunResult) -> None:

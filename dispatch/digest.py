@@ -1,4 +1,5 @@
-"""The morning digest: build the figures, then render them as short plain text (delivery.py sends).
+"""The morning digest: the figures (read by digest_figures.py), rendered as short plain text, for each
+addressee of a run (delivery.py claims and sends).
 
 A digest dated D goes out on the morning of D and covers the day before, Y = D − 1: figures are as of Y
 (every entry dated on or before Y), and entries already logged for D are mentioned as such.
@@ -10,28 +11,20 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
-from urllib.parse import urlencode
 
-from flask import current_app
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, select
 
-from .closing import closed_dates
-from .extensions import db
-from .models import (
-    AuditRecord,
-    Delivery,
-    DeliveryStatus,
-    Disaster,
-    Duty,
-    Entry,
-    Organisation,
-    Recipient,
-    RecipientKind,
-    utcnow,
+from .digest_figures import (
+    ClosedDayChange,
+    DigestFigures,
+    DivisionDigest,
+    DivisionSection,
+    Flow,
+    OrganisationDigest,
+    OrganisationSection,
 )
-from .query import Destination, EntryFilter, Sender, apply_filter, joined
-from .totals import Dimension, TotalRow, headline, totals
+from .extensions import db
+from .models import Delivery, DeliveryStatus, Organisation, Recipient, RecipientKind, utcnow
 from .wareki import format_long, format_short
 
 log = logging.getLogger("dispatch.digest")
@@ -46,98 +39,6 @@ MAX_LIST_LINES = 10
 # --- figures ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Flow:
-    """Staff on one day between the organisation and one counterpart (sender or destination), one duty."""
-
-    counterpart: str
-    duty: str
-    headcount: int
-
-
-@dataclass(frozen=True)
-class ClosedDayChange:
-    at: datetime
-    actor: str
-    summary: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class OrganisationSection:
-    """One open disaster as it concerns one organisation, as of Y."""
-
-    disaster: str
-    link: str
-    closed: bool
-    received: list[Flow]
-    received_total: int
-    sent: list[Flow]
-    sent_total: int
-    today_received: int
-    today_sent: int
-    today_entries: int
-    changes: list[ClosedDayChange]
-
-    @property
-    def received_on_day(self) -> int:
-        return sum(f.headcount for f in self.received)
-
-    @property
-    def sent_on_day(self) -> int:
-        return sum(f.headcount for f in self.sent)
-
-    @property
-    def has_news(self) -> bool:
-        return bool(self.received or self.sent or self.today_entries or self.changes)
-
-
-@dataclass(frozen=True)
-class OrganisationDigest:
-    organisation: str
-    code: str
-    digest_date: date
-    as_of: date
-    sections: list[OrganisationSection]
-    home: str
-
-
-@dataclass(frozen=True)
-class DivisionSection:
-    """One open disaster as a whole, as of Y."""
-
-    disaster: str
-    link: str
-    closed: bool
-    person_days: int
-    active: int
-    by_operation: list[TotalRow]
-    by_destination: list[TotalRow]
-    today_headcount: int
-    today_entries: int
-    changes: list[ClosedDayChange]
-
-    @property
-    def has_news(self) -> bool:
-        return bool(self.active or self.today_entries or self.changes)
-
-
-@dataclass(frozen=True)
-class FailedDigest:
-    email: str
-    addressee: str
-    error: str
-
-
-@dataclass(frozen=True)
-class DivisionDigest:
-    digest_date: date
-    as_of: date
-    sections: list[DivisionSection]
-    failures: list[FailedDigest]
-    home: str
-
-
 def organisation_digest(
     organisation: Organisation, digest_date: date, *, since: datetime, include_empty: bool = False
 ) -> OrganisationDigest | None:
@@ -146,22 +47,8 @@ def organisation_digest(
     Nothing to report: no entry involving it dated Y or D and no change to a closed day since `since`.
     With `include_empty` the digest is built anyway, from the disasters it ever took part in.
     """
-    as_of = digest_date - timedelta(days=1)
-    sections = [
-        _organisation_section(disaster, organisation, digest_date, since)
-        for disaster in _open_disasters()
-        if _count(disaster, EntryFilter(date_to=digest_date, visible_to=organisation.id))[0]
-    ]
-    shown = [s for s in sections if s.has_news]
-    if not shown and not include_empty:
-        return None
-    return OrganisationDigest(
-        organisation=organisation.name,
-        code=organisation.code,
-        digest_date=digest_date,
-        as_of=as_of,
-        sections=shown or sections,
-        home=_base_url() + "/",
+    return DigestFigures(digest_date).organisation_digest(
+        organisation.code, organisation.name, since=since, include_empty=include_empty
     )
 
 
@@ -170,153 +57,7 @@ def division_digest(
 ) -> DivisionDigest | None:
     """The whole picture for the division, or None with nothing to report (no entry dated Y or D, no
     closed-day change and no failed digest the day before)."""
-    as_of = digest_date - timedelta(days=1)
-    sections = [
-        _division_section(disaster, digest_date, since)
-        for disaster in _open_disasters()
-        if _count(disaster, EntryFilter(date_to=digest_date))[0]
-    ]
-    failures = failed_digests(digest_date - timedelta(days=1))
-    if not failures and not any(s.has_news for s in sections) and not include_empty:
-        return None
-    return DivisionDigest(
-        digest_date=digest_date, as_of=as_of, sections=sections, failures=failures, home=_base_url() + "/"
-    )
-
-
-def failed_digests(digest_date: date) -> list[FailedDigest]:
-    """Digests dated `digest_date` that have not gone out, with the error each one keeps."""
-    stmt = (
-        select(Recipient.email, Organisation.name, Delivery.last_error)
-        .join(Delivery.recipient)
-        .outerjoin(Organisation, Recipient.organisation_id == Organisation.id)
-        .where(Delivery.digest_date == digest_date, Delivery.status == DeliveryStatus.FAILED)
-        .order_by(Organisation.code, Recipient.email)
-    )
-    return [
-        FailedDigest(email=email, addressee=name or "総合防災課", error=error)
-        for email, name, error in db.session.execute(stmt)
-    ]
-
-
-def _open_disasters() -> list[Disaster]:
-    return list(
-        db.session.scalars(
-            select(Disaster).where(Disaster.closed.is_(False)).order_by(Disaster.start_date, Disaster.id)
-        )
-    )
-
-
-def _organisation_section(
-    disaster: Disaster, organisation: Organisation, digest_date: date, since: datetime
-) -> OrganisationSection:
-    as_of = digest_date - timedelta(days=1)
-    code = organisation.code
-    day = EntryFilter(date_from=as_of, date_to=as_of)
-    today = EntryFilter(date_from=digest_date, date_to=digest_date)
-    today_entries, _ = _count(disaster, today.narrowed(visible_to=organisation.id))
-    return OrganisationSection(
-        disaster=disaster.name,
-        link=_dashboard_link(disaster, as_of),
-        closed=as_of in closed_dates(disaster, [as_of]),
-        received=_flows(disaster, day.narrowed(destination=code), counterpart="sender"),
-        received_total=headline(disaster, as_of, EntryFilter(destination=code))[0],
-        sent=_flows(disaster, day.narrowed(sender=code), counterpart="destination"),
-        sent_total=headline(disaster, as_of, EntryFilter(sender=code))[0],
-        today_received=_count(disaster, today.narrowed(destination=code))[1],
-        today_sent=_count(disaster, today.narrowed(sender=code))[1],
-        today_entries=today_entries,
-        changes=closed_day_changes(disaster, since, organisation),
-    )
-
-
-def _division_section(disaster: Disaster, digest_date: date, since: datetime) -> DivisionSection:
-    as_of = digest_date - timedelta(days=1)
-    person_days, active = headline(disaster, as_of)
-    today_entries, today_headcount = _count(disaster, EntryFilter(date_from=digest_date, date_to=digest_date))
-    return DivisionSection(
-        disaster=disaster.name,
-        link=_dashboard_link(disaster, as_of),
-        closed=as_of in closed_dates(disaster, [as_of]),
-        person_days=person_days,
-        active=active,
-        by_operation=_in_report_order(disaster, totals(disaster, as_of, Dimension.OPERATION).rows),
-        by_destination=totals(disaster, as_of, Dimension.DESTINATION).rows,
-        today_headcount=today_headcount,
-        today_entries=today_entries,
-        changes=closed_day_changes(disaster, since),
-    )
-
-
-def _in_report_order(disaster: Disaster, rows: list[TotalRow]) -> list[TotalRow]:
-    order = {op.code: n for n, op in enumerate(disaster.operations)}
-    return sorted(rows, key=lambda r: order.get(r.key, len(order)))
-
-
-def _flows(disaster: Disaster, flt: EntryFilter, *, counterpart: str) -> list[Flow]:
-    """Headcount by counterpart and duty, biggest first; a sender is named with its unit (秋田県（建設部）)."""
-    if counterpart == "sender":
-        keys: tuple[Any, ...] = (Sender.code, Sender.name, Entry.sender_unit)
-        grouped = keys
-    else:
-        keys = (Destination.code, Destination.name, literal(""))
-        grouped = keys[:2]
-    stmt = apply_filter(
-        joined(select(*keys, Duty.code, Duty.name_ja, func.sum(Entry.headcount))), disaster, flt
-    ).group_by(*grouped, Duty.code, Duty.name_ja)
-    rows = sorted(db.session.execute(stmt).all(), key=lambda r: (-r[5], r[0], r[2], r[3]))
-    return [
-        Flow(f"{name}（{unit}）" if unit else name, duty_name, int(headcount))
-        for _, name, unit, _, duty_name, headcount in rows
-    ]
-
-
-def _count(disaster: Disaster, flt: EntryFilter) -> tuple[int, int]:
-    """(entries, headcount) matching the filter."""
-    stmt = apply_filter(
-        joined(select(func.count(Entry.id), func.coalesce(func.sum(Entry.headcount), 0))), disaster, flt
-    )
-    entries, headcount = db.session.execute(stmt).one()
-    return int(entries), int(headcount)
-
-
-def closed_day_changes(
-    disaster: Disaster, since: datetime, organisation: Organisation | None = None
-) -> list[ClosedDayChange]:
-    """Changes to closed (確定) days recorded after `since`, oldest first.
-
-    For an organisation: changes to entries it sent or received, and changes to whole days (a day
-    reopened), which touch every figure.
-    """
-    stmt = (
-        select(AuditRecord)
-        .where(
-            AuditRecord.disaster_id == disaster.id,
-            AuditRecord.closed_day_change.is_(True),
-            AuditRecord.at > since,
-        )
-        .order_by(AuditRecord.at, AuditRecord.id)
-    )
-    records = list(db.session.scalars(stmt))
-    if organisation is not None:
-        records = [r for r in records if _concerns(r, organisation.code)]
-    return [ClosedDayChange(at=r.at, actor=r.actor, summary=r.summary, reason=r.reason) for r in records]
-
-
-def _concerns(record: AuditRecord, code: str) -> bool:
-    if record.object_type != "entry":
-        return True
-    snapshots = [s for s in (record.before, record.after) if s]
-    return any(code in (s.get("sender"), s.get("destination")) for s in snapshots)
-
-
-def _base_url() -> str:
-    return str(current_app.config.get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
-
-
-def _dashboard_link(disaster: Disaster, as_of: date) -> str:
-    path = current_app.url_map.bind("localhost").build("dashboard.overview", {"slug": disaster.slug})
-    return f"{_base_url()}{path}?{urlencode({'as_of': as_of.isoformat()})}"
+    return DigestFigures(digest_date).division_digest(since=since, include_empty=include_empty)
 
 
 # --- text -----------------------------------------------------------------------------------------------
@@ -469,6 +210,41 @@ def addressee_of(recipient: Recipient) -> Addressee:
     )
 
 
+class DigestRun:
+    """The digests of one date for a run's addressees, all built from the same figures read once.
+
+    Each addressee's closed-day changes are those since its own last digest sent (or the last day).
+    """
+
+    def __init__(self, digest_date: date, now: datetime, addressees: Sequence[Addressee]) -> None:
+        last_sent = _last_sent_by_recipient(digest_date)
+        self._since = {a.id: last_sent.get(a.id) or now - DEFAULT_CHANGES_WINDOW for a in addressees}
+        self._organisations = _organisation_names(
+            {a.organisation_id for a in addressees if a.organisation_id is not None}
+        )
+        self.figures = DigestFigures(digest_date, earliest_since=min(self._since.values(), default=None))
+
+    def render(self, addressee: Addressee, *, force: bool = False) -> RenderedDigest | None:
+        """The digest of one of the run's addressees; None with nothing to report, unless forced or the
+        addressee asks for a digest every day."""
+        organisation = (
+            self._organisations[addressee.organisation_id]
+            if addressee.kind is RecipientKind.ORGANISATION and addressee.organisation_id is not None
+            else None
+        )
+        return _render(self.figures, organisation, self._since[addressee.id], force or addressee.send_empty)
+
+
+def _last_sent_by_recipient(digest_date: date) -> dict[int, datetime]:
+    """When each recipient's last digest before the date went out, in one pass over the deliveries."""
+    stmt = (
+        select(Delivery.recipient_id, func.max(Delivery.sent_at))
+        .where(Delivery.status == DeliveryStatus.SENT, Delivery.digest_date < digest_date)
+        .group_by(Delivery.recipient_id)
+    )
+    return {recipient_id: sent_at for recipient_id, sent_at in db.session.execute(stmt) if sent_at}
+
+
 def _last_sent(recipient_ids: Sequence[int], digest_date: date) -> datetime | None:
     if not recipient_ids:
         return None
@@ -481,26 +257,24 @@ def _last_sent(recipient_ids: Sequence[int], digest_date: date) -> datetime | No
     )
 
 
+def _organisation_names(ids: set[int]) -> dict[int, tuple[str, str]]:
+    """(code, name) of each organisation."""
+    if not ids:
+        return {}
+    stmt = select(Organisation.id, Organisation.code, Organisation.name).where(Organisation.id.in_(ids))
+    return {org_id: (code, name) for org_id, code, name in db.session.execute(stmt)}
+
+
 def _render(
-    organisation: Organisation | None, digest_date: date, since: datetime, include_empty: bool
+    figures: DigestFigures, organisation: tuple[str, str] | None, since: datetime, include_empty: bool
 ) -> RenderedDigest | None:
+    """The digest of an organisation, (code, name), or of the division (None)."""
     if organisation is None:
-        division = division_digest(digest_date, since=since, include_empty=include_empty)
+        division = figures.division_digest(since=since, include_empty=include_empty)
         return render_division(division) if division else None
-    digest = organisation_digest(organisation, digest_date, since=since, include_empty=include_empty)
+    code, name = organisation
+    digest = figures.organisation_digest(code, name, since=since, include_empty=include_empty)
     return render_organisation(digest) if digest else None
-
-
-def digest_for(
-    addressee: Addressee, digest_date: date, now: datetime, *, force: bool = False
-) -> RenderedDigest | None:
-    since = _last_sent([addressee.id], digest_date) or now - DEFAULT_CHANGES_WINDOW
-    organisation = (
-        db.session.get(Organisation, addressee.organisation_id)
-        if addressee.kind is RecipientKind.ORGANISATION
-        else None
-    )
-    return _render(organisation, digest_date, since, force or addressee.send_empty)
 
 
 def preview(
@@ -522,5 +296,6 @@ def preview(
         kind_filter = Recipient.organisation_id == organisation.id
     ids = list(db.session.scalars(select(Recipient.id).where(kind_filter)))
     since = _last_sent(ids, digest_date) or now - DEFAULT_CHANGES_WINDOW
-    rendered = _render(organisation, digest_date, since, include_empty)
+    named = (organisation.code, organisation.name) if organisation else None
+    rendered = _render(DigestFigures(digest_date), named, since, include_empty)
     return (rendered.subject, rendered.body) if rendered else None

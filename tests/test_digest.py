@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from dispatch import digest
 from dispatch.closing import close_day
@@ -688,3 +688,119 @@ def test_each_run_logs_its_counts(
         lines[0],
     )
     assert lines[1].startswith("retry-digests -: sent=0 failed=0")
+
+
+# --- one run, many digests ------------------------------------------------------------------------------
+
+
+def test_a_run_reads_the_same_statements_however_many_digests(
+    mail_app: Flask, demo_recipients: None, smtp_server: SMTPServer, run: Callable[..., Any]
+) -> None:
+    def reads_of_a_run() -> tuple[int, int]:
+        selects: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.lstrip().upper().startswith("SELECT"):
+                selects.append(statement)
+
+        with mail_app.app_context():
+            event.listen(db.engine, "before_cursor_execute", count)
+            try:
+                planned = len(send_due_digests(DIGEST_DATE, dry_run=True).planned)
+            finally:
+                event.remove(db.engine, "before_cursor_execute", count)
+        return planned, len(selects)
+
+    planned, reads = reads_of_a_run()
+    assert planned == 6
+    with mail_app.app_context():
+        codes = db.session.scalars(select(Organisation.code).order_by(Organisation.code).limit(30)).all()
+        for code in codes:
+            add_recipient(code, f"daily-{code}@example.lg.jp", send_empty=True)
+        db.session.commit()
+    more, more_reads = reads_of_a_run()
+    assert more == 6 + 30
+    # The figures are read once for the run, not once for each addressee.
+    assert more_reads == reads
+
+
+def test_each_address_hears_of_changes_since_its_own_last_digest(
+    mail_app: Flask, demo_recipients: None, smtp_server: SMTPServer, run: Callable[..., Any]
+) -> None:
+    with mail_app.app_context():
+        before_change = utcnow()
+        close_day(_demo_disaster(), date(2023, 7, 31), factories.reviewer("kato"))
+        entry = db.session.scalar(
+            select(Entry).where(
+                Entry.date == date(2023, 7, 31),
+                Entry.sender_id == _org("053481").id,  # 三種町 -> 五城目町, 2 a day
+                Entry.destination_id == _org(GOJOME).id,
+            )
+        )
+        assert entry is not None
+        draft = EntryDraft(
+            date=entry.date,
+            operation=entry.operation,
+            sender=entry.sender,
+            destination=entry.destination,
+            duty=entry.duty,
+            headcount=3,
+        )
+        update_entry(entry, draft, factories.reviewer("kato"), reason="三種町から人数の訂正")
+        db.session.commit()
+        after_change = utcnow()
+        # 8/1's digests: GOSHIN's went out before the change, GOSHIN_SOMU's (sent again later) after it.
+        for email, sent_at in ((GOSHIN, before_change), (GOSHIN_SOMU, after_change)):
+            recipient = db.session.scalar(select(Recipient).where(Recipient.email == email))
+            assert recipient is not None
+            db.session.add(
+                Delivery(
+                    digest_date=DIGEST_DATE,
+                    recipient_id=recipient.id,
+                    status=DeliveryStatus.SENT,
+                    claimed_at=sent_at,
+                    sent_at=sent_at,
+                )
+            )
+        db.session.commit()
+
+    assert run(send_due_digests, date(2023, 8, 2)).failed == 0
+    change = "・令和5年7月31日 三種町→五城目町 家屋被害認定調査 3人（理由: 三種町から人数の訂正）"
+    assert change in body_of(only(smtp_server, GOSHIN))
+    assert "確定済みの日の変更" not in body_of(only(smtp_server, GOSHIN_SOMU))
+    # No digest sent before: the changes of the last day, the division's included.
+    assert change in body_of(only(smtp_server, DIVISION))
+    assert "確定済みの日の変更" not in body_of(only(smtp_server, AKITA))
+
+
+def test_a_digest_claimed_after_the_run_looked_is_left_to_its_sender(
+    mail_app: Flask,
+    demo_recipients: None,
+    smtp_server: SMTPServer,
+    run: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with mail_app.app_context():
+        akita = db.session.scalar(select(Recipient).where(Recipient.email == AKITA))
+        assert akita is not None
+        db.session.add(
+            Delivery(
+                digest_date=DIGEST_DATE,
+                recipient_id=akita.id,
+                status=DeliveryStatus.SENDING,
+                claimed_at=utcnow(),
+                claimed_by="other",
+            )
+        )
+        db.session.commit()
+    # As if another sender claimed 秋田市's digest just after this run read the deliveries: the claims
+    # of the batch collide with it, and each is then claimed on its own.
+    monkeypatch.setattr("dispatch.delivery._taken", lambda digest_date: set())
+
+    result = run(send_due_digests, DIGEST_DATE, worker="test")
+
+    assert (result.sent, result.skipped_taken, result.skipped_empty) == (5, 1, 1)
+    assert sorted(smtp_server.recipients()) == sorted(EXPECTED - {AKITA})
+    rows = deliveries(mail_app)
+    assert (rows[AKITA].status, rows[AKITA].claimed_by) == ("sending", "other")
+    assert {d.claimed_by for email, d in rows.items() if email != AKITA} == {"test"}
