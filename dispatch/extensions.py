@@ -35,8 +35,7 @@ login_manager.login_message = "ログインしてください。"
 login_manager.login_message_category = "info"
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
-SQLITE_MMAP_BYTES = 1 << 30
-SQLITE_CACHE_KIB = 65_536
+SQLITE_CACHE_KIB = 32_768
 BEGIN_IMMEDIATE = "dispatch_begin_immediate"
 
 
@@ -52,9 +51,8 @@ def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
-    # Totals seek one tally row per organisation across the file: read pages through a memory map and keep
-    # them in a bigger page cache than SQLite's 2 MB default (both are ceilings, not allocations).
-    cursor.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
+    # Totals seek one tally row per organisation across the file: keep those pages in a bigger page cache
+    # than SQLite's 2 MB default (a ceiling, not an allocation).
     cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     cursor.close()
 

@@ -107,6 +107,7 @@ def _apply(session: Session, changes: list[Change]) -> None:
         by_key = {key: days for key, days in by_key.items() if any(days.values())}
         if by_key:
             _plan(conn, disaster_id, dim, by_key, writes)
+            writes.execute(conn, unless_fewer_than=_WRITE_EVERY)
     writes.execute(conn)
 
 
@@ -183,19 +184,38 @@ _UPDATE = (
 
 @dataclass
 class _Writes:
-    """Every row to change, written with one statement of each kind."""
+    """Rows to change, written with one statement of each kind, and early when an import piles them up."""
 
-    inserts: list[dict[str, Any]] = field(default_factory=list)
+    inserts: list[tuple[Any, ...]] = field(default_factory=list)  # in _INSERT_COLUMNS order
     updates: list[dict[str, Any]] = field(default_factory=list)
     deletes: list[dict[str, Any]] = field(default_factory=list)
 
-    def execute(self, conn: Connection) -> None:
+    def execute(self, conn: Connection, *, unless_fewer_than: int = 0) -> None:
+        if len(self.inserts) + len(self.updates) + len(self.deletes) < unless_fewer_than:
+            return
         if self.deletes:
             conn.execute(_DELETE, self.deletes)
         if self.updates:
             conn.execute(_UPDATE, self.updates)
         if self.inserts:
-            conn.execute(T.insert(), self.inserts)
+            _insert(conn, self.inserts)
+        self.inserts, self.updates, self.deletes = [], [], []
+
+
+_INSERT_COLUMNS = ("disaster_id", "dim", "key1", "key2", "date", "headcount", "person_days")
+# Written before planning more once this many rows wait: an import of 100,000 entries makes some 280,000.
+_WRITE_EVERY = 20_000
+
+
+def _insert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    # Straight to the driver: SQLAlchemy's per-row parameter handling costs more than the database's own
+    # insert of a row, and an import writes hundreds of thousands. Dates go as ISO text on SQLite, which
+    # is how SQLAlchemy's Date stores them there.
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO tally ({', '.join(_INSERT_COLUMNS)}) VALUES ({', '.join([mark] * len(_INSERT_COLUMNS))})"
+    if conn.dialect.name == "sqlite":
+        rows = [(*row[:4], row[4].isoformat(), *row[5:]) for row in rows]
+    conn.exec_driver_sql(sql, rows)
 
 
 def _plan(
@@ -219,17 +239,7 @@ def _plan(
             where = {"d": disaster_id, "m": dim, "k1": key[0], "k2": key[1], "t": day}
             if day not in rows:
                 if headcount:
-                    writes.inserts.append(
-                        {
-                            "disaster_id": disaster_id,
-                            "dim": dim,
-                            "key1": key[0],
-                            "key2": key[1],
-                            "date": day,
-                            "headcount": headcount,
-                            "person_days": cumulative,
-                        }
-                    )
+                    writes.inserts.append((disaster_id, dim, key[0], key[1], day, headcount, cumulative))
             elif headcount == 0:
                 writes.deletes.append(where)
             elif (headcount, cumulative) != (old_headcount, old_person_days):
