@@ -35,7 +35,7 @@ login_manager.login_message = "ログインしてください。"
 login_manager.login_message_category = "info"
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
-SQLITE_CACHE_KIB = 32_768
+SQLITE_CACHE_KIB = 16_384
 BEGIN_IMMEDIATE = "dispatch_begin_immediate"
 
 

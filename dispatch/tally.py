@@ -95,19 +95,20 @@ def _apply(session: Session, changes: list[Change]) -> None:
         return
     conn = session.connection()
     changes = _with_disasters(conn, changes)
-    deltas: dict[tuple[int, str], dict[Key, Counter[date]]] = defaultdict(lambda: defaultdict(Counter))
-    for change in changes:
-        for dim, key_of in DIMENSIONS.items():
-            deltas[(change.disaster_id or 0, dim)][key_of(change)][change.date] += change.headcount
-    disasters = sorted({disaster_id for disaster_id, _ in deltas})
-    for disaster_id in disasters:
+    for disaster_id in sorted({c.disaster_id or 0 for c in changes}):
         _lock(conn, disaster_id)
     writes = _Writes()
-    for (disaster_id, dim), by_key in deltas.items():
-        by_key = {key: days for key, days in by_key.items() if any(days.values())}
-        if by_key:
-            _plan(conn, disaster_id, dim, by_key, writes)
-            writes.execute(conn, unless_fewer_than=_WRITE_EVERY)
+    # One dimension at a time, so an import of 100,000 entries holds one dimension's deltas, not seven.
+    for dim, key_of in DIMENSIONS.items():
+        deltas: dict[int, dict[Key, Counter[date]]] = defaultdict(lambda: defaultdict(Counter))
+        for change in changes:
+            deltas[change.disaster_id or 0][key_of(change)][change.date] += change.headcount
+        for disaster_id, by_key in deltas.items():
+            changed = {key: days for key, days in by_key.items() if any(days.values())}
+            if changed:
+                _plan(conn, disaster_id, dim, changed, writes)
+                writes.execute(conn, unless_fewer_than=_WRITE_EVERY)
+        del deltas
     writes.execute(conn)
 
 
