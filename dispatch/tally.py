@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -116,24 +116,10 @@ def _with_disasters(conn: Connection, changes: list[Change]) -> list[Change]:
     missing = {c.operation_id for c in changes if c.disaster_id is None}
     if not missing:
         return changes
-    disaster_of = dict(
-        (op_id, disaster_id)
-        for op_id, disaster_id in conn.execute(
-            select(Operation.id, Operation.disaster_id).where(Operation.id.in_(missing))
-        )
-    )
+    stmt = select(Operation.id, Operation.disaster_id).where(Operation.id.in_(missing))
+    disaster_of = {operation_id: disaster_id for operation_id, disaster_id in conn.execute(stmt)}
     return [
-        c
-        if c.disaster_id is not None
-        else Change(
-            disaster_of[c.operation_id],
-            c.operation_id,
-            c.date,
-            c.sender_id,
-            c.destination_id,
-            c.duty_id,
-            c.headcount,
-        )
+        c if c.disaster_id is not None else replace(c, disaster_id=disaster_of[c.operation_id])
         for c in changes
     ]
 
