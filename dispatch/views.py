@@ -152,18 +152,20 @@ def new_entry(slug: str) -> BaseResponse | tuple[str, int]:
     if form.validate_on_submit():
         assert form.date.date is not None
         draft = form.draft(form.date.date)
-        begin_write()
-        written, status = _attempt(
-            disaster, lambda: log_entries([draft], current_actor(), form.reason.data or "")
-        )
-        if written:
-            [entry] = written
-            flash(
+
+        def write() -> str:
+            [entry] = log_entries([draft], current_actor(), form.reason.data or "")
+            # Worded before the commit, while the entry's organisations are loaded, not reloaded after it.
+            return (
                 f"登録しました: {format_long(entry.date)} {entry.sender.name}→"
-                f"{entry.destination.name} {entry.duty.name_ja} {entry.headcount}人",
-                "success",
+                f"{entry.destination.name} {entry.duty.name_ja} {entry.headcount}人"
             )
-            return redirect(url_for(".new_entry", slug=slug, date=entry.date.isoformat()))
+
+        begin_write()
+        done, status = _attempt(disaster, write)
+        if done:
+            flash(done, "success")
+            return redirect(url_for(".new_entry", slug=slug, date=draft.date.isoformat()))
     return render_template(
         "entry_form.html",
         disaster=disaster,
