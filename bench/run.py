@@ -1045,8 +1045,8 @@ def run(s: Settings, command: str) -> Report:
     return report
 
 
-INTRO = """Issue 7's figures for the tracker as it is now (totals computed from the entries table on every
-request; no summary table yet), each beside its floor measured in the same run on the same data.
+INTRO = """Issue 7's figures for the tracker as it is now (totals, dashboards and digests answered from the tally
+kept in step with the entries, dispatch/tally.py), each beside its floor measured in the same run on the same data.
 Reproduce with `.venv/bin/python -m bench.run --rows 1000000 --out docs/benchmarks.md` (bench/README.md);
 this file is written by that command. Targets are the issue's, for 1,000,000 entries on this 2-core machine."""
 
