@@ -600,26 +600,7 @@ def test_closed_day_changes_appear_in_the_next_digest(
     assert run(send_due_digests, DIGEST_DATE).sent == 6
 
     with mail_app.app_context():
-        gojome_day = date(2023, 7, 31)
-        close_day(_demo_disaster(), gojome_day, factories.reviewer("kato"))
-        entry = db.session.scalar(
-            select(Entry).where(
-                Entry.date == gojome_day,
-                Entry.sender_id == _org("053481").id,  # 三種町 -> 五城目町, 2 a day
-                Entry.destination_id == _org(GOJOME).id,
-            )
-        )
-        assert entry is not None
-        draft = EntryDraft(
-            date=entry.date,
-            operation=entry.operation,
-            sender=entry.sender,
-            destination=entry.destination,
-            duty=entry.duty,
-            headcount=3,
-        )
-        update_entry(entry, draft, factories.reviewer("kato"), reason="三種町から人数の訂正")
-        db.session.commit()
+        _correct_a_closed_day()
 
     assert run(send_due_digests, date(2023, 8, 2)).failed == 0
     [_, goshin] = smtp_server.to(GOSHIN)
@@ -729,25 +710,7 @@ def test_each_address_hears_of_changes_since_its_own_last_digest(
 ) -> None:
     with mail_app.app_context():
         before_change = utcnow()
-        close_day(_demo_disaster(), date(2023, 7, 31), factories.reviewer("kato"))
-        entry = db.session.scalar(
-            select(Entry).where(
-                Entry.date == date(2023, 7, 31),
-                Entry.sender_id == _org("053481").id,  # 三種町 -> 五城目町, 2 a day
-                Entry.destination_id == _org(GOJOME).id,
-            )
-        )
-        assert entry is not None
-        draft = EntryDraft(
-            date=entry.date,
-            operation=entry.operation,
-            sender=entry.sender,
-            destination=entry.destination,
-            duty=entry.duty,
-            headcount=3,
-        )
-        update_entry(entry, draft, factories.reviewer("kato"), reason="三種町から人数の訂正")
-        db.session.commit()
+        _correct_a_closed_day()
         after_change = utcnow()
         # 8/1's digests: GOSHIN's went out before the change, GOSHIN_SOMU's (sent again later) after it.
         for email, sent_at in ((GOSHIN, before_change), (GOSHIN_SOMU, after_change)):
@@ -804,3 +767,26 @@ def test_a_digest_claimed_after_the_run_looked_is_left_to_its_sender(
     rows = deliveries(mail_app)
     assert (rows[AKITA].status, rows[AKITA].claimed_by) == ("sending", "other")
     assert {d.claimed_by for email, d in rows.items() if email != AKITA} == {"test"}
+
+
+def _correct_a_closed_day() -> None:
+    """The reviewer closes 7/31 and then corrects 三種町 → 五城目町 that day from 2 persons to 3."""
+    close_day(_demo_disaster(), date(2023, 7, 31), factories.reviewer("kato"))
+    entry = db.session.scalar(
+        select(Entry).where(
+            Entry.date == date(2023, 7, 31),
+            Entry.sender_id == _org("053481").id,  # 三種町 -> 五城目町, 2 a day
+            Entry.destination_id == _org(GOJOME).id,
+        )
+    )
+    assert entry is not None
+    draft = EntryDraft(
+        date=entry.date,
+        operation=entry.operation,
+        sender=entry.sender,
+        destination=entry.destination,
+        duty=entry.duty,
+        headcount=3,
+    )
+    update_entry(entry, draft, factories.reviewer("kato"), reason="三種町から人数の訂正")
+    db.session.commit()
