@@ -11,6 +11,7 @@ timeout = 60
 graceful_timeout = 30
 # Exports stream large files; keep-alive short behind a reverse proxy.
 keepalive = 5
-accesslog = "-"
+# No access log here: the app writes the one line per request (dispatch/logs.py), with the client's address,
+# the bytes sent and the user, so a second line from gunicorn would only log every request twice.
+accesslog = None
 errorlog = "-"
-access_log_format = 'access remote=%(h)s method=%(m)s path="%(U)s" status=%(s)s bytes=%(B)s duration_ms=%(M)s'

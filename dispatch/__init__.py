@@ -41,19 +41,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import (
         access,
-        admin,
-        audit_views,
-        auth,
         cli,
-        dashboard,
         logs,
         tally,  # noqa: F401  (its session events keep the tally in step with the entries)
         templating,
         views,
+        write_lock,  # noqa: F401  (SQLite's connection settings and BEGIN IMMEDIATE)
     )
-    from .export_views import bp as exports_bp
     from .extensions import csrf, db, login_manager, migrate
-    from .mail_views import bp as mail_bp
     from .security import SessionInterface, add_security_headers
 
     db.init_app(app)
@@ -65,13 +60,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     logs.configure(app)
     app.after_request(add_security_headers)
     templating.register(app)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(views.bp)
-    app.register_blueprint(dashboard.bp)
-    app.register_blueprint(audit_views.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(exports_bp)
-    app.register_blueprint(mail_bp)
+    views.register(app)
     cli.register(app)
     return app
 

@@ -20,25 +20,25 @@ CLOSERS = frozenset({Role.ADMIN, Role.REVIEWER})
 ADMINS = frozenset({Role.ADMIN})
 
 # Reachable without logging in.
-PUBLIC = frozenset({"auth.login", "dispatch.healthz", "static"})
+PUBLIC = frozenset({"auth.login", "health.healthz", "static"})
 
 PERMISSIONS: dict[str, frozenset[Role]] = {
     "auth.logout": EVERYONE,
     "auth.change_password": EVERYONE,
-    "dispatch.index": EVERYONE,
+    "dashboard.index": EVERYONE,
     "dashboard.overview": EVERYONE,
     "dashboard.report": EVERYONE,
-    "dispatch.totals_page": EVERYONE,
-    "dispatch.totals_json": EVERYONE,
-    "dispatch.entry_list": EVERYONE,
-    "dispatch.entry_history": EVERYONE,
-    "dispatch.new_entry": WRITERS,
-    "dispatch.new_period": WRITERS,
-    "dispatch.copy_entries": WRITERS,
-    "dispatch.edit_entry": WRITERS,
-    "dispatch.delete_entry_page": WRITERS,
-    "dispatch.import_page": WRITERS,
-    "dispatch.closing_page": CLOSERS,
+    "totals.totals_page": EVERYONE,
+    "totals.totals_json": EVERYONE,
+    "entries.entry_list": EVERYONE,
+    "entries.entry_history": EVERYONE,
+    "entries.new_entry": WRITERS,
+    "batches.new_period": WRITERS,
+    "batches.copy_entries": WRITERS,
+    "entries.edit_entry": WRITERS,
+    "entries.delete_entry_page": WRITERS,
+    "imports.import_page": WRITERS,
+    "closing.closing_page": CLOSERS,
     "audit.audit_log": CLOSERS,
     "audit.audit_export": CLOSERS,
     "audit.restore_entry_view": CLOSERS,
@@ -52,15 +52,15 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "exports.totals_csv": EVERYONE,
     "exports.totals_xlsx": EVERYONE,
     # Digests (mail_views): a municipality reads its own recipients and previews its own digest only.
-    "mail.recipients_admin": ADMINS,
-    "mail.edit_recipient": ADMINS,
-    "mail.toggle_recipient": ADMINS,
-    "mail.delete_recipient_page": ADMINS,
-    "mail.own_recipients": EVERYONE,
-    "mail.preview": frozenset({Role.ADMIN, Role.REVIEWER, Role.MUNICIPALITY}),
-    "mail.deliveries": ADMINS,
-    "mail.test_mail": ADMINS,
-    "mail.acknowledge_failures": CLOSERS,
+    "recipients.recipients_admin": ADMINS,
+    "recipients.edit_recipient": ADMINS,
+    "recipients.toggle_recipient": ADMINS,
+    "recipients.delete_recipient_page": ADMINS,
+    "recipients.own_recipients": EVERYONE,
+    "digests.preview": frozenset({Role.ADMIN, Role.REVIEWER, Role.MUNICIPALITY}),
+    "digests.deliveries": ADMINS,
+    "digests.test_mail": ADMINS,
+    "digests.acknowledge_failures": CLOSERS,
 }
 
 

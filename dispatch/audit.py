@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, insert, select
 
+from .actors import Actor
 from .config import TIME_ZONE
 from .extensions import db
 from .models import AuditRecord, Disaster, Duty, Operation, Organisation, User, utcnow
@@ -26,7 +27,7 @@ def record(
     object_type: str,
     object_id: int | None,
     *,
-    actor: str,
+    actor: Actor,
     disaster_id: int | None = None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
@@ -58,7 +59,7 @@ def new_record(
     object_type: str,
     object_id: int | None,
     *,
-    actor: str,
+    actor: Actor,
     at: datetime,
     disaster_id: int | None = None,
     before: dict[str, Any] | None = None,
@@ -70,7 +71,7 @@ def new_record(
     """The columns of one record, as `record` writes them; `record_many` writes a list of these."""
     return {
         "at": at,
-        "actor": actor,
+        "actor": actor.name,
         "action": action,
         "object_type": object_type,
         "object_id": object_id,
@@ -179,7 +180,7 @@ class AuditFilter:
     disaster_id: int | None = None
 
 
-def audit_select(flt: AuditFilter) -> Select[Any]:
+def audit_select(flt: AuditFilter) -> Select[AuditRecord]:
     """Records newest first; dates are days in Japan, as people name them."""
     stmt = select(AuditRecord)
     if flt.actor:

@@ -97,15 +97,6 @@ def daily_chart(points: Sequence[DayPoint], operations: Sequence[tuple[str, str]
     fills = [_PALETTE[i % len(_PALETTE)] for i in range(len(series))]
     fill_ids = _ids("daily", title, (points, series), len(series))
 
-    day_max = max(max(p.total, sum(p.by_operation.values())) for p in points)
-    cumulative_max = max(p.cumulative for p in points)
-    left_ticks = nice_ticks(day_max)
-    right_ticks = nice_ticks(cumulative_max)
-
-    left = _EDGE + max(_text_width(f"{t:,}") for t in left_ticks) + 8
-    right = _WIDTH - (_EDGE + max(_text_width(f"{t:,}") for t in right_ticks) + 10)
-    plot_w = right - left
-
     legend_items = [
         _legend_swatch(fill, fill_id, name)
         for fill, fill_id, (_, name) in zip(fills, fill_ids, series, strict=True)
@@ -113,44 +104,100 @@ def daily_chart(points: Sequence[DayPoint], operations: Sequence[tuple[str, str]
     legend_items.append(_legend_line(f"{CUMULATIVE}（右目盛）"))
     legend, legend_bottom = _legend(legend_items, top=42)
 
-    plot_top = legend_bottom + 30
-    plot_bottom = plot_top + 260.0
-    height = plot_bottom + 34
+    plot = _daily_plot(points, top=legend_bottom + 30)
+    paints = [_paint(fill, fill_id) for fill, fill_id in zip(fills, fill_ids, strict=True)]
+    draw_bars = _bars_as_paths if len(points) > ONE_ELEMENT_PER_BAR_UP_TO else _bars_as_rects
+    return _svg(
+        "daily",
+        _daily_summary(points, series, title),
+        plot.bottom + 34,
+        _defs(fills, fill_ids),
+        _title(title),
+        legend,
+        _text(_EDGE, plot.top - 12, "日別人数（人）", anchor="start"),
+        _text(_WIDTH - _EDGE, plot.top - 12, f"{CUMULATIVE}（人）", anchor="end"),
+        _tag("g", {}, *_day_grid(plot)),
+        _tag("g", {"data-series": "bars"}, *draw_bars(plot, points, series, paints)),
+        *(_text(plot.left - 6, plot.y_day(t) + 4, f"{t:,}", anchor="end") for t in plot.day_ticks),
+        *_cumulative_axis(plot),
+        *_day_labels(plot, points),
+        *_cumulative_line(plot, points),
+    )
 
-    def y_day(value: int) -> float:
-        return plot_bottom - value / left_ticks[-1] * (plot_bottom - plot_top)
 
-    def y_cumulative(value: int) -> float:
-        return plot_bottom - value / right_ticks[-1] * (plot_bottom - plot_top)
+@dataclass(frozen=True)
+class _DailyPlot:
+    """Where a daily chart draws: the plot area, its two value axes and one slot per day."""
 
-    n = len(points)
-    slot = plot_w / n
-    bar_w = min(slot * 0.72, 48.0)
+    left: float
+    right: float
+    top: float
+    bottom: float
+    day_ticks: list[int]  # the left axis: headcount on the day
+    cumulative_ticks: list[int]  # the right axis: person-days so far
+    slot: float
+    bar_w: float
 
-    def x_centre(i: int) -> float:
-        return left + slot * (i + 0.5)
+    @property
+    def width(self) -> float:
+        return self.right - self.left
 
-    grid = [
+    def y_day(self, value: int) -> float:
+        return self.bottom - value / self.day_ticks[-1] * (self.bottom - self.top)
+
+    def y_cumulative(self, value: int) -> float:
+        return self.bottom - value / self.cumulative_ticks[-1] * (self.bottom - self.top)
+
+    def x_centre(self, i: int) -> float:
+        return self.left + self.slot * (i + 0.5)
+
+
+def _daily_plot(points: Sequence[DayPoint], *, top: float) -> _DailyPlot:
+    """The plot below the legend, between the two axes' labels, as wide as their longest tick needs."""
+    day_max = max(max(p.total, sum(p.by_operation.values())) for p in points)
+    day_ticks = nice_ticks(day_max)
+    cumulative_ticks = nice_ticks(max(p.cumulative for p in points))
+    left = _EDGE + max(_text_width(f"{t:,}") for t in day_ticks) + 8
+    right = _WIDTH - (_EDGE + max(_text_width(f"{t:,}") for t in cumulative_ticks) + 10)
+    slot = (right - left) / len(points)
+    return _DailyPlot(
+        left=left,
+        right=right,
+        top=top,
+        bottom=top + 260.0,
+        day_ticks=day_ticks,
+        cumulative_ticks=cumulative_ticks,
+        slot=slot,
+        bar_w=min(slot * 0.72, 48.0),
+    )
+
+
+def _day_grid(plot: _DailyPlot) -> list[Markup]:
+    return [
         _tag(
             "line",
             {
                 "data-axis": "daily",
                 "data-tick": t,
-                "x1": left,
-                "x2": right,
-                "y1": y_day(t),
-                "y2": y_day(t),
+                "x1": plot.left,
+                "x2": plot.right,
+                "y1": plot.y_day(t),
+                "y2": plot.y_day(t),
                 "stroke": _GRID if t else _AXIS,
                 "stroke-width": 1,
             },
         )
-        for t in left_ticks
+        for t in plot.day_ticks
     ]
-    left_labels = [_text(left - 6, y_day(t) + 4, f"{t:,}", anchor="end") for t in left_ticks]
-    right_axis = [
+
+
+def _cumulative_axis(plot: _DailyPlot) -> list[Markup]:
+    """The right axis: its line, a tick and a label at each step."""
+    right = plot.right
+    return [
         _tag(
             "line",
-            {"x1": right, "x2": right, "y1": plot_top, "y2": plot_bottom, "stroke": _AXIS, "stroke-width": 1},
+            {"x1": right, "x2": right, "y1": plot.top, "y2": plot.bottom, "stroke": _AXIS, "stroke-width": 1},
         ),
         *(
             _tag(
@@ -160,82 +207,98 @@ def daily_chart(points: Sequence[DayPoint], operations: Sequence[tuple[str, str]
                     "data-tick": t,
                     "x1": right,
                     "x2": right + 5,
-                    "y1": y_cumulative(t),
-                    "y2": y_cumulative(t),
+                    "y1": plot.y_cumulative(t),
+                    "y2": plot.y_cumulative(t),
                     "stroke": _AXIS,
                     "stroke-width": 1,
                 },
             )
-            for t in right_ticks
+            for t in plot.cumulative_ticks
         ),
-        *(_text(right + 8, y_cumulative(t) + 4, f"{t:,}", anchor="start") for t in right_ticks),
-    ]
-    units = [
-        _text(_EDGE, plot_top - 12, "日別人数（人）", anchor="start"),
-        _text(_WIDTH - _EDGE, plot_top - 12, f"{CUMULATIVE}（人）", anchor="end"),
+        *(
+            _text(right + 8, plot.y_cumulative(t) + 4, f"{t:,}", anchor="start")
+            for t in plot.cumulative_ticks
+        ),
     ]
 
-    bars: list[Markup] = []
-    if n > ONE_ELEMENT_PER_BAR_UP_TO:
-        # A year of days stacked six deep is thousands of rectangles: draw each operation's bars as one
-        # path instead. The hover titles go; the table under the chart has every value.
-        for j, (code, name) in enumerate(series):
-            steps = []
-            for i, p in enumerate(points):
-                value = p.by_operation.get(code, 0)
-                below = sum(p.by_operation.get(c, 0) for c, _ in series[:j])
-                if value > 0:
-                    top, bottom = y_day(below + value), y_day(below)
-                    steps.append(
-                        f"M{_num(x_centre(i) - bar_w / 2)} {_num(top)}h{_num(bar_w)}V{_num(bottom)}h{_num(-bar_w)}Z"
-                    )
-            if steps:
-                bars.append(
-                    _tag(
-                        "path",
-                        {"data-operation": code, "d": "".join(steps), "fill": _paint(fills[j], fill_ids[j])},
-                        _tag("title", {}, name),
-                    )
-                )
-    else:
+
+def _bars_as_paths(
+    plot: _DailyPlot, points: Sequence[DayPoint], series: Sequence[tuple[str, str]], paints: Sequence[str]
+) -> list[Markup]:
+    """Each operation's bars as one path. A year of days stacked six deep is thousands of rectangles
+    otherwise; the hover titles go, and the table under the chart has every value."""
+    bars = []
+    for j, (code, name) in enumerate(series):
+        steps = []
         for i, p in enumerate(points):
-            base = 0
-            for j, (code, name) in enumerate(series):
-                value = p.by_operation.get(code, 0)
-                if value <= 0:
-                    continue
-                top, bottom = y_day(base + value), y_day(base)
-                bars.append(
-                    _tag(
-                        "rect",
-                        {
-                            "data-value": value,
-                            "data-day": p.day.isoformat(),
-                            "data-operation": code,
-                            "x": x_centre(i) - bar_w / 2,
-                            "y": top,
-                            "width": bar_w,
-                            "height": bottom - top,
-                            "fill": _paint(fills[j], fill_ids[j]),
-                            "stroke": "#ffffff",
-                            "stroke-width": 0.5,
-                        },
-                        _tag("title", {}, f"{_month_day(p)} {name} {value:,}人"),
-                    )
+            value = p.by_operation.get(code, 0)
+            below = sum(p.by_operation.get(c, 0) for c, _ in series[:j])
+            if value > 0:
+                top, bottom = plot.y_day(below + value), plot.y_day(below)
+                x = plot.x_centre(i) - plot.bar_w / 2
+                steps.append(f"M{_num(x)} {_num(top)}h{_num(plot.bar_w)}V{_num(bottom)}h{_num(-plot.bar_w)}Z")
+        if steps:
+            bars.append(
+                _tag(
+                    "path",
+                    {"data-operation": code, "d": "".join(steps), "fill": paints[j]},
+                    _tag("title", {}, name),
                 )
-                base += value
+            )
+    return bars
 
-    every = _label_every(n, plot_w)
-    x_labels = []
-    for i in range(0, n, every):
-        x = x_centre(i)
-        x_labels.append(
-            _tag("line", {"x1": x, "x2": x, "y1": plot_bottom, "y2": plot_bottom + 4, "stroke": _AXIS})
+
+def _bars_as_rects(
+    plot: _DailyPlot, points: Sequence[DayPoint], series: Sequence[tuple[str, str]], paints: Sequence[str]
+) -> list[Markup]:
+    """Each day's stack of bars, one element per operation with its value as a tooltip."""
+    bars = []
+    for i, p in enumerate(points):
+        base = 0
+        for j, (code, name) in enumerate(series):
+            value = p.by_operation.get(code, 0)
+            if value <= 0:
+                continue
+            top, bottom = plot.y_day(base + value), plot.y_day(base)
+            bars.append(
+                _tag(
+                    "rect",
+                    {
+                        "data-value": value,
+                        "data-day": p.day.isoformat(),
+                        "data-operation": code,
+                        "x": plot.x_centre(i) - plot.bar_w / 2,
+                        "y": top,
+                        "width": plot.bar_w,
+                        "height": bottom - top,
+                        "fill": paints[j],
+                        "stroke": "#ffffff",
+                        "stroke-width": 0.5,
+                    },
+                    _tag("title", {}, f"{_month_day(p)} {name} {value:,}人"),
+                )
+            )
+            base += value
+    return bars
+
+
+def _day_labels(plot: _DailyPlot, points: Sequence[DayPoint]) -> list[Markup]:
+    """A tick and the date under every day, or every week or few when the days are many."""
+    labels = []
+    for i in range(0, len(points), _label_every(len(points), plot.width)):
+        x = plot.x_centre(i)
+        labels.append(
+            _tag("line", {"x1": x, "x2": x, "y1": plot.bottom, "y2": plot.bottom + 4, "stroke": _AXIS})
         )
-        x_labels.append(_text(x, plot_bottom + 18, _month_day(points[i]), anchor="middle"))
+        labels.append(_text(x, plot.bottom + 18, _month_day(points[i]), anchor="middle"))
+    return labels
 
+
+def _cumulative_line(plot: _DailyPlot, points: Sequence[DayPoint]) -> list[Markup]:
+    """The person-days so far as a black line on a white halo, with a dot per day where the days are
+    wide enough to tell apart."""
     line_points = " ".join(
-        f"{_num(x_centre(i))},{_num(y_cumulative(p.cumulative))}" for i, p in enumerate(points)
+        f"{_num(plot.x_centre(i))},{_num(plot.y_cumulative(p.cumulative))}" for i, p in enumerate(points)
     )
     line_attrs = {
         "points": line_points,
@@ -256,13 +319,13 @@ def daily_chart(points: Sequence[DayPoint], operations: Sequence[tuple[str, str]
             },
         ),
     ]
-    if slot >= 8 or n == 1:
+    if plot.slot >= 8 or len(points) == 1:
         cumulative += [
             _tag(
                 "circle",
                 {
-                    "cx": x_centre(i),
-                    "cy": y_cumulative(p.cumulative),
+                    "cx": plot.x_centre(i),
+                    "cy": plot.y_cumulative(p.cumulative),
                     "r": 3,
                     "fill": "#000000",
                     "stroke": "#ffffff",
@@ -271,28 +334,17 @@ def daily_chart(points: Sequence[DayPoint], operations: Sequence[tuple[str, str]
             )
             for i, p in enumerate(points)
         ]
+    return cumulative
 
+
+def _daily_summary(points: Sequence[DayPoint], series: Sequence[tuple[str, str]], title: str) -> str:
+    """What the chart shows, in words, for screen readers."""
     names = "・".join(name for _, name in series)
     peak = max(points, key=lambda p: p.total)
-    summary = (
+    return (
         f"{title}。{format_period(points[0].day, points[-1].day)}の日別派遣人数（{names}の積み上げ棒）"
         f"と{CUMULATIVE}（折れ線）。1日の最多は{format_short(peak.day)}の{peak.total:,}人、"
         f"{format_short(points[-1].day)}までの{CUMULATIVE}は{points[-1].cumulative:,}人。"
-    )
-    return _svg(
-        "daily",
-        summary,
-        height,
-        _defs(fills, fill_ids),
-        _title(title),
-        legend,
-        *units,
-        _tag("g", {}, *grid),
-        _tag("g", {"data-series": "bars"}, *bars),
-        *left_labels,
-        *right_axis,
-        *x_labels,
-        *cumulative,
     )
 
 

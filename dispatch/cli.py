@@ -8,6 +8,8 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -19,26 +21,25 @@ from sqlalchemy import select
 
 from . import clock, tally
 from .accounts import create_user, find_user, reset_password
+from .actors import CLI_ACTOR
 from .backup import BackupError, backup_sqlite
+from .catalog import create_disaster, create_operation
 from .closing import closed_dates
 from .delivery import RunResult, retry_failed, send_due_digests
-from .extensions import begin_write, db
-from .importing import ImportRefused, import_dispatches
+from .errors import ImportRefused, Refusal
+from .extensions import db
+from .importing import import_dispatches
+from .lookup import LookupRefused, find_organisation
 from .mail import MailError
 from .masterdata import load_master_data
 from .models import Disaster, Organisation, Role, utcnow
 from .recipients import DIVISION_LABEL, add_recipient
 from .reports import status_report
 from .scheduler import job_table, run_scheduler
-from .services import (
-    CLI_ACTOR,
-    DispatchError,
-    create_disaster,
-    create_operation,
-    seed_founding_case,
-)
+from .seeding import seed_founding_case
 from .totals import Dimension, totals
 from .wareki import WarekiError, format_long, parse_date
+from .write_lock import writing
 
 
 class DateParam(click.ParamType):
@@ -46,7 +47,7 @@ class DateParam(click.ParamType):
 
     name = "date"
 
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> date:
         if isinstance(value, date):
             return value
         try:
@@ -65,9 +66,25 @@ def _disaster(slug: str) -> Disaster:
     return disaster
 
 
-def _fail(exc: DispatchError) -> click.ClickException:
-    db.session.rollback()
-    return click.ClickException(str(exc))
+def _organisation(text: str) -> Organisation:
+    """An organisation by the one look-up (code, code without its check digit, name, kana, prefix)."""
+    try:
+        return find_organisation(text)
+    except LookupRefused as refusal:
+        raise Refusal(
+            str(refusal) if refusal.candidates else f"団体コード「{text}」は登録されていません。"
+        ) from refusal
+
+
+@contextmanager
+def _command_writes() -> Iterator[None]:
+    """A command's write under the one write lock: committed once, or rolled back with the refusal as the
+    command's error (exit 1)."""
+    try:
+        with writing():
+            yield
+    except Refusal as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.command("init-db")
@@ -75,9 +92,8 @@ def _fail(exc: DispatchError) -> click.ClickException:
 def init_db_command() -> None:
     """Create or upgrade the schema and load master data; safe to run again."""
     upgrade()
-    begin_write()
-    counts = load_master_data()
-    db.session.commit()
+    with _command_writes():
+        counts = load_master_data()
     click.echo(f"schema at head; master data: {counts.organisations} organisations, {counts.duties} duties")
 
 
@@ -85,16 +101,10 @@ def init_db_command() -> None:
 @with_appcontext
 def seed_demo_command() -> None:
     """Load the founding case (令和5年7月14日からの大雨, Akita); safe to run again."""
-    begin_write()
-    try:
+    with _command_writes():
         result = seed_founding_case()
-    except DispatchError as exc:
-        raise _fail(exc) from exc
-    db.session.commit()
-    click.echo(
-        f"{result.disaster.slug}: added {result.added_entries} entries, "
-        f"{result.added_person_days} person-days"
-    )
+        slug = result.disaster.slug
+    click.echo(f"{slug}: added {result.added_entries} entries, {result.added_person_days} person-days")
 
 
 @click.command("create-disaster")
@@ -104,13 +114,9 @@ def seed_demo_command() -> None:
 @click.option("--start", "start_date", type=DATE, required=True)
 def create_disaster_command(slug: str, name: str, start_date: date) -> None:
     """Register a disaster."""
-    begin_write()
-    try:
-        disaster = create_disaster(slug, name, start_date, CLI_ACTOR)
-    except DispatchError as exc:
-        raise _fail(exc) from exc
-    db.session.commit()
-    click.echo(f"created disaster {disaster.slug}: {disaster.name} ({format_long(start_date)}～)")
+    with _command_writes():
+        create_disaster(slug, name, start_date, CLI_ACTOR)
+    click.echo(f"created disaster {slug}: {name.strip()} ({format_long(start_date)}～)")
 
 
 @click.command("create-operation")
@@ -121,13 +127,9 @@ def create_disaster_command(slug: str, name: str, start_date: date) -> None:
 @click.option("--order", "display_order", type=int, default=None)
 def create_operation_command(disaster_slug: str, code: str, name: str, display_order: int | None) -> None:
     """Add an operation (派遣区分) to a disaster."""
-    begin_write()
-    try:
-        operation = create_operation(_disaster(disaster_slug), code, name, CLI_ACTOR, display_order)
-    except DispatchError as exc:
-        raise _fail(exc) from exc
-    db.session.commit()
-    click.echo(f"created operation {operation.code}: {operation.name}")
+    with _command_writes():
+        create_operation(_disaster(disaster_slug), code, name, CLI_ACTOR, display_order)
+    click.echo(f"created operation {code}: {name.strip()}")
 
 
 @click.command("import-dispatches")
@@ -138,20 +140,22 @@ def create_operation_command(disaster_slug: str, code: str, name: str, display_o
 @click.option("--reason", default="", help="required when rows fall on closed (確定) days")
 def import_dispatches_command(disaster_slug: str, file: Path, encoding: str, reason: str) -> None:
     """Import a .csv or .xlsx of dispatches: all rows or none."""
-    begin_write()
-    disaster = _disaster(disaster_slug)
     try:
-        result = import_dispatches(
-            disaster, file.read_bytes(), file.name, encoding=encoding, actor=CLI_ACTOR, reason=reason
-        )
+        with writing():
+            result = import_dispatches(
+                _disaster(disaster_slug),
+                file.read_bytes(),
+                file.name,
+                encoding=encoding,
+                actor=CLI_ACTOR,
+                reason=reason,
+            )
     except ImportRefused as exc:
-        db.session.rollback()
         for error in exc.errors:
             click.echo(f"{file.name}:{error.describe()}", err=True)
         raise click.ClickException(
             f"取り込みを中止しました: {len(exc.errors)}件のエラー。何も登録していません。"
         ) from exc
-    db.session.commit()
     click.echo(f"imported {len(result.entry_ids)} rows, {result.person_days} person-days")
 
 
@@ -189,13 +193,10 @@ def totals_command(disaster_slug: str, as_of: date | None, by: str, fmt: str) ->
 @click.option("--rebuild", is_flag=True, help="recompute the tally from the entries when it differs")
 def check_totals_command(disaster_slug: str, rebuild: bool) -> None:
     """Compare the tally behind every total with the entries; exit 1 when they differ (unless rebuilt)."""
-    disaster = _disaster(disaster_slug)
-    if rebuild:
-        begin_write()
-    differences = tally.check(disaster.id)
+    disaster_id = _disaster(disaster_slug).id
+    differences = tally.check(disaster_id)
     if not differences:
         click.echo(f"{disaster_slug}: the tally agrees with the entries")
-        db.session.rollback()
         return
     for diff in differences:
         click.echo(
@@ -204,14 +205,11 @@ def check_totals_command(disaster_slug: str, rebuild: bool) -> None:
             err=True,
         )
     if not rebuild:
-        db.session.rollback()
         raise click.ClickException("集計表が派遣の記録と一致しません。--rebuild で作り直せます。")
-    rows = tally.rebuild(disaster.id)
-    left = tally.check(disaster.id)
-    if left:
-        db.session.rollback()
-        raise click.ClickException("作り直した集計表も一致しません。何も変更していません。")
-    db.session.commit()
+    with _command_writes():
+        rows = tally.rebuild(disaster_id)
+        if tally.check(disaster_id):
+            raise Refusal("作り直した集計表も一致しません。何も変更していません。")
     click.echo(f"{disaster_slug}: tally rebuilt from the entries ({rows} rows); it now agrees")
 
 
@@ -236,32 +234,26 @@ def create_user_command(
     reset_if_exists: bool,
 ) -> None:
     """Create a user; without --password-stdin a strong password is generated and printed once."""
-    begin_write()
     existing = find_user(username)
     if existing is not None and reset_if_exists:
-        password = reset_password(existing, actor=CLI_ACTOR.name)
-        db.session.commit()
-        click.echo(f"user {existing.username} exists; new password (shown once): {password}")
+        name = existing.username
+        with _command_writes():
+            password = reset_password(existing, actor=CLI_ACTOR)
+        click.echo(f"user {name} exists; new password (shown once): {password}")
         return
-    organisation = None
-    if org_code:
-        organisation = db.session.scalar(select(Organisation).where(Organisation.code == org_code))
-        if organisation is None:
-            raise click.ClickException(f"団体コード「{org_code}」は登録されていません。")
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    try:
+    given = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    with _command_writes():
+        organisation = _organisation(org_code) if org_code else None
         user, password = create_user(
             username,
             Role(role),
-            actor=CLI_ACTOR.name,
+            actor=CLI_ACTOR,
             organisation=organisation,
             display_name=display_name,
-            password=password,
+            password=given,
         )
-    except DispatchError as exc:
-        raise _fail(exc) from exc
-    db.session.commit()
-    click.echo(f"created user {user.username} ({user.user_role.label})")
+        created = f"created user {user.username} ({user.user_role.label})"
+    click.echo(created)
     if not password_stdin:
         click.echo(f"password (shown once): {password}")
 
@@ -344,24 +336,13 @@ def add_recipient_command(target: tuple[str, ...], division: bool, note: str, se
     """Add an address for the morning digest: ORG_CODE EMAIL, or --division EMAIL."""
     if len(target) != (1 if division else 2):
         raise click.UsageError("give ORG_CODE EMAIL, or --division EMAIL")
-    begin_write()
-    organisation = None
-    if not division:
-        code = target[0].strip().upper()
-        organisation = db.session.scalar(select(Organisation).where(Organisation.code == code))
-        if organisation is None:
-            raise click.ClickException(f"団体コード「{target[0]}」は登録されていません。")
-    try:
-        recipient = add_recipient(
-            organisation, target[-1], actor=CLI_ACTOR.name, note=note, send_empty=send_empty
-        )
-    except DispatchError as exc:
-        raise _fail(exc) from exc
-    db.session.commit()
-    owner = organisation.label if organisation else DIVISION_LABEL
-    click.echo(
-        f"added recipient {recipient.email} for {owner}" + (" (also on empty days)" if send_empty else "")
-    )
+    with _command_writes():
+        organisation = None if division else _organisation(target[0])
+        owner = organisation.label if organisation else DIVISION_LABEL
+        email = add_recipient(
+            organisation, target[-1], actor=CLI_ACTOR, note=note, send_empty=send_empty
+        ).email
+    click.echo(f"added recipient {email} for {owner}" + (" (also on empty days)" if send_empty else ""))
 
 
 @click.command("run-scheduler")

@@ -7,31 +7,16 @@ date afterwards needs a reviewer or an admin and a reason, and is flagged in the
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
 
 from . import audit
+from .actors import Actor
+from .errors import ClosingError
 from .extensions import db
-from .models import ClosedDay, Disaster, Role
+from .models import ClosedDay, Disaster
 from .wareki import format_long
-
-
-class ClosingError(Exception):
-    """A refusal to show the user as it is (Japanese)."""
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is writing: the name stamped on entries and audit records, and what the role allows."""
-
-    name: str
-    role: Role
-
-    @property
-    def may_amend_closed_days(self) -> bool:
-        return self.role in (Role.ADMIN, Role.REVIEWER)
 
 
 def closed_dates(disaster: Disaster, among: Iterable[date] | None = None) -> set[date]:
@@ -74,7 +59,7 @@ def close_day(disaster: Disaster, day: date, actor: Actor) -> ClosedDay:
         "close_day",
         "closed_day",
         closed.id,
-        actor=actor.name,
+        actor=actor,
         disaster_id=disaster.id,
         after={"date": day.isoformat()},
         summary=f"{format_long(day)}を締め（確定）",
@@ -96,7 +81,7 @@ def reopen_day(disaster: Disaster, day: date, actor: Actor, reason: str) -> None
         "reopen_day",
         "closed_day",
         closed.id,
-        actor=actor.name,
+        actor=actor,
         disaster_id=disaster.id,
         before={"date": day.isoformat(), "closed_by": closed.closed_by},
         reason=reason.strip(),

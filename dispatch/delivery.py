@@ -21,9 +21,10 @@ from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, upda
 from sqlalchemy.exc import IntegrityError
 
 from .digest import Addressee, DigestRun, RenderedDigest, addressee_of
-from .extensions import BEGIN_IMMEDIATE, db
+from .extensions import db
 from .mail import MailConnection, MailError, compose
 from .models import Delivery, DeliveryStatus, Organisation, Recipient, utcnow
+from .write_lock import core_transaction
 
 log = logging.getLogger("dispatch.digest")
 
@@ -174,7 +175,7 @@ class _Ledger:
     _RECORD = update(Delivery).where(Delivery.id == bindparam("delivery_id"))
 
     def __init__(self) -> None:
-        self._conn = db.engine.connect().execution_options(**{BEGIN_IMMEDIATE: True})
+        self._conn = db.engine.connect()
 
     def claim(self, digests: list[tuple[int, str]], digest_date: date, worker: str) -> list[int | None]:
         """Insert the delivery rows of (recipient id, subject), together; for each, its id, or None when
@@ -193,23 +194,23 @@ class _Ledger:
             for recipient_id, subject in digests
         ]
         try:
-            with self._conn.begin():
-                return [int(delivery_id) for delivery_id in self._conn.execute(self._CLAIM, rows).scalars()]
+            with core_transaction(self._conn) as conn:
+                return [int(delivery_id) for delivery_id in conn.execute(self._CLAIM, rows).scalars()]
         except IntegrityError:
             # Another sender holds one of them (a rare race): claim each on its own to learn which.
             return [self._claim_one(row) for row in rows]
 
     def _claim_one(self, row: dict[str, Any]) -> int | None:
         try:
-            with self._conn.begin():
-                return int(self._conn.execute(self._CLAIM, row).scalar_one())
+            with core_transaction(self._conn) as conn:
+                return int(conn.execute(self._CLAIM, row).scalar_one())
         except IntegrityError:
             return None
 
     def reclaim(self, delivery_id: int, attempts: int, now: datetime, max_attempts: int, worker: str) -> bool:
         """Take a due delivery for another attempt; False when another retrier took it first."""
-        with self._conn.begin() as transaction:
-            outcome = self._conn.execute(
+        with core_transaction(self._conn) as conn:
+            outcome = conn.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id, Delivery.attempts == attempts, _due(now, max_attempts))
                 .values(
@@ -220,14 +221,12 @@ class _Ledger:
                     next_attempt_at=None,
                 )
             )
-            if outcome.rowcount != 1:
-                transaction.rollback()
-                return False
-        return True
+        # Nothing changed when another retrier took it first.
+        return outcome.rowcount == 1
 
     def record(self, delivery_id: int, outcome: dict[str, Any]) -> None:
-        with self._conn.begin():
-            self._conn.execute(self._RECORD, {"delivery_id": delivery_id, **outcome})
+        with core_transaction(self._conn) as conn:
+            conn.execute(self._RECORD, {"delivery_id": delivery_id, **outcome})
 
     def close(self) -> None:
         self._conn.close()

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from flask import Response, stream_with_context
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
@@ -154,7 +154,7 @@ def entry_rows(disaster: Disaster, flt: EntryFilter, batch: int = 1000) -> Itera
     return _entry_rows(stmt, operations)
 
 
-def _entry_rows(stmt: Select[Any], operations: dict[int, str]) -> Iterator[EntryRow]:
+def _entry_rows(stmt: Select[*tuple[Any, ...]], operations: dict[int, str]) -> Iterator[EntryRow]:
     for row in db.session.execute(stmt):
         day, operation, s_code, s_name, unit, d_code, d_name, duty, headcount, note = row
         sender, destination = f"{s_code} {s_name}", f"{d_code} {d_name}"
@@ -301,9 +301,10 @@ def _text(value: str) -> str | None:
 
 
 def _cell(
-    sheet: WriteOnlyWorksheet, value: object, number_format: str | None = None, bold: bool = False
-) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=_text(value) if isinstance(value, str) else value)
+    sheet: WriteOnlyWorksheet, value: str | int | date, number_format: str | None = None, bold: bool = False
+) -> Cell:
+    # WriteOnlyCell hands the value to Cell, which takes a date; types-openpyxl's stub of it leaves date out.
+    cell = WriteOnlyCell(sheet, value=_text(value) if isinstance(value, str) else value)  # type: ignore[arg-type]
     if number_format:
         cell.number_format = number_format
     if bold:
@@ -317,7 +318,8 @@ _BOLD = Font(bold=True)
 def _widths(sheet: WriteOnlyWorksheet, widths: Sequence[float]) -> None:
     # Write-only sheets take column widths and frozen panes only before the first row.
     for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
+        # Worksheet._setup gives write-only sheets their column_dimensions; types-openpyxl leaves it out.
+        sheet.column_dimensions[get_column_letter(index)].width = width  # type: ignore[attr-defined]
 
 
 def _entries_sheet(sheet: WriteOnlyWorksheet, rows: Iterable[EntryRow]) -> None:

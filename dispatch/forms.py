@@ -1,7 +1,8 @@
 """Forms: field and cross-field checks, every message in Japanese and shown next to its field.
 
-Names of organisations, operations and duties are resolved here into objects, so a view receives either
-a form with errors or everything a service needs.
+Names of organisations, operations and duties are resolved here into objects, by dispatch/lookup.py (the
+rules the importer and the CLI follow too), so a view receives either a form with errors or everything a
+service needs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from markupsafe import Markup
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from wtforms import (
     Field,
     HiddenField,
@@ -26,10 +27,13 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation, ValidationError
 
+from . import lookup
+from .entries import EntryDraft
+from .errors import LookupRefused
 from .extensions import db
+from .limits import MAX_HEADCOUNT, MAX_NOTE, MAX_PERIOD_DAYS, MAX_SENDER_UNIT
 from .models import Disaster, Duty, Organisation
-from .services import MAX_PERIOD_DAYS, EntryDraft
-from .text import normalise, to_katakana
+from .text import normalise
 from .wareki import WarekiError, format_long, parse_date
 
 
@@ -105,24 +109,6 @@ def required(label: str) -> InputRequired:
     return InputRequired(message=f"{label}を入力してください。")
 
 
-def find_organisation(text: str) -> Organisation | None:
-    """By code (the first word of a datalist choice such as "052019 秋田市"), exact name or kana."""
-    cleaned = normalise(text)
-    if not cleaned:
-        return None
-    first = cleaned.split()[0]
-    found = db.session.scalar(select(Organisation).where(Organisation.code == first.upper()))
-    if found is not None:
-        return found
-    name = cleaned.split(maxsplit=1)[-1] if first.isdigit() else cleaned
-    matches = list(
-        db.session.scalars(
-            select(Organisation).where(or_(Organisation.name == name, Organisation.kana == to_katakana(name)))
-        )
-    )
-    return matches[0] if len(matches) == 1 else None
-
-
 class OrganisationField(StringField):
     """Free text with a datalist of every organisation; resolved to one Organisation on validation."""
 
@@ -135,11 +121,12 @@ class OrganisationField(StringField):
         self.organisation = None
         if not self.data:
             return
-        self.organisation = find_organisation(self.data)
-        if self.organisation is None:
-            raise ValidationError(
-                f"「{self.data}」に当たる団体が見つかりません。候補から選ぶか、団体コードを入力してください。"
-            )
+        try:
+            self.organisation = lookup.find_organisation(self.data)
+        except LookupRefused as exc:
+            if exc.candidates:
+                raise ValidationError(str(exc)) from None
+            raise ValidationError(f"{exc}候補から選ぶか、団体コードを入力してください。") from None
 
     def _value(self) -> str:
         if self.organisation is not None:
@@ -185,7 +172,10 @@ class EntryFields(JapaneseForm):
     sender = OrganisationField("派遣元", validators=[required("派遣元")])
     sender_unit = StringField(
         "所属",
-        validators=[Optional(), Length(max=100, message="所属は100文字以内で入力してください。")],
+        validators=[
+            Optional(),
+            Length(max=MAX_SENDER_UNIT, message=f"所属は{MAX_SENDER_UNIT}文字以内で入力してください。"),
+        ],
         filters=[lambda v: normalise(v) if v else ""],
         description="任意。例: 総務部総合防災課",
     )
@@ -195,13 +185,15 @@ class EntryFields(JapaneseForm):
         "人数",
         validators=[
             required("人数"),
-            NumberRange(min=1, max=10_000, message="人数は1以上10,000以下で入力してください。"),
+            NumberRange(
+                min=1, max=MAX_HEADCOUNT, message=f"人数は1以上{MAX_HEADCOUNT:,}以下で入力してください。"
+            ),
         ],
         render_kw={"min": 1, "inputmode": "numeric"},
     )
     note = TextAreaField(
         "備考",
-        validators=[Length(max=1000, message="備考は1,000文字以内で入力してください。")],
+        validators=[Length(max=MAX_NOTE, message=f"備考は{MAX_NOTE:,}文字以内で入力してください。")],
         filters=[lambda v: v.strip() if v else ""],
         render_kw={"rows": 2},
     )
@@ -218,9 +210,10 @@ class EntryFields(JapaneseForm):
             raise ValidationError("派遣元と派遣先が同じです。")
 
     def draft(self, day: date) -> EntryDraft:
-        operation = next(op for op in self.disaster.operations if op.code == self.operation.data)
-        duty = db.session.scalar(select(Duty).where(Duty.code == self.duty.data))
-        assert self.sender.organisation and self.destination.organisation and duty
+        # The choices hold codes, and validation has checked the posted code is one of them.
+        operation = lookup.find_operation(self.disaster, self.operation.data or "")
+        duty = lookup.find_duty(self.duty.data or "")
+        assert self.sender.organisation and self.destination.organisation
         return EntryDraft(
             date=day,
             operation=operation,

@@ -27,3 +27,8 @@ def schema_state() -> dict[str, object]:
     current = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
     expected = expected_revision()
     return {"revision": current, "expected_revision": expected, "at_head": current == expected}
+
+
+def database_answers() -> None:
+    """A trivial query: raises when the database cannot be reached."""
+    db.session.execute(text("SELECT 1"))

@@ -24,23 +24,16 @@ from xml.etree.ElementTree import ParseError
 
 from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
-from sqlalchemy import select
 
-from .closing import Actor
-from .extensions import db
+from .actors import Actor
+from .entries import EntryDraft, draft_problems, entry_ids, write_entries
+from .errors import EntryKey, ImportRefused, Refusal
+from .lookup import Duties, LookupRefused, Operations, Organisations
 from .models import Disaster, Duty, Operation, Organisation
-from .services import (
-    DispatchError,
-    EntryDraft,
-    EntryKey,
-    draft_problems,
-    entry_ids,
-    write_entries,
-)
 from .text import normalise
 from .wareki import WarekiError, parse_date
 
-__all__ = ["ImportRefused", "ImportResult", "RowError", "import_dispatches"]
+__all__ = ["ImportResult", "RowError", "import_dispatches"]
 
 T = TypeVar("T")
 Row = Sequence[object]
@@ -55,17 +48,6 @@ class RowError:
 
     def describe(self) -> str:
         return f"{self.line}行目: {self.message}"
-
-
-class ImportRefused(DispatchError):
-    """The file was refused and nothing was written; ``errors`` lists every problem, by line."""
-
-    def __init__(self, errors: list[RowError]) -> None:
-        shown = [e.describe() for e in errors[:_ERRORS_IN_MESSAGE]]
-        if len(errors) > _ERRORS_IN_MESSAGE:
-            shown.append(f"ほか{len(errors) - _ERRORS_IN_MESSAGE}件")
-        super().__init__("\n".join([f"取り込めません（{len(errors)}件のエラー）", *shown]))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -95,8 +77,6 @@ COLUMNS = (
 _BY_HEADER = {normalise(name).lower(): col for col in COLUMNS for name in (col.field, col.label)}
 _LABEL = {col.field: col.label for col in COLUMNS}
 
-# str() of a refusal lists this many errors; the full list is ImportRefused.errors.
-_ERRORS_IN_MESSAGE = 10
 UNSUPPORTED_FORMAT = "対応していないファイル形式です（.csv または .xlsx）"
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -152,7 +132,7 @@ def import_dispatches(
 
     try:
         ids = write_entries(drafts, actor, reason)
-    except DispatchError as exc:
+    except Refusal as exc:
         # A closed day, or a writer racing us: every other check has passed above.
         raise ImportRefused([RowError(0, str(exc))]) from exc
     return ImportResult(ids, sum(d.headcount for d in drafts))
@@ -260,6 +240,11 @@ class _CellError(Exception):
     """A cell that cannot be read; the message names the column and the value."""
 
 
+def _refusal(exc: LookupRefused, unknown: str) -> _CellError:
+    """An ambiguous value keeps the look-up's message, which names the candidates; else the importer's own."""
+    return _CellError(str(exc) if exc.candidates else unknown)
+
+
 @dataclass(frozen=True)
 class _Bad:
     message: str
@@ -319,21 +304,10 @@ class _RowReader:
         self._width = len(header)
         self._unnamed = [i for i, cell in enumerate(header) if not _plain(cell)]
 
-        self._orgs_by_code: dict[str, Organisation] = {}
-        self._orgs_by_name: dict[str, Organisation | None] = {}
-        for org in db.session.scalars(select(Organisation)):
-            self._orgs_by_code[org.code] = org
-            for name in {normalise(org.name), normalise(org.label)}:
-                # None marks a name two organisations share: only the code can say which.
-                self._orgs_by_name[name] = None if name in self._orgs_by_name else org
-        self._operations: dict[str, Operation] = {}
-        for op in disaster.operations:
-            self._operations.setdefault(normalise(op.name), op)
-            self._operations[op.code] = op
-        self._duties: dict[str, Duty] = {}
-        for duty in db.session.scalars(select(Duty)):
-            self._duties.setdefault(normalise(duty.name_ja), duty)
-            self._duties[duty.code.lower()] = duty
+        # The catalogues in memory, once per file; each distinct cell value is then resolved once (_Cached).
+        self._organisations = Organisations.load(many=True)
+        self._operations = Operations(disaster)
+        self._duties = Duties.load()
 
         self._date = _Cached(self._read_date)
         self._operation = _Cached(self._read_operation)
@@ -429,36 +403,29 @@ class _RowReader:
             raise _CellError(f"日付「{text}」: {reason}") from None
 
     def _read_operation(self, value: object) -> Operation:
-        text = normalise(self._required("operation", value))
-        found = self._operations.get(text) or self._operations.get(text.lower())
-        if found is None:
-            raise _CellError(f"派遣区分「{text}」はこの災害に登録されていません")
-        return found
+        text = self._required("operation", value)
+        try:
+            return self._operations.find(text, role=_LABEL["operation"])
+        except LookupRefused as exc:
+            unknown = f"派遣区分「{normalise(text)}」はこの災害に登録されていません"
+            raise _refusal(exc, unknown) from None
 
     def _read_org(self, field: str, value: object) -> Organisation:
-        text = normalise(self._required(field, value))
-        code = text.upper()
-        if code.isascii() and code.isdigit() and len(code) < 6:
-            # Excel drops the leading zero of 052019 (秋田市) when a cell is a number.
-            code = code.zfill(6)
-        found = self._orgs_by_code.get(code)
-        if found is not None:
-            return found
-        if text in self._orgs_by_name:
-            named = self._orgs_by_name[text]
-            if named is None:
-                raise _CellError(
-                    f"{_LABEL[field]}「{text}」という団体が複数あります。団体コードで指定してください"
-                )
-            return named
-        raise _CellError(f"{_LABEL[field]}「{text}」が見つかりません（団体コードまたは名称）")
+        # Excel drops the leading zero of 052019 (秋田市) when a cell is a number: the look-up allows for it.
+        text = self._required(field, value)
+        try:
+            return self._organisations.find(text, role=_LABEL[field])
+        except LookupRefused as exc:
+            unknown = f"{_LABEL[field]}「{normalise(text)}」が見つかりません（団体コードまたは名称）"
+            raise _refusal(exc, unknown) from None
 
     def _read_duty(self, value: object) -> Duty:
-        text = normalise(self._required("duty", value))
-        found = self._duties.get(text) or self._duties.get(text.lower())
-        if found is None:
-            raise _CellError(f"業務「{text}」が見つかりません（業務コードまたは名称）")
-        return found
+        text = self._required("duty", value)
+        try:
+            return self._duties.find(text, role=_LABEL["duty"])
+        except LookupRefused as exc:
+            unknown = f"業務「{normalise(text)}」が見つかりません（業務コードまたは名称）"
+            raise _refusal(exc, unknown) from None
 
     @staticmethod
     def _read_headcount(value: object) -> int:

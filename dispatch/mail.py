@@ -288,29 +288,40 @@ class MailConnection:
         where = self.settings.address
         if _timed_out(exc):
             return f"SMTPサーバー {where} が応答しません（{self.settings.timeout:g}秒でタイムアウト）"
-        match exc:
-            case smtplib.SMTPRecipientsRefused():
-                refused = "、".join(
-                    f"{addr}（{_reply(code, text)}）" for addr, (code, text) in exc.recipients.items()
-                )
-                return f"宛先が拒否されました: {refused}"
-            case smtplib.SMTPSenderRefused():
-                return f"送信元 {exc.sender} が拒否されました（{_reply(exc.smtp_code, exc.smtp_error)}）"
-            case smtplib.SMTPAuthenticationError():
-                return f"SMTP認証に失敗しました（{where}）: {_reply(exc.smtp_code, exc.smtp_error)}"
-            case smtplib.SMTPNotSupportedError():
-                return f"SMTPサーバー {where} が対応していません: {exc}"
-            case smtplib.SMTPServerDisconnected():
-                return f"SMTPサーバー {where} との接続が切れました: {exc}"
-            case smtplib.SMTPResponseException():
-                return f"SMTPサーバー {where} がエラーを返しました: {_reply(exc.smtp_code, exc.smtp_error)}"
-            case ConnectionRefusedError():
-                return f"SMTPサーバー {where} に接続できません（接続を拒否されました）"
-            case ssl.SSLError():
-                return f"SMTPサーバー {where} とのTLS接続に失敗しました: {exc}"
-            case OSError():
-                return f"SMTPサーバー {where} と通信できません: {exc}"
-        return f"メールを送信できません（{where}）: {exc}"
+        return _smtp_failure(exc, where) or _network_failure(exc, where)
+
+
+def _smtp_failure(exc: BaseException, where: str) -> str | None:
+    """smtplib's own errors in words, most with the server's reply; None for any other error."""
+    match exc:
+        case smtplib.SMTPRecipientsRefused():
+            refused = "、".join(
+                f"{addr}（{_reply(code, text)}）" for addr, (code, text) in exc.recipients.items()
+            )
+            return f"宛先が拒否されました: {refused}"
+        case smtplib.SMTPSenderRefused():
+            return f"送信元 {exc.sender} が拒否されました（{_reply(exc.smtp_code, exc.smtp_error)}）"
+        case smtplib.SMTPAuthenticationError():
+            return f"SMTP認証に失敗しました（{where}）: {_reply(exc.smtp_code, exc.smtp_error)}"
+        case smtplib.SMTPNotSupportedError():
+            return f"SMTPサーバー {where} が対応していません: {exc}"
+        case smtplib.SMTPServerDisconnected():
+            return f"SMTPサーバー {where} との接続が切れました: {exc}"
+        case smtplib.SMTPResponseException():
+            return f"SMTPサーバー {where} がエラーを返しました: {_reply(exc.smtp_code, exc.smtp_error)}"
+    return None
+
+
+def _network_failure(exc: BaseException, where: str) -> str:
+    """Errors below SMTP in words (smtplib's other errors are OSErrors too), and the last resort."""
+    match exc:
+        case ConnectionRefusedError():
+            return f"SMTPサーバー {where} に接続できません（接続を拒否されました）"
+        case ssl.SSLError():
+            return f"SMTPサーバー {where} とのTLS接続に失敗しました: {exc}"
+        case OSError():
+            return f"SMTPサーバー {where} と通信できません: {exc}"
+    return f"メールを送信できません（{where}）: {exc}"
 
 
 def _transmit(smtp: smtplib.SMTP, message: Outgoing | EmailMessage) -> None:

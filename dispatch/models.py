@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import db
+from .extensions import Model
 
 
 def utcnow() -> datetime:
@@ -89,7 +89,7 @@ def is_valid_lg_code(code: str) -> bool:
     return len(code) == 6 and code.isascii() and code.isdigit() and lg_check_digit(code[:5]) == code[5]
 
 
-class Organisation(db.Model):
+class Organisation(Model):
     """A sender or destination: a prefecture, a municipality, or another body.
 
     Bodies without a local-government code (waterworks bureaus, 一部事務組合) get a generated code
@@ -128,7 +128,7 @@ class Organisation(db.Model):
         return f"<Organisation {self.code} {self.name}>"
 
 
-class Duty(db.Model):
+class Duty(Model):
     __tablename__ = "duty"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -141,7 +141,7 @@ class Duty(db.Model):
         return self.name_ja
 
 
-class Disaster(db.Model):
+class Disaster(Model):
     __tablename__ = "disaster"
     __table_args__ = (CheckConstraint("slug <> ''", name="slug_not_empty"),)
 
@@ -156,7 +156,7 @@ class Disaster(db.Model):
     )
 
 
-class Operation(db.Model):
+class Operation(Model):
     """派遣区分: one dispatch effort within a disaster, reported as one numbered item."""
 
     __tablename__ = "operation"
@@ -173,7 +173,7 @@ class Operation(db.Model):
     disaster: Mapped[Disaster] = relationship(back_populates="operations")
 
 
-class Entry(db.Model):
+class Entry(Model):
     """One date × operation × sender (and unit) × destination × duty, with the headcount on duty that day.
 
     Person-days are the sum of headcounts. The natural key is unique: the same fact entered twice is
@@ -231,7 +231,7 @@ class Entry(db.Model):
     duty: Mapped[Duty] = relationship()
 
 
-class Tally(db.Model):
+class Tally(Model):
     """Person-days kept in step with the entries, in the same transaction (dispatch/tally.py).
 
     One row per disaster, dimension, key and date on which that key had entries: the headcount that day
@@ -280,7 +280,7 @@ ROLE_LABELS = {
 _ROLE_VALUES = ", ".join(f"'{r.value}'" for r in Role)
 
 
-class User(db.Model):
+class User(Model):
     """A person who logs in. A municipality user sees only entries its organisation sent or received."""
 
     __tablename__ = "user_account"
@@ -324,7 +324,7 @@ class User(db.Model):
         return f"{self.id}:{self.password_changed_at.timestamp():.6f}"
 
 
-class LoginThrottle(db.Model):
+class LoginThrottle(Model):
     """Failed logins per account and per address, in the database so every worker sees the same count."""
 
     __tablename__ = "login_throttle"
@@ -335,7 +335,7 @@ class LoginThrottle(db.Model):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class ClosedDay(db.Model):
+class ClosedDay(Model):
     """締め: a date whose figures the division has checked; its entries are 確定 rather than 速報."""
 
     __tablename__ = "closed_day"
@@ -348,7 +348,7 @@ class ClosedDay(db.Model):
     closed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class AuditRecord(db.Model):
+class AuditRecord(Model):
     """Who changed what, when, from which values to which, and why. Append-only: triggers refuse
     UPDATE and DELETE on both databases, so the application cannot rewrite its own history."""
 
@@ -380,7 +380,7 @@ class RecipientKind(enum.StrEnum):
     DIVISION = "division"
 
 
-class Recipient(db.Model):
+class Recipient(Model):
     """An address that gets the morning digest: an organisation's own, or the division's summary."""
 
     __tablename__ = "recipient"
@@ -419,7 +419,7 @@ class DeliveryStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class Delivery(db.Model):
+class Delivery(Model):
     """One digest for one recipient on one date. The row is claimed (inserted) before the mail is sent,
     so the unique key makes a second sender, a second scheduler or a second run find it taken."""
 
@@ -448,7 +448,7 @@ class Delivery(db.Model):
     recipient: Mapped[Recipient] = relationship()
 
 
-class JobRun(db.Model):
+class JobRun(Model):
     """The scheduler's heartbeat and each job's last run, for the health check and for catch-up."""
 
     __tablename__ = "job_run"

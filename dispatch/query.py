@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from datetime import date
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import aliased
 
+from .extensions import db
 from .models import Disaster, Duty, Entry, Operation, Organisation
+
+# The column types of a statement that a helper narrows or joins and hands back unchanged.
+Columns = TypeVarTuple("Columns")
 
 Sender = aliased(Organisation, name="sender_org")
 Destination = aliased(Organisation, name="destination_org")
@@ -46,7 +50,7 @@ class EntryFilter:
         return replace(self, **changes)
 
 
-def apply_filter(stmt: Select[Any], disaster: Disaster, flt: EntryFilter) -> Select[Any]:
+def apply_filter(stmt: Select[*Columns], disaster: Disaster, flt: EntryFilter) -> Select[*Columns]:
     """Restrict a statement over Entry (joined to Operation, Sender, Destination, Duty) to the filter."""
     stmt = stmt.where(Operation.disaster_id == disaster.id)
     if flt.date_from is not None:
@@ -66,7 +70,7 @@ def apply_filter(stmt: Select[Any], disaster: Disaster, flt: EntryFilter) -> Sel
     return stmt
 
 
-def joined(stmt: Select[Any]) -> Select[Any]:
+def joined(stmt: Select[*Columns]) -> Select[*Columns]:
     return (
         stmt.join(Operation, Entry.operation_id == Operation.id)
         .join(Sender, Entry.sender_id == Sender.id)
@@ -75,7 +79,30 @@ def joined(stmt: Select[Any]) -> Select[Any]:
     )
 
 
-def entries_select(disaster: Disaster, flt: EntryFilter) -> Select[Any]:
+def entries_select(disaster: Disaster, flt: EntryFilter) -> Select[Entry]:
     """Entries in list order: newest date first, then operation, destination, sender."""
     stmt = apply_filter(joined(select(Entry)), disaster, flt)
     return stmt.order_by(Entry.date.desc(), Operation.display_order, Destination.code, Sender.code, Entry.id)
+
+
+def entries_summary(disaster: Disaster, flt: EntryFilter) -> tuple[int, int]:
+    """How many entries the filter keeps and their person-days, in one statement."""
+    stmt = apply_filter(
+        joined(select(func.count(Entry.id), func.coalesce(func.sum(Entry.headcount), 0))), disaster, flt
+    )
+    count, person_days = db.session.execute(stmt).one()
+    return int(count), int(person_days)
+
+
+def day_summaries(disaster: Disaster) -> list[tuple[date, int, int]]:
+    """Each date with entries: how many and their person-days, newest first (the closing page)."""
+    stmt = (
+        apply_filter(
+            joined(select(Entry.date, func.count(Entry.id), func.sum(Entry.headcount))),
+            disaster,
+            EntryFilter(),
+        )
+        .group_by(Entry.date)
+        .order_by(Entry.date.desc())
+    )
+    return [(day, int(n), int(pd)) for day, n, pd in db.session.execute(stmt)]

@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from . import audit
+from .actors import Actor
+from .errors import Refusal
 from .extensions import db
 from .models import Organisation, Recipient, RecipientKind
-from .services import DispatchError
 from .text import normalise
 
 # The division's own list: the whole-disaster summary rather than one organisation's digest.
@@ -33,11 +34,9 @@ def normalise_email(text: str) -> str:
     """The address as stored: trimmed, full-width characters made half-width, the domain in lower case."""
     address = normalise(text)
     if not address:
-        raise DispatchError("メールアドレスを入力してください。")
+        raise Refusal("メールアドレスを入力してください。")
     if len(address) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.fullmatch(address):
-        raise DispatchError(
-            f"「{address}」はメールアドレスの形式ではありません（例: bousai@city.example.lg.jp）。"
-        )
+        raise Refusal(f"「{address}」はメールアドレスの形式ではありません（例: bousai@city.example.lg.jp）。")
     local, domain = address.rsplit("@", 1)
     return f"{local}@{domain.lower()}"
 
@@ -75,7 +74,7 @@ def add_recipient(
     organisation: Organisation | None,
     email: str,
     *,
-    actor: str,
+    actor: Actor,
     note: str = "",
     send_empty: bool = False,
 ) -> Recipient:
@@ -84,7 +83,7 @@ def add_recipient(
     note = _clean_note(note)
     if find_recipient(organisation, address) is not None:
         owner = organisation.name if organisation else DIVISION_LABEL
-        raise DispatchError(f"「{address}」は{owner}の配信先に登録済みです。")
+        raise Refusal(f"「{address}」は{owner}の配信先に登録済みです。")
     recipient = Recipient(
         kind=(RecipientKind.ORGANISATION if organisation else RecipientKind.DIVISION).value,
         organisation=organisation,
@@ -109,7 +108,7 @@ def add_recipient(
 def update_recipient(
     recipient: Recipient,
     *,
-    actor: str,
+    actor: Actor,
     active: bool | None = None,
     note: str | None = None,
     send_empty: bool | None = None,
@@ -138,11 +137,11 @@ def update_recipient(
     return True
 
 
-def set_active(recipient: Recipient, active: bool, *, actor: str) -> bool:
+def set_active(recipient: Recipient, active: bool, *, actor: Actor) -> bool:
     return update_recipient(recipient, actor=actor, active=active)
 
 
-def delete_recipient(recipient: Recipient, *, actor: str) -> None:
+def delete_recipient(recipient: Recipient, *, actor: Actor) -> None:
     """Gone with its delivery history (the database cascades); deactivating keeps the history."""
     audit.record(
         "delete",
@@ -171,5 +170,5 @@ def list_recipients(organisation_id: int | None = None) -> list[Recipient]:
 def _clean_note(note: str) -> str:
     note = note.strip()
     if len(note) > MAX_NOTE_LENGTH:
-        raise DispatchError(f"備考は{MAX_NOTE_LENGTH}文字以内で入力してください。")
+        raise Refusal(f"備考は{MAX_NOTE_LENGTH}文字以内で入力してください。")
     return note

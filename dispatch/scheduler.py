@@ -29,8 +29,9 @@ from sqlalchemy.exc import IntegrityError
 
 from . import delivery
 from .config import TIME_ZONE
-from .extensions import begin_write, db
+from .extensions import db
 from .models import JobRun
+from .write_lock import writing
 
 TOKYO = ZoneInfo(TIME_ZONE)
 LOG = logging.getLogger("dispatch.scheduler")
@@ -280,19 +281,18 @@ def _mark_finished(run: JobRun, outcome: Outcome, finished: datetime) -> None:
 
 def _record(name: str, change: Callable[[JobRun], None]) -> None:
     """Change one JobRun row in its own committed transaction, creating the row on first use."""
-    begin_write()
-    run = db.session.get(JobRun, name)
-    if run is None:
-        try:
-            with db.session.begin_nested():
-                run = JobRun(name=name)
-                db.session.add(run)
-        except IntegrityError:
-            # A second scheduler created it between our read and our insert.
-            run = db.session.get(JobRun, name)
-            assert run is not None
-    change(run)
-    db.session.commit()
+    with writing():
+        run = db.session.get(JobRun, name)
+        if run is None:
+            try:
+                with db.session.begin_nested():
+                    run = JobRun(name=name)
+                    db.session.add(run)
+            except IntegrityError:
+                # A second scheduler created it between our read and our insert.
+                run = db.session.get(JobRun, name)
+                assert run is not None
+        change(run)
 
 
 def _fire(app: Flask, job: Job) -> None:

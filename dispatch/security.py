@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 from flask.sessions import SecureCookieSessionInterface
-from sqlalchemy import delete, select
+from sqlalchemy import and_, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -96,7 +96,7 @@ def login_refusal(keys: list[str], now: datetime, policy: ThrottlePolicy) -> str
                     f"ログインの失敗が続いたため、一時的にロックしています。約{minutes}分後にもう一度お試しください。"
                     "急ぐ場合は管理者に連絡してください。"
                 )
-            db.session.delete(row)
+            # The lock has run out: the count starts again at the next failure (record_failure).
             continue
         wait = row.last_failure_at + policy.delay(row.failures) - now
         if wait > timedelta(0):
@@ -106,13 +106,19 @@ def login_refusal(keys: list[str], now: datetime, policy: ThrottlePolicy) -> str
 
 
 def record_failure(keys: list[str], now: datetime, policy: ThrottlePolicy) -> None:
-    # One statement per key, atomic on both databases, so two workers failing at once both count.
+    # One statement per key, atomic on both databases, so two workers failing at once both count. A lock
+    # that has run out starts the count again.
     insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    expired = and_(LoginThrottle.locked_until.is_not(None), LoginThrottle.locked_until <= now)
     for key in keys:
         stmt = insert(LoginThrottle).values(key=key, failures=1, last_failure_at=now)
         stmt = stmt.on_conflict_do_update(
             index_elements=[LoginThrottle.key],
-            set_={"failures": LoginThrottle.failures + 1, "last_failure_at": now},
+            set_={
+                "failures": case((expired, 1), else_=LoginThrottle.failures + 1),
+                "locked_until": case((expired, None), else_=LoginThrottle.locked_until),
+                "last_failure_at": now,
+            },
         )
         db.session.execute(stmt)
     for row in db.session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys))):

@@ -13,11 +13,13 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Select,
     and_,
     bindparam,
     case,
@@ -35,7 +37,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, object_session
 
 from .extensions import db
-from .models import Disaster, Entry, Operation, Tally
+from .models import Entry, Operation, Tally
+from .write_lock import take_turns_on_disaster
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 # Up to this many keys of a dimension are read one index seek each; more (an import) read the dimension once.
 SEEK_LIMIT = 64
+# Up to this many changes (an entry form, a short period) read every dimension in one statement.
+FEW_CHANGES = 8
 
 Key = tuple[int, int]
 T = Tally.__table__
@@ -96,8 +101,12 @@ def _apply(session: Session, changes: list[Change]) -> None:
     conn = session.connection()
     changes = _with_disasters(conn, changes)
     for disaster_id in sorted({c.disaster_id or 0 for c in changes}):
-        _lock(conn, disaster_id)
+        take_turns_on_disaster(conn, disaster_id)
     writes = _Writes()
+    if len(changes) <= FEW_CHANGES:
+        _apply_few(conn, changes, writes)
+        writes.execute(conn)
+        return
     # One dimension at a time, so an import of 100,000 entries holds one dimension's deltas, not seven.
     for dim, key_of in DIMENSIONS.items():
         deltas: dict[int, dict[Key, Counter[date]]] = defaultdict(lambda: defaultdict(Counter))
@@ -112,6 +121,28 @@ def _apply(session: Session, changes: list[Change]) -> None:
     writes.execute(conn)
 
 
+def _apply_few(conn: Connection, changes: list[Change], writes: _Writes) -> None:
+    """A form's few entries: every dimension's keys read in one statement, not one per dimension."""
+    deltas: dict[tuple[int, str], dict[Key, Counter[date]]] = defaultdict(lambda: defaultdict(Counter))
+    for change in changes:
+        for dim, key_of in DIMENSIONS.items():
+            deltas[change.disaster_id or 0, dim][key_of(change)][change.date] += change.headcount
+    changed = {
+        (disaster_id, dim, key): days
+        for (disaster_id, dim), by_key in deltas.items()
+        for key, days in by_key.items()
+        if any(days.values())
+    }
+    starts = {wanted: min(d for d, n in days.items() if n) for wanted, days in changed.items()}
+    stored = _read_keys(conn, starts)
+    for disaster_id, dim in deltas:
+        by_key = {key: days for (d, m, key), days in changed.items() if (d, m) == (disaster_id, dim)}
+        if by_key:
+            _plan(
+                conn, disaster_id, dim, by_key, writes, {key: stored[disaster_id, dim, key] for key in by_key}
+            )
+
+
 def _with_disasters(conn: Connection, changes: list[Change]) -> list[Change]:
     missing = {c.operation_id for c in changes if c.disaster_id is None}
     if not missing:
@@ -122,15 +153,6 @@ def _with_disasters(conn: Connection, changes: list[Change]) -> list[Change]:
         c if c.disaster_id is not None else replace(c, disaster_id=disaster_of[c.operation_id])
         for c in changes
     ]
-
-
-def _lock(conn: Connection, disaster_id: int) -> None:
-    # A new row's person-days are read from the row before it: two PostgreSQL writers of one disaster
-    # must take turns, or each would miss the other's. SQLite writers already take turns (BEGIN IMMEDIATE).
-    # FOR NO KEY UPDATE: writers also hold the row's KEY SHARE lock through the foreign keys of the rows
-    # they insert (audit records), and FOR UPDATE would wait on those in both directions: a deadlock.
-    if conn.dialect.name != "sqlite":
-        conn.execute(select(Disaster.id).where(Disaster.id == disaster_id).with_for_update(key_share=True))
 
 
 @dataclass
@@ -206,13 +228,19 @@ def _insert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
 
 
 def _plan(
-    conn: Connection, disaster_id: int, dim: str, by_key: dict[Key, Counter[date]], writes: _Writes
+    conn: Connection,
+    disaster_id: int,
+    dim: str,
+    by_key: dict[Key, Counter[date]],
+    writes: _Writes,
+    stored: dict[Key, _Series] | None = None,
 ) -> None:
-    starts = {key: min(d for d, n in days.items() if n) for key, days in by_key.items()}
-    if len(by_key) <= SEEK_LIMIT:
-        stored = {key: _read_key(conn, disaster_id, dim, key, start) for key, start in starts.items()}
-    else:
-        stored = _read_dimension(conn, disaster_id, dim, starts)
+    if stored is None:
+        starts = {key: min(d for d, n in days.items() if n) for key, days in by_key.items()}
+        if len(by_key) <= SEEK_LIMIT:
+            stored = {key: _read_key(conn, disaster_id, dim, key, start) for key, start in starts.items()}
+        else:
+            stored = _read_dimension(conn, disaster_id, dim, starts)
     for key, days in by_key.items():
         series = stored[key]
         rows = series.rows or {}
@@ -242,6 +270,53 @@ def _read_key(conn: Connection, disaster_id: int, dim: str, key: Key, start: dat
             series.base = person_days
         else:
             series.rows[day] = (headcount, person_days)
+    return series
+
+
+_KEY_SQL = "disaster_id = {m} AND dim = {m} AND key1 = {m} AND key2 = {m}"
+# Part i of the statement: the key's rows from its start on, and the one row before the start.
+_FROM_START = "SELECT {i}, date, headcount, person_days FROM tally WHERE {key} AND date >= {m}"
+_BEFORE_START = (
+    "SELECT * FROM (SELECT {i} AS part, date, headcount, person_days FROM tally WHERE {key} AND date < {m} "
+    "ORDER BY date DESC LIMIT 1) AS before_{i}"
+)
+
+
+@cache
+def _read_keys_sql(parts: int, mark: str) -> str:
+    key = _KEY_SQL.format(m=mark)
+    return " UNION ALL ".join(
+        sql.format(i=i, key=key, m=mark) for i in range(parts) for sql in (_FROM_START, _BEFORE_START)
+    )
+
+
+def _read_keys(
+    conn: Connection, starts: dict[tuple[int, str, Key], date]
+) -> dict[tuple[int, str, Key], _Series]:
+    """Each (disaster, dimension, key)'s rows from its start, and the person-days before, in one statement.
+
+    Built as text once per number of keys and sent to the driver: an entry form's POST reads seven keys,
+    and building and compiling a fourteen-part union each time would cost more than running it.
+    """
+    wanted = list(starts)
+    series = {w: _Series(0, starts[w], {}) for w in wanted}
+    sqlite = conn.dialect.name == "sqlite"
+    params: list[Any] = []
+    for disaster_id, dim, (key1, key2) in wanted:
+        start: Any = starts[disaster_id, dim, (key1, key2)]
+        start = start.isoformat() if sqlite else start
+        params += [disaster_id, dim, key1, key2, start] * 2
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    for part, day, headcount, person_days in conn.exec_driver_sql(
+        _read_keys_sql(len(wanted), mark), tuple(params)
+    ):
+        found = series[wanted[part]]
+        day = date.fromisoformat(day) if isinstance(day, str) else day
+        assert found.start is not None and found.rows is not None
+        if day < found.start:
+            found.base = person_days
+        else:
+            found.rows[day] = (headcount, person_days)
     return series
 
 
@@ -337,7 +412,7 @@ class Figure:
 
 
 def as_of(
-    disaster_id: int, dim: str, day: date, candidates: Any, *, since: date | None = None
+    disaster_id: int, dim: str, day: date, candidates: Select[*tuple[Any, ...]], *, since: date | None = None
 ) -> dict[Key, Figure]:
     """The keys' figures as of `day` (counting only entries from `since` on, if given); keys with none are
     left out. `candidates` selects (key1, key2, *label) for each key: one index seek each."""
@@ -358,7 +433,9 @@ def as_of(
 _PACK = 2**32
 
 
-def _latest(disaster_id: int, dim: str, day: date, candidates: Any) -> Iterator[tuple[Key, Figure]]:
+def _latest(
+    disaster_id: int, dim: str, day: date, candidates: Select[*tuple[Any, ...]]
+) -> Iterator[tuple[Key, Figure]]:
     # A scalar subquery in the select list, not a join: the database walks the candidate keys and seeks
     # each one, rather than scanning the dimension's rows. One seek per key finds the latest row on or
     # before the day; it packs the person-days through that row with the headcount when the row is the

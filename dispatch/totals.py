@@ -186,7 +186,7 @@ def _until(flt: EntryFilter) -> date:
 
 
 def _tally_figures(
-    disaster: Disaster, as_of: date, flt: EntryFilter, dim: str, candidates: Select[Any]
+    disaster: Disaster, as_of: date, flt: EntryFilter, dim: str, candidates: Select[*tuple[Any, ...]]
 ) -> dict[tally.Key, tally.Figure]:
     until = _until(flt)
     if flt.date_from is not None and flt.date_from > until:
@@ -224,7 +224,7 @@ def _single_key(disaster: Disaster, flt: EntryFilter) -> tuple[str, int] | None:
     return dim, int(key or 0)
 
 
-def _candidates(disaster: Disaster, by: Dimension) -> Select[Any]:
+def _candidates(disaster: Disaster, by: Dimension) -> Select[*tuple[Any, ...]]:
     """Every possible key of the dimension, with its code and name: (id, 0, code, name). Table columns,
     not mapped attributes: the rows need no ORM loading."""
     match by:

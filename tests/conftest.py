@@ -16,16 +16,20 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from flask_login import FlaskLoginClient
 from flask_migrate import upgrade
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from dispatch import create_app
-from dispatch.accounts import create_user
 from dispatch.extensions import db
 from dispatch.masterdata import load_master_data
-from dispatch.models import Organisation, Role, User
-from dispatch.services import seed_founding_case
+from dispatch.models import Disaster, Role
+from dispatch.seeding import seed_founding_case
+from tests.factories import (
+    OGA,
+    PASSWORD,  # noqa: F401 - tests/test_pipeline.py still imports it from here
+    logged_in,
+    make_user,
+)
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
 # Tables holding what a test writes; master data (organisation, duty) is loaded once and kept.
@@ -115,6 +119,28 @@ def app(database_url: str) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def app_with(database_url: str) -> Iterator[Callable[..., Flask]]:
+    """More apps on the test's database, each with its own engine and settings (CSRF on, a bad setting, or
+    none changed: a second web worker); their connections are closed after the test."""
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        made.append(make_app(database_url, **overrides))
+        return made[-1]
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def csrf_app(app_with: Callable[..., Flask]) -> Flask:
+    """An app that checks CSRF tokens, as production does (the other tests' apps do not)."""
+    return app_with(WTF_CSRF_ENABLED=True)
+
+
+@pytest.fixture
 def ctx(app: Flask) -> Iterator[None]:
     """An application context, for tests that call services and totals directly."""
     with app.app_context():
@@ -122,35 +148,12 @@ def ctx(app: Flask) -> Iterator[None]:
         db.session.rollback()
 
 
-def make_user(app: Flask, role: Role, username: str | None = None, org_code: str | None = None) -> User:
-    """A user with a known password (PASSWORD), committed so that other requests see it."""
-    with app.app_context():
-        organisation = (
-            db.session.scalar(select(Organisation).where(Organisation.code == org_code)) if org_code else None
-        )
-        user, _ = create_user(
-            username or f"{role.value}-user",
-            role,
-            actor="test",
-            organisation=organisation,
-            password=PASSWORD,
-        )
-        db.session.commit()
-        db.session.refresh(user)
-        db.session.expunge(user)
-        return user
-
-
-PASSWORD = "correct horse battery"
-
-
 @pytest.fixture
 def client_as(app: Flask) -> Callable[..., FlaskClient]:
     """A test client already logged in as a new user of the role (the login page has tests of its own)."""
-    app.test_client_class = FlaskLoginClient
 
     def login(role: Role, username: str | None = None, org_code: str | None = None) -> FlaskClient:
-        return app.test_client(user=make_user(app, role, username, org_code))
+        return logged_in(app, make_user(app, role, username, org_code))
 
     return login
 
@@ -172,11 +175,24 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 
 @pytest.fixture
+def oga(client_as: Callable[..., FlaskClient], demo: None) -> FlaskClient:
+    """A municipality user at 男鹿市, which only ever received water-supply crews in the founding case."""
+    return client_as(Role.MUNICIPALITY, "oga", OGA)
+
+
+@pytest.fixture
 def demo(app: Flask) -> None:
     """The founding case (dispatch/demo.py): 549 entries, 延べ2,319人, 2023-07-16 to 2023-10-31."""
     with app.app_context():
         seed_founding_case()
         db.session.commit()
+
+
+@pytest.fixture
+def demo_disaster(ctx: None) -> Disaster:
+    """The founding case seeded inside the test's application context (not committed), for tests that
+    call totals and reports directly."""
+    return seed_founding_case().disaster
 
 
 # --- mail: a real SMTP server on 127.0.0.1, and nothing else ---------------------------------------------

@@ -1,21 +1,40 @@
-"""Rows for tests, built through the real services so every invariant applies."""
+"""Rows, users and forms for tests, built through the real services so every invariant applies.
+
+The codes are the organisations' 全国地方公共団体コード; SLUG and BASE name the founding case's disaster
+(dispatch/demo.py, loaded by the `demo` fixture) and its pages.
+"""
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_login import FlaskLoginClient
 from sqlalchemy import select
 
-from dispatch.closing import Actor
+from dispatch.accounts import create_user
+from dispatch.actors import Actor
+from dispatch.catalog import create_disaster, create_operation
+from dispatch.entries import EntryDraft, log_entries
 from dispatch.extensions import db
-from dispatch.models import Disaster, Duty, Entry, Operation, Organisation, Role
-from dispatch.services import EntryDraft, create_disaster, create_operation, log_entries
+from dispatch.models import Disaster, Duty, Entry, Operation, Organisation, Role, User
 
 AKITA_PREF = "050008"
 AKITA_CITY = "052019"
-GOJOME = "053619"
 NOSHIRO = "052027"
 YOKOTE = "052035"
+OGA = "052060"
+KOSAKA = "053031"
+HAPPO = "053490"
+GOJOME = "053619"
+IKAWA = "053660"
+
+SLUG = "akita-2023-rain"
+BASE = f"/disasters/{SLUG}"
+
+PASSWORD = "correct horse battery"
 
 
 def hq(name: str = "test") -> Actor:
@@ -77,3 +96,66 @@ def draft(
 def entry(day: date, headcount: int = 1, **kwargs: object) -> Entry:
     [created] = log_entries([draft(day, headcount, **kwargs)], actor=hq())  # type: ignore[arg-type]
     return created
+
+
+def admin(name: str = "admin") -> Actor:
+    """A system administrator (also what the CLI acts as)."""
+    return Actor(name, Role.ADMIN)
+
+
+def entry_row(**overrides: Any) -> Entry:
+    """An entry added straight to the session, past the services (秋田県 -> 五城目町, 給水業務, 1 person on
+    2023-08-01 unless overridden): for tests of what the database itself refuses."""
+    values: dict[str, Any] = {
+        "date": date(2023, 8, 1),
+        "operation": operation(),
+        "sender": org(AKITA_PREF),
+        "destination": org(GOJOME),
+        "duty": duty("water_supply"),
+        "headcount": 1,
+    }
+    values.update(overrides)
+    row = Entry(**values)
+    db.session.add(row)
+    return row
+
+
+def make_user(app: Flask, role: Role, username: str | None = None, org_code: str | None = None) -> User:
+    """A user with a known password (PASSWORD), committed so that other requests see it."""
+    with app.app_context():
+        organisation = org(org_code) if org_code else None
+        user, _ = create_user(
+            username or f"{role.value}-user",
+            role,
+            actor=admin("test"),
+            organisation=organisation,
+            password=PASSWORD,
+        )
+        db.session.commit()
+        db.session.refresh(user)
+        db.session.expunge(user)
+        return user
+
+
+def logged_in(app: Flask, user: User) -> FlaskClient:
+    """A test client of the app already logged in as the user (the login page has tests of its own)."""
+    app.test_client_class = FlaskLoginClient
+    return app.test_client(user=user)
+
+
+def entry_form(**changes: str) -> dict[str, str]:
+    """The new-entry (and edit) form as HQ fills it in: 横手市 -> 五城目町, 災害救助法関係事務, 2 people on
+    2023-11-01, a day after the founding case ends."""
+    form = {
+        "date": "2023-11-01",
+        "operation": "relief-act",
+        "sender": "052035 横手市",
+        "sender_unit": "",
+        "destination": "053619 五城目町",
+        "duty": "relief_act",
+        "headcount": "2",
+        "note": "",
+        "reason": "",
+    }
+    form.update(changes)
+    return form

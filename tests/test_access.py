@@ -82,7 +82,7 @@ def test_every_route_is_in_the_allow_list(app: Flask) -> None:
     assert forgotten == []
     # And nothing listed that no longer exists (a renamed view would otherwise keep a stale line).
     assert sorted(set(access.PERMISSIONS) - endpoints) == []
-    assert sorted(access.PUBLIC) == ["auth.login", "dispatch.healthz", "static"]
+    assert sorted(access.PUBLIC) == ["auth.login", "health.healthz", "static"]
 
 
 def test_a_view_missing_from_the_table_is_refused_to_everyone(database_url: str) -> None:

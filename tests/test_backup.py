@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from dispatch.extensions import db
-from dispatch.services import seed_founding_case
+from dispatch.seeding import seed_founding_case
 
 pytestmark = pytest.mark.sqlite_only
 

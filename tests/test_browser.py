@@ -9,7 +9,7 @@ from flask import Flask
 
 from dispatch.extensions import db
 from dispatch.models import Role
-from dispatch.services import seed_founding_case
+from dispatch.seeding import seed_founding_case
 from tests.browser import OutsideRequests, chromium, live_server, log_in
 from tests.conftest import PASSWORD, make_user
 

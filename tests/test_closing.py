@@ -9,10 +9,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DatabaseError
 
 from dispatch.audit import AuditFilter, audit_select
-from dispatch.closing import ClosingError, close_day, closed_dates, reopen_day
+from dispatch.closing import close_day, closed_dates, reopen_day
+from dispatch.entries import delete_entry, log_entries, restore_entry, update_entry
+from dispatch.errors import ClosingError, Refusal
 from dispatch.extensions import db
 from dispatch.models import AuditRecord, Entry
-from dispatch.services import DispatchError, delete_entry, log_entries, restore_entry, update_entry
 from tests.factories import disaster, draft, entry, hq, reviewer
 
 DAY = date(2023, 8, 1)
@@ -43,15 +44,15 @@ def test_hq_cannot_add_edit_or_delete_on_a_closed_day(ctx: None) -> None:
     existing = entry(DAY, 3)
     close_day(disaster(), DAY, reviewer())
 
-    with pytest.raises(DispatchError, match="総合防災課に依頼"):
+    with pytest.raises(Refusal, match="総合防災課に依頼"):
         log_entries([draft(DAY, 2, duty_code="damage_survey")], hq())
-    with pytest.raises(DispatchError, match="総合防災課に依頼"):
+    with pytest.raises(Refusal, match="総合防災課に依頼"):
         update_entry(existing, draft(DAY, 5), hq())
-    with pytest.raises(DispatchError, match="総合防災課に依頼"):
+    with pytest.raises(Refusal, match="総合防災課に依頼"):
         delete_entry(existing, hq())
     # Moving an open day's entry onto a closed day is a change to the closed day too.
     movable = entry(date(2023, 8, 2), 1)
-    with pytest.raises(DispatchError, match="総合防災課に依頼"):
+    with pytest.raises(Refusal, match="総合防災課に依頼"):
         update_entry(movable, draft(DAY, 1, duty_code="certificate"), hq())
 
 
@@ -59,7 +60,7 @@ def test_reviewer_edit_on_a_closed_day_needs_a_reason(ctx: None) -> None:
     existing = entry(DAY, 3)
     close_day(disaster(), DAY, reviewer())
 
-    with pytest.raises(DispatchError, match="理由"):
+    with pytest.raises(Refusal, match="理由"):
         update_entry(existing, draft(DAY, 5), reviewer("kato"))
 
     update_entry(existing, draft(DAY, 5), reviewer("kato"), reason="五城目町の報告訂正")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from dispatch.extensions import db
 from dispatch.models import Organisation, OrgKind, Role
-from dispatch.services import seed_founding_case
+from dispatch.seeding import seed_founding_case
 from tests import factories
 
 

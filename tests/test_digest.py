@@ -40,6 +40,7 @@ from dispatch import digest
 from dispatch.closing import close_day
 from dispatch.delivery import backoff, retry_failed, send_due_digests
 from dispatch.digest import preview
+from dispatch.entries import EntryDraft, update_entry
 from dispatch.extensions import db
 from dispatch.models import (
     Delivery,
@@ -51,7 +52,7 @@ from dispatch.models import (
     RecipientKind,
     utcnow,
 )
-from dispatch.services import EntryDraft, seed_founding_case, update_entry
+from dispatch.seeding import seed_founding_case
 from tests import factories
 from tests.conftest import make_mail_app
 from tests.smtp import SMTPServer

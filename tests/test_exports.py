@@ -29,11 +29,12 @@ from openpyxl.workbook.workbook import Workbook
 from sqlalchemy import insert, select
 
 from dispatch import clock, exports
+from dispatch.catalog import create_disaster, create_operation
+from dispatch.entries import EntryDraft, log_entries
 from dispatch.extensions import db
 from dispatch.importing import import_dispatches
 from dispatch.models import Disaster, Duty, Entry, Operation, Role
 from dispatch.query import Destination, Sender, joined
-from dispatch.services import EntryDraft, create_disaster, create_operation, log_entries
 from tests import factories
 
 SLUG = "akita-2023-rain"

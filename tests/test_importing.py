@@ -12,19 +12,14 @@ from flask.testing import FlaskCliRunner
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from dispatch import audit, importing, services, tally
+from dispatch import audit, entries, importing, tally
 from dispatch.audit import AuditFilter, audit_select
+from dispatch.catalog import create_operation
 from dispatch.closing import close_day
+from dispatch.errors import ImportRefused
 from dispatch.extensions import db
-from dispatch.importing import (
-    UNSUPPORTED_FORMAT,
-    ImportRefused,
-    ImportResult,
-    RowError,
-    import_dispatches,
-)
+from dispatch.importing import UNSUPPORTED_FORMAT, ImportResult, RowError, import_dispatches
 from dispatch.models import Disaster, Entry, Operation, Organisation
-from dispatch.services import create_operation
 from tests import factories
 from tests.factories import AKITA_CITY, AKITA_PREF, GOJOME, NOSHIRO, hq
 
@@ -145,6 +140,23 @@ def test_english_headers_with_codes(disaster: Disaster, operation: Operation) ->
     assert stored() == [
         (date(2023, 7, 20), AKITA_PREF, "", GOJOME, "water_supply", 4, ""),
         (date(2023, 7, 20), AKITA_CITY, "", GOJOME, "damage_survey", 1, ""),
+    ]
+
+
+def test_kana_prefixes_and_codes_without_check_digit(disaster: Disaster, operation: Operation) -> None:
+    # The importer finds what the entry form finds (dispatch/lookup.py): tests/test_lookup.py has each rule.
+    lines = [
+        EN_HEADER,
+        "2023-07-20,災害時の相互応援,あきたけん,,05361,給水,4,",
+        "2023-07-20,mutual-aid,ノシロシ,,五城目,家屋被害,1,",
+    ]
+
+    result = import_dispatches(disaster, csv_bytes(lines), "typed.csv", actor=hq())
+
+    assert result.person_days == 5
+    assert stored() == [
+        (date(2023, 7, 20), AKITA_PREF, "", GOJOME, "water_supply", 4, ""),
+        (date(2023, 7, 20), NOSHIRO, "", GOJOME, "damage_survey", 1, ""),
     ]
 
 
@@ -300,8 +312,8 @@ def long_file(rows: int) -> list[str]:
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches of a few rows, so that a file of a few hundred crosses many of them."""
-    monkeypatch.setattr(services, "WRITE_BATCH", 64)
-    monkeypatch.setattr(services, "LOOKUP_BATCH", 3)
+    monkeypatch.setattr(entries, "WRITE_BATCH", 64)
+    monkeypatch.setattr(entries, "LOOKUP_BATCH", 3)
 
 
 def test_a_long_file_has_an_audit_record_per_entry_and_its_tally(
@@ -475,7 +487,13 @@ def test_a_name_two_organisations_share_needs_the_code(disaster: Disaster, opera
 
     errors = refused(disaster, csv_bytes(lines))
 
-    assert errors == [RowError(2, "派遣元「秋田市」という団体が複数あります。団体コードで指定してください")]
+    assert errors == [
+        RowError(
+            2,
+            "派遣元「秋田市」に当たる団体が複数あります: 秋田市（052019）、秋田市（X0001）。"
+            "コードで入力してください。",
+        )
+    ]
 
 
 def test_headcount_beyond_what_the_database_holds(disaster: Disaster, operation: Operation) -> None:

@@ -31,7 +31,7 @@ from dispatch import tally
 from dispatch.backup import backup_sqlite, verify
 from dispatch.extensions import db
 from dispatch.models import Disaster, Entry, Role
-from dispatch.services import seed_founding_case
+from dispatch.seeding import seed_founding_case
 from dispatch.totals import headline
 from tests.conftest import PASSWORD, POSTGRES_URL, make_user
 

@@ -59,7 +59,7 @@ def field_errors(text: str) -> dict[str, list[str]]:
 def recipient(app: Flask, org_code: str | None, email: str, **kwargs: Any) -> int:
     with app.app_context():
         org = factories.org(org_code) if org_code else None
-        created = add_recipient(org, email, actor="test", **kwargs)
+        created = add_recipient(org, email, actor=factories.admin("test"), **kwargs)
         db.session.commit()
         return created.id
 

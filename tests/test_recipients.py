@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
+from dispatch.errors import Refusal
 from dispatch.extensions import db
 from dispatch.models import AuditRecord, Delivery, DeliveryStatus, Recipient, RecipientKind
 from dispatch.recipients import (
@@ -21,7 +22,6 @@ from dispatch.recipients import (
     set_active,
     update_recipient,
 )
-from dispatch.services import DispatchError
 from tests import factories
 
 GOJOME = factories.GOJOME
@@ -76,7 +76,7 @@ def test_an_address_is_stored_with_its_domain_in_lower_case(typed: str, stored: 
     ],
 )
 def test_what_is_not_an_address_is_refused_in_japanese(bad: str) -> None:
-    with pytest.raises(DispatchError, match="メールアドレス"):
+    with pytest.raises(Refusal, match="メールアドレス"):
         normalise_email(bad)
 
 
@@ -85,7 +85,11 @@ def test_what_is_not_an_address_is_refused_in_japanese(bad: str) -> None:
 
 def test_adding_an_organisation_address_is_audited(ctx: None) -> None:
     recipient = add_recipient(
-        factories.org(GOJOME), "Bousai@Town.Gojome.LG.JP", actor="kato", note=" 総務課 ", send_empty=True
+        factories.org(GOJOME),
+        "Bousai@Town.Gojome.LG.JP",
+        actor=factories.admin("kato"),
+        note=" 総務課 ",
+        send_empty=True,
     )
     db.session.commit()
     assert (recipient.kind, recipient.email, recipient.note) == (
@@ -113,20 +117,22 @@ def test_adding_an_organisation_address_is_audited(ctx: None) -> None:
 
 
 def test_the_same_address_twice_on_one_list_is_refused(ctx: None) -> None:
-    add_recipient(factories.org(GOJOME), "bousai@town.gojome.lg.jp", actor="kato")
-    with pytest.raises(DispatchError, match="「BOUSAI@town.gojome.lg.jp」は五城目町の配信先に登録済みです。"):
-        add_recipient(factories.org(GOJOME), "BOUSAI@TOWN.GOJOME.LG.JP", actor="kato")
+    add_recipient(factories.org(GOJOME), "bousai@town.gojome.lg.jp", actor=factories.admin("kato"))
+    with pytest.raises(Refusal, match="「BOUSAI@town.gojome.lg.jp」は五城目町の配信先に登録済みです。"):
+        add_recipient(factories.org(GOJOME), "BOUSAI@TOWN.GOJOME.LG.JP", actor=factories.admin("kato"))
     # On another organisation's list, or the division's, the same address is a different subscription.
-    add_recipient(factories.org(AKITA_CITY), "bousai@town.gojome.lg.jp", actor="kato")
-    add_recipient(None, "bousai@town.gojome.lg.jp", actor="kato")
-    with pytest.raises(DispatchError, match=f"{DIVISION_LABEL}の配信先に登録済みです"):
-        add_recipient(None, "Bousai@town.gojome.lg.jp", actor="kato")
+    add_recipient(factories.org(AKITA_CITY), "bousai@town.gojome.lg.jp", actor=factories.admin("kato"))
+    add_recipient(None, "bousai@town.gojome.lg.jp", actor=factories.admin("kato"))
+    with pytest.raises(Refusal, match=f"{DIVISION_LABEL}の配信先に登録済みです"):
+        add_recipient(None, "Bousai@town.gojome.lg.jp", actor=factories.admin("kato"))
     db.session.commit()
     assert db.session.scalar(select(func.count(Recipient.id))) == 3
 
 
 def test_a_division_address_has_no_organisation(ctx: None) -> None:
-    recipient = add_recipient(None, "sogo-bousai@pref.akita.lg.jp", actor="kato", note="総合防災課")
+    recipient = add_recipient(
+        None, "sogo-bousai@pref.akita.lg.jp", actor=factories.admin("kato"), note="総合防災課"
+    )
     db.session.commit()
     assert (recipient.kind, recipient.organisation_id) == (RecipientKind.DIVISION, None)
     [record] = audit_rows(recipient.id)
@@ -136,16 +142,23 @@ def test_a_division_address_has_no_organisation(ctx: None) -> None:
 
 
 def test_a_note_longer_than_200_characters_is_refused(ctx: None) -> None:
-    with pytest.raises(DispatchError, match="備考は200文字以内"):
-        add_recipient(factories.org(GOJOME), "bousai@town.gojome.lg.jp", actor="kato", note="あ" * 201)
+    with pytest.raises(Refusal, match="備考は200文字以内"):
+        add_recipient(
+            factories.org(GOJOME), "bousai@town.gojome.lg.jp", actor=factories.admin("kato"), note="あ" * 201
+        )
 
 
 def test_deactivating_and_changing_are_audited_with_before_and_after(ctx: None) -> None:
-    recipient = add_recipient(factories.org(GOJOME), "bousai@town.gojome.lg.jp", actor="kato")
-    assert set_active(recipient, False, actor="sato") is True
-    assert update_recipient(recipient, actor="sato", note="課長", send_empty=True) is True
+    recipient = add_recipient(
+        factories.org(GOJOME), "bousai@town.gojome.lg.jp", actor=factories.admin("kato")
+    )
+    assert set_active(recipient, False, actor=factories.admin("sato")) is True
+    assert update_recipient(recipient, actor=factories.admin("sato"), note="課長", send_empty=True) is True
     # Nothing changed: nothing recorded.
-    assert update_recipient(recipient, actor="sato", note="課長", send_empty=True, active=False) is False
+    assert (
+        update_recipient(recipient, actor=factories.admin("sato"), note="課長", send_empty=True, active=False)
+        is False
+    )
     db.session.commit()
     created, deactivated, changed = audit_rows(recipient.id)
     assert created.action == "create"
@@ -159,13 +172,15 @@ def test_deactivating_and_changing_are_audited_with_before_and_after(ctx: None) 
 
 
 def test_deleting_removes_the_address_and_its_deliveries_and_keeps_the_audit(ctx: None) -> None:
-    recipient = add_recipient(factories.org(GOJOME), "bousai@town.gojome.lg.jp", actor="kato")
+    recipient = add_recipient(
+        factories.org(GOJOME), "bousai@town.gojome.lg.jp", actor=factories.admin("kato")
+    )
     db.session.add(
         Delivery(digest_date=date(2023, 8, 1), recipient_id=recipient.id, status=DeliveryStatus.SENT.value)
     )
     db.session.commit()
     recipient_id = recipient.id
-    delete_recipient(recipient, actor="sato")
+    delete_recipient(recipient, actor=factories.admin("sato"))
     db.session.commit()
     assert db.session.get(Recipient, recipient_id) is None
     assert db.session.scalar(select(func.count(Delivery.id))) == 0
@@ -176,10 +191,10 @@ def test_deleting_removes_the_address_and_its_deliveries_and_keeps_the_audit(ctx
 
 
 def test_the_list_shows_the_division_first_then_organisations_by_code(ctx: None) -> None:
-    add_recipient(factories.org(GOJOME), "b@town.gojome.lg.jp", actor="kato")
-    add_recipient(factories.org(AKITA_CITY), "z@city.akita.lg.jp", actor="kato")
-    add_recipient(factories.org(GOJOME), "a@town.gojome.lg.jp", actor="kato")
-    add_recipient(None, "sogo@pref.akita.lg.jp", actor="kato")
+    add_recipient(factories.org(GOJOME), "b@town.gojome.lg.jp", actor=factories.admin("kato"))
+    add_recipient(factories.org(AKITA_CITY), "z@city.akita.lg.jp", actor=factories.admin("kato"))
+    add_recipient(factories.org(GOJOME), "a@town.gojome.lg.jp", actor=factories.admin("kato"))
+    add_recipient(None, "sogo@pref.akita.lg.jp", actor=factories.admin("kato"))
     db.session.commit()
     assert [r.email for r in list_recipients()] == [
         "sogo@pref.akita.lg.jp",

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from dispatch.extensions import db
 from dispatch.models import Disaster
 from dispatch.reports import status_report
-from dispatch.services import seed_founding_case
+from dispatch.seeding import seed_founding_case
 
 AS_OF = date(2023, 10, 31)
 

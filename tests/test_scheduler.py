@@ -29,7 +29,7 @@ from dispatch import scheduler
 from dispatch.extensions import db
 from dispatch.models import Delivery, DeliveryStatus, JobRun
 from dispatch.recipients import add_recipient
-from dispatch.services import seed_founding_case
+from dispatch.seeding import seed_founding_case
 from tests import factories
 from tests.conftest import make_app, make_mail_app
 
@@ -48,8 +48,8 @@ def seeded(mail_app: Flask) -> Flask:
     """The demo disaster, an address at 五城目町 and one on the division's list."""
     with mail_app.app_context():
         seed_founding_case()
-        add_recipient(factories.org(factories.GOJOME), GOJOME_ADDRESS, actor="test")
-        add_recipient(None, DIVISION_ADDRESS, actor="test")
+        add_recipient(factories.org(factories.GOJOME), GOJOME_ADDRESS, actor=factories.admin("test"))
+        add_recipient(None, DIVISION_ADDRESS, actor=factories.admin("test"))
         db.session.commit()
     return mail_app
 
@@ -283,7 +283,7 @@ def test_a_job_that_raises_is_recorded_and_caught_up_again(
     app = make_mail_app(database_url, smtp_server.port, MAIL_FROM="")
     with app.app_context():
         seed_founding_case()
-        add_recipient(None, DIVISION_ADDRESS, actor="test")
+        add_recipient(None, DIVISION_ADDRESS, actor=factories.admin("test"))
         db.session.commit()
     assert scheduler.catch_up(app, AT_9) is True
     run = job_run(app, scheduler.DIGEST_RUN)
@@ -369,7 +369,7 @@ def test_health_reports_the_last_digest_run_and_degrades_when_it_failed(
 
     smtp_server.stop()
     with seeded.app_context():
-        add_recipient(None, "second@pref.akita.lg.jp", actor="test")
+        add_recipient(None, "second@pref.akita.lg.jp", actor=factories.admin("test"))
         db.session.commit()
     scheduler.run_digest_job(seeded, DAY, AT_9 + timedelta(minutes=30))
     status, body = health()

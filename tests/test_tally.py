@@ -21,12 +21,13 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from dispatch import tally
+from dispatch.entries import copy_day, delete_entry, log_entries, log_period, restore_entry
+from dispatch.entries import update_entry as edit_entry
+from dispatch.errors import ImportRefused, Refusal
 from dispatch.extensions import db
-from dispatch.importing import ImportRefused, import_dispatches
+from dispatch.importing import import_dispatches
 from dispatch.models import AuditRecord, Disaster, Entry
 from dispatch.query import EntryFilter
-from dispatch.services import DispatchError, copy_day, delete_entry, log_entries, log_period, restore_entry
-from dispatch.services import update_entry as edit_entry
 from dispatch.totals import Dimension, cross_table, daily_series, headline, totals
 from tests import factories
 from tests.factories import AKITA_CITY, AKITA_PREF, GOJOME, NOSHIRO
@@ -94,7 +95,7 @@ class Run:
         with db.session.begin_nested() as savepoint:
             try:
                 self._do(kind, step, actor)
-            except (DispatchError, ImportRefused):
+            except (Refusal, ImportRefused):
                 savepoint.rollback()
 
     def _do(self, kind: object, step: tuple[object, ...], actor: factories.Actor) -> None:
@@ -109,33 +110,45 @@ class Run:
                 source = START + timedelta(days=int(step[1]))  # type: ignore[call-overload]
                 copy_day(self.disaster, source, targets, EntryFilter(), actor)
             case "edit":
-                entries = self.entries()
-                if entries:
-                    edit_entry(entries[int(step[1]) % len(entries)], self.draft(step[2]), actor)  # type: ignore[arg-type,call-overload]
+                self._edit(int(step[1]), step[2], actor)  # type: ignore[arg-type,call-overload]
             case "delete":
-                entries = self.entries()
-                if entries:
-                    delete_entry(entries[int(step[1]) % len(entries)], actor)  # type: ignore[call-overload]
+                self._delete(int(step[1]), actor)  # type: ignore[call-overload]
             case "restore":
-                deletions = list(
-                    db.session.scalars(
-                        select(AuditRecord)
-                        .where(AuditRecord.action == "delete", AuditRecord.disaster_id == self.disaster.id)
-                        .order_by(AuditRecord.id)
-                    )
-                )
-                if deletions:
-                    restore_entry(deletions[int(step[1]) % len(deletions)], actor)  # type: ignore[call-overload]
+                self._restore(int(step[1]), actor)  # type: ignore[call-overload]
             case "import":
-                lines = ["日付,派遣区分,派遣元,所属,派遣先,業務,人数,備考"]
-                for f in step[1]:  # type: ignore[attr-defined]
-                    day = START + timedelta(days=int(f["day"]))
-                    lines.append(
-                        f"{day.isoformat()},{f['op']},{f['sender']},{f['unit']},{f['destination']},"
-                        f"{f['duty']},{f['headcount']},"
-                    )
-                data = ("\n".join(lines) + "\n").encode()
-                import_dispatches(self.disaster, data, "random.csv", actor=actor)
+                self._import(step[1], actor)  # type: ignore[arg-type]
+
+    def _edit(self, pick: int, f: dict[str, object], actor: factories.Actor) -> None:
+        entries = self.entries()
+        if entries:
+            edit_entry(entries[pick % len(entries)], self.draft(f), actor)
+
+    def _delete(self, pick: int, actor: factories.Actor) -> None:
+        entries = self.entries()
+        if entries:
+            delete_entry(entries[pick % len(entries)], actor)
+
+    def _restore(self, pick: int, actor: factories.Actor) -> None:
+        deletions = list(
+            db.session.scalars(
+                select(AuditRecord)
+                .where(AuditRecord.action == "delete", AuditRecord.disaster_id == self.disaster.id)
+                .order_by(AuditRecord.id)
+            )
+        )
+        if deletions:
+            restore_entry(deletions[pick % len(deletions)], actor)
+
+    def _import(self, rows: list[dict[str, object]], actor: factories.Actor) -> None:
+        lines = ["日付,派遣区分,派遣元,所属,派遣先,業務,人数,備考"]
+        for f in rows:
+            day = START + timedelta(days=int(f["day"]))  # type: ignore[call-overload]
+            lines.append(
+                f"{day.isoformat()},{f['op']},{f['sender']},{f['unit']},{f['destination']},"
+                f"{f['duty']},{f['headcount']},"
+            )
+        data = ("\n".join(lines) + "\n").encode()
+        import_dispatches(self.disaster, data, "random.csv", actor=actor)
 
 
 @dataclass(frozen=True)
@@ -293,7 +306,7 @@ def test_the_founding_case_tally_agrees_and_answers_2101(ctx: None, demo_in_ctx:
 
 @pytest.fixture
 def demo_in_ctx(ctx: None) -> Disaster:
-    from dispatch.services import seed_founding_case
+    from dispatch.seeding import seed_founding_case
 
     return seed_founding_case().disaster
 
@@ -346,7 +359,7 @@ def test_an_entry_moved_to_another_operation_and_date_moves_its_person_days(ctx:
 def test_a_failed_flush_leaves_nothing_behind_in_the_tally(ctx: None) -> None:
     disaster = factories.disaster()
     factories.entry(date(2023, 7, 20), 4)
-    with pytest.raises(DispatchError), db.session.begin_nested():
+    with pytest.raises(Refusal), db.session.begin_nested():
         log_entries(
             [factories.draft(date(2023, 7, 21), 2), factories.draft(date(2023, 7, 20), 4)], factories.hq()
         )

@@ -21,10 +21,12 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from dispatch.catalog import create_disaster
+from dispatch.entries import log_entries
 from dispatch.extensions import db
 from dispatch.models import Disaster, Entry, Operation
 from dispatch.query import EntryFilter
-from dispatch.services import create_disaster, log_entries, seed_founding_case
+from dispatch.seeding import seed_founding_case
 from dispatch.totals import Dimension, Totals, headline, totals
 from tests.factories import (
     AKITA_CITY,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from html import unescape
 from html.parser import HTMLParser
@@ -30,19 +30,16 @@ from typing import Any
 import pytest
 from flask import Flask, url_for
 from flask.testing import FlaskClient
-from flask_login import FlaskLoginClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from dispatch.extensions import db
 from dispatch.models import Duty, Entry, Operation, Role
 from dispatch.query import Destination, Sender, joined
-from dispatch.services import seed_founding_case
 from tests import factories
-from tests.conftest import make_app, make_user
+from tests.factories import BASE, SLUG, entry_form, logged_in, make_user
+from tests.reading import counts, field_errors, flashes, list_summary, plain
 
-SLUG = "akita-2023-rain"
-BASE = f"/disasters/{SLUG}"
 DEMO = (549, 2319)  # entries, person-days
 
 # 秋田県 (総務部総合防災課) -> 五城目町, 災害救助法関係事務: a relief-act row on every working day in October.
@@ -82,27 +79,9 @@ class _Parsed(HTMLParser):
         self.urls.extend(value for name, value in values.items() if name in self.URL_ATTRIBUTES)
 
 
-def plain(fragment: str) -> str:
-    """Text as a person reads it: tags dropped, whitespace (including U+3000) collapsed."""
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", "", fragment))).strip()
-
-
-def field_errors(text: str) -> dict[str, list[str]]:
-    """Every error shown next to a field, by field id."""
-    found: dict[str, list[str]] = {}
-    for field, message in re.findall(r'<p class="error" id="([\w-]+)-error">(.*?)</p>', text, re.S):
-        found.setdefault(field, []).append(plain(message))
-    return found
-
-
-def flashes(text: str, category: str) -> list[str]:
-    """Flash messages of one category, as HTML (the duplicate refusal carries links)."""
+def flash_html(text: str, category: str) -> list[str]:
+    """Flash messages of one category as HTML: the duplicate refusal carries links to the entries."""
     return [m.strip() for m in re.findall(rf'<p class="flash flash-{category}"[^>]*>(.*?)</p>', text, re.S)]
-
-
-def summary(text: str) -> str:
-    [found] = re.findall(r'data-testid="list-summary">(.*?)</p>', text, re.S)
-    return plain(found)
 
 
 def by_testid(text: str, name: str) -> str:
@@ -138,15 +117,6 @@ def edit_link(entry_id: int) -> str:
 
 
 # --- reading the database -----------------------------------------------------------------------------
-
-
-def counts(app: Flask) -> tuple[int, int]:
-    """(entries, person-days) in the whole database."""
-    with app.app_context():
-        row = db.session.execute(
-            select(func.count(Entry.id), func.coalesce(func.sum(Entry.headcount), 0))
-        ).one()
-        return int(row[0]), int(row[1])
 
 
 Row = tuple[str, str, str, str, str, int, str]
@@ -200,21 +170,6 @@ def headline(client: FlaskClient, as_of: str) -> tuple[int, int]:
 # --- forms ----------------------------------------------------------------------------------------------
 
 
-def entry_form(**changes: str) -> dict[str, str]:
-    form = {
-        "date": "2023-11-01",
-        "operation": "relief-act",
-        "sender": "052035 横手市",
-        "sender_unit": "",
-        "destination": "053619 五城目町",
-        "duty": "relief_act",
-        "headcount": "2",
-        "note": "",
-    }
-    form.update(changes)
-    return form
-
-
 def period_form(**changes: str) -> dict[str, str]:
     form = entry_form(headcount="5")
     del form["date"]
@@ -235,13 +190,6 @@ def copy_form(**changes: str) -> dict[str, str]:
     }
     form.update(changes)
     return form
-
-
-@pytest.fixture
-def demo(app: Flask) -> None:
-    with app.app_context():
-        seed_founding_case()
-        db.session.commit()
 
 
 # --- pages --------------------------------------------------------------------------------------------
@@ -316,7 +264,7 @@ def test_totals_page_reports_a_bad_date(client: FlaskClient, demo: None) -> None
 def test_entry_list_filters(client: FlaskClient, demo: None, query: str, expected: str) -> None:
     response = client.get(f"{BASE}/entries{query}")
     assert response.status_code == 200
-    assert summary(response.text) == expected
+    assert list_summary(response.text) == expected
 
 
 def test_entry_list_shows_the_filtered_rows(client: FlaskClient, demo: None) -> None:
@@ -367,7 +315,7 @@ def test_entry_list_pages_keep_the_filter(client: FlaskClient, demo: None) -> No
     [next_page] = re.findall(r'<a href="([^"]+)">次へ</a>', first.text)
     second = client.get(unescape(next_page))
     assert "2 / 5 ページ" in second.text
-    assert summary(second.text) == "該当 219件 延べ 436人"
+    assert list_summary(second.text) == "該当 219件 延べ 436人"
     assert {row[4] for row in listed(second.text)} == {"五城目町"}
 
 
@@ -584,7 +532,7 @@ def test_duplicate_entry_is_refused_with_a_link_to_the_existing_one(
         data=entry_form(date="2023-10-31", sender="050008", sender_unit="総務部総合防災課", headcount="5"),
     )
     assert response.status_code == 409
-    assert flashes(response.text, "error") == [
+    assert flash_html(response.text, "error") == [
         f'登録済みの派遣と重複します（1件）。 登録済み: <a href="{edit_link(existing)}">'
         "令和5年10月31日 秋田県→五城目町 災害救助法関係事務（1人）</a>"
     ]
@@ -612,7 +560,7 @@ def test_period_is_previewed_then_written_when_confirmed(app: Flask, client: Fla
 
     listing = client.get(saved.headers["Location"])
     assert flashes(listing.text, "success") == ["13日分を登録しました（延べ65人）。"]
-    assert summary(listing.text) == "該当 13件 延べ 65人 （令和5年11月13日まで）"
+    assert list_summary(listing.text) == "該当 13件 延べ 65人 （令和5年11月13日まで）"
     assert counts(app) == (562, 2384)
     assert entries_on(app, date(2023, 11, 7)) == [("relief-act", "052035", "", "053619", "relief_act", 5, "")]
     assert headline(client, "2023-11-13") == (2384, 5)
@@ -676,7 +624,7 @@ def test_period_confirmed_after_a_clash_appeared_writes_nothing(
 
     response = client.post(f"{BASE}/entries/period", data={**form, "confirmed": token, "save": "1"})
     assert response.status_code == 409
-    assert flashes(response.text, "error") == [
+    assert flash_html(response.text, "error") == [
         f'登録済みの派遣と重複します（1件）。 登録済み: <a href="{edit_link(clash)}">'
         "令和5年11月5日 横手市→五城目町 災害救助法関係事務（5人）</a>"
     ]
@@ -702,7 +650,7 @@ def test_copy_day_of_one_destination_to_a_range(app: Flask, client: FlaskClient,
     assert saved.headers["Location"] == f"{BASE}/entries?date_from=2023-11-01&date_to=2023-11-03"
     listing = client.get(saved.headers["Location"])
     assert flashes(listing.text, "success") == ["6件をコピーしました（延べ15人）。"]
-    assert summary(listing.text) == "該当 6件 延べ 15人 （令和5年11月3日まで）"
+    assert list_summary(listing.text) == "該当 6件 延べ 15人 （令和5年11月3日まで）"
     assert counts(app) == (555, 2334)
     assert entries_on(app, date(2023, 11, 2)) == [
         ("water-supply", "052019", "上下水道局", "053619", "water_supply", 3, ""),
@@ -758,7 +706,7 @@ def test_copy_confirmed_after_a_clash_appeared_writes_nothing(
 
     response = client.post(f"{BASE}/entries/copy", data={**form, "confirmed": token, "save": "1"})
     assert response.status_code == 409
-    assert flashes(response.text, "error") == [
+    assert flash_html(response.text, "error") == [
         f'登録済みの派遣と重複します（1件）。 登録済み: <a href="{edit_link(clash)}">'
         "令和5年11月2日 秋田県→五城目町 災害救助法関係事務（1人）</a>"
     ]
@@ -795,7 +743,7 @@ def test_edit_headcount_changes_the_totals(app: Flask, client: FlaskClient, demo
 
     listing = client.get(response.headers["Location"])
     assert flashes(listing.text, "success") == ["変更しました。"]
-    assert summary(listing.text) == "該当 3件 延べ 6人 （令和5年10月31日まで）"
+    assert list_summary(listing.text) == "該当 3件 延べ 6人 （令和5年10月31日まで）"
     assert counts(app) == (549, 2322)
     data = totals_json(client, "2023-10-31")
     assert (data["person_days"], data["active"]) == (2322, 6)
@@ -814,7 +762,7 @@ def test_edit_onto_an_existing_key_is_refused_with_a_link(
     )
     response = client.post(edit_link(target), data=moved)
     assert response.status_code == 409
-    assert flashes(response.text, "error") == [
+    assert flash_html(response.text, "error") == [
         f'登録済みの派遣と重複します。 登録済み: <a href="{edit_link(monday)}">'
         "令和5年10月30日 秋田県→五城目町 災害救助法関係事務（2人）</a>"
     ]
@@ -835,7 +783,7 @@ def test_delete_removes_the_entry_and_its_person_days(app: Flask, client: FlaskC
     assert response.headers["Location"] == f"{BASE}/entries?date_from=2023-10-31&date_to=2023-10-31"
     listing = client.get(response.headers["Location"])
     assert flashes(listing.text, "success") == ["削除しました。削除した内容は監査ログから復元できます。"]
-    assert summary(listing.text) == "該当 2件 延べ 2人 （令和5年10月31日まで）"
+    assert list_summary(listing.text) == "該当 2件 延べ 2人 （令和5年10月31日まで）"
     assert counts(app) == (548, 2318)
     assert headline(client, "2023-10-31") == (2318, 2)
     assert client.get(edit_link(target)).status_code == 404
@@ -902,25 +850,13 @@ def test_import_without_a_file_asks_for_one(app: Flask, client: FlaskClient, dem
 # --- CSRF -------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def csrf_app(database_url: str) -> Iterator[Flask]:
-    app = make_app(database_url, WTF_CSRF_ENABLED=True)
-    app.test_client_class = FlaskLoginClient
-    with app.app_context():
-        seed_founding_case()
-        db.session.commit()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
 def csrf_client(app: Flask) -> FlaskClient:
     """Logged in as HQ staff, so that only the missing token can be the reason for a refusal."""
-    return app.test_client(user=make_user(app, Role.HQ))
+    return logged_in(app, make_user(app, Role.HQ))
 
 
 @pytest.mark.parametrize("token", [None, "forged-token"])
-def test_post_without_a_valid_csrf_token_is_refused(csrf_app: Flask, token: str | None) -> None:
+def test_post_without_a_valid_csrf_token_is_refused(csrf_app: Flask, demo: None, token: str | None) -> None:
     client = csrf_client(csrf_app)
     assert client.get(f"{BASE}/entries/new").status_code == 200
     form = entry_form()
@@ -934,7 +870,7 @@ def test_post_without_a_valid_csrf_token_is_refused(csrf_app: Flask, token: str 
     assert counts(csrf_app) == DEMO
 
 
-def test_post_with_the_csrf_token_from_the_form_succeeds(csrf_app: Flask) -> None:
+def test_post_with_the_csrf_token_from_the_form_succeeds(csrf_app: Flask, demo: None) -> None:
     client = csrf_client(csrf_app)
     token = input_value(client.get(f"{BASE}/entries/new").text, "csrf_token")
     assert token
@@ -1011,8 +947,8 @@ def _pages_for_other_roles(
     target = entry_id(app, date(2023, 10, 31), **PREF_RELIEF)
     with app.test_request_context():
         admin_pages = [
-            url_for("dispatch.closing_page", slug=SLUG),
-            url_for("dispatch.entry_history", slug=SLUG, entry_id=target),
+            url_for("closing.closing_page", slug=SLUG),
+            url_for("entries.entry_history", slug=SLUG, entry_id=target),
             url_for("audit.audit_log"),
             url_for("admin.users"),
             url_for("auth.change_password"),

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import StringField
 
-from .audit import ACTION_LABELS, OBJECT_LABELS, AuditFilter, audit_select
-from .exports import ENCODINGS, Unencodable, check_cp932, csv_lines, csv_response
-from .extensions import db
-from .forms import JapaneseForm
-from .models import AuditRecord, Disaster
-from .services import DispatchError, DuplicateEntry, restore_entry
-from .templating import format_timestamp
-from .wareki import WarekiError, parse_date
-from .web import current_actor
+from ..audit import ACTION_LABELS, OBJECT_LABELS, AuditFilter, audit_select
+from ..entries import restore_entry
+from ..errors import DuplicateEntry, Refusal
+from ..exports import ENCODINGS, Unencodable, check_cp932, csv_lines, csv_response
+from ..extensions import db
+from ..forms import JapaneseForm
+from ..models import AuditRecord, Disaster
+from ..templating import format_timestamp
+from ..web import QueryArgs, current_actor, write, writes
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -29,32 +28,19 @@ class RestoreForm(JapaneseForm):
 
 
 def _filter() -> tuple[AuditFilter, dict[str, str]]:
-    errors: dict[str, str] = {}
-
-    def day(name: str) -> date | None:
-        value = request.args.get(name, "").strip()
-        if not value:
-            return None
-        try:
-            return parse_date(value)
-        except WarekiError as exc:
-            errors[name] = str(exc)
-            return None
-
-    object_id = request.args.get("object_id", "").strip()
-    slug = request.args.get("disaster", "").strip()
+    args = QueryArgs()
+    object_id = args.text("object_id") or ""
+    slug = args.text("disaster")
     disaster = db.session.scalar(select(Disaster).where(Disaster.slug == slug)) if slug else None
-    return (
-        AuditFilter(
-            actor=request.args.get("actor", "").strip() or None,
-            date_from=day("date_from"),
-            date_to=day("date_to"),
-            object_type=request.args.get("object_type") or None,
-            object_id=int(object_id) if object_id.isdigit() else None,
-            disaster_id=disaster.id if disaster else None,
-        ),
-        errors,
+    flt = AuditFilter(
+        actor=args.text("actor"),
+        date_from=args.date("date_from"),
+        date_to=args.date("date_to"),
+        object_type=args.text("object_type"),
+        object_id=int(object_id) if object_id.isdigit() else None,
+        disaster_id=disaster.id if disaster else None,
     )
+    return flt, args.errors
 
 
 @bp.get("")
@@ -134,23 +120,24 @@ def _json(value: object) -> str:
 
 
 @bp.post("/<int:record_id>/restore")
+@writes
 def restore_entry_view(record_id: int) -> Response:
     record = db.session.get(AuditRecord, record_id) or abort(404)
     form = RestoreForm()
     if not form.validate_on_submit():
         abort(400)
     try:
-        entry = restore_entry(record, current_actor(), form.reason.data or "")
+        slug, entry_id = write(lambda: _restored(record, form.reason.data or ""))
     except DuplicateEntry:
-        db.session.rollback()
         flash("同じ内容の派遣が既に登録されているため、復元できません。", "error")
-    except DispatchError as exc:
-        db.session.rollback()
+    except Refusal as exc:
         flash(str(exc), "error")
     else:
-        db.session.commit()
         flash("派遣を復元しました。", "success")
-        return redirect(
-            url_for("dispatch.entry_history", slug=entry.operation.disaster.slug, entry_id=entry.id)
-        )
+        return redirect(url_for("entries.entry_history", slug=slug, entry_id=entry_id))
     return redirect(url_for("audit.audit_log", object_type="entry", object_id=record.object_id))
+
+
+def _restored(record: AuditRecord, reason: str) -> tuple[str, int]:
+    entry = restore_entry(record, current_actor(), reason)
+    return entry.operation.disaster.slug, entry.id

@@ -1,12 +1,12 @@
-"""Write use cases: log entries, a period, copy a day, edit, delete.
+"""Write use cases for entries: log entries, a period, copy a day, edit, delete, restore.
 
 Each one checks the whole batch first and writes all of it or nothing. They flush and never commit:
-the caller (a view, a CLI command, a job) owns the transaction and rolls back on DispatchError.
+the caller (the request pipeline in views.py, a CLI command, a job) owns the transaction and rolls back
+on a Refusal.
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,17 +17,16 @@ from typing import Any
 from sqlalchemy import Select, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, demo, tally
-from .closing import Actor, ClosingError, guard_closed
+from . import audit, tally
+from .actors import Actor
+from .closing import guard_closed
+from .errors import ClosingError, DuplicateEntry, EntryKey, Refusal
 from .extensions import db
-from .models import AuditRecord, Disaster, Duty, Entry, Operation, Organisation, Role, utcnow
+from .limits import MAX_HEADCOUNT, MAX_PERIOD_DAYS, MAX_SENDER_UNIT
+from .models import AuditRecord, Disaster, Duty, Entry, Operation, Organisation, utcnow
 from .query import EntryFilter, entries_select
 from .wareki import format_long
 
-MAX_PERIOD_DAYS = 366
-MAX_HEADCOUNT = 10_000
-# Commands run by an operator on the server act with an administrator's rights.
-CLI_ACTOR = Actor("cli", Role.ADMIN)
 # Rows per statement when many entries are written: few statements, yet a batch's parameters and audit
 # snapshots stay a few megabytes however long the import.
 WRITE_BATCH = 2_000
@@ -47,21 +46,6 @@ KEY_COLUMNS = (
     ENTRY.c.duty_id,
 )
 KEY_NAMES = tuple(column.key for column in KEY_COLUMNS)
-
-
-class DispatchError(Exception):
-    """A refusal to show the user as it is: the message is Japanese and names what is wrong."""
-
-
-class DuplicateEntry(DispatchError):
-    """One or more drafts repeat an entry that exists, or repeat each other."""
-
-    def __init__(self, message: str, keys: Sequence[EntryKey]) -> None:
-        super().__init__(message)
-        self.keys = list(keys)
-
-
-EntryKey = tuple[int, date, int, str, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +95,8 @@ def draft_problems(draft: EntryDraft) -> list[str]:
     start = draft.operation.disaster.start_date
     if draft.date < start:
         problems.append(f"災害の発生日（{format_long(start)}）より前の日付です。")
-    if len(draft.sender_unit) > 100:
-        problems.append("所属は100文字以内で入力してください。")
+    if len(draft.sender_unit) > MAX_SENDER_UNIT:
+        problems.append(f"所属は{MAX_SENDER_UNIT}文字以内で入力してください。")
     return problems
 
 
@@ -146,7 +130,7 @@ def entry_ids(keys: Iterable[EntryKey]) -> dict[EntryKey, int]:
     return found
 
 
-def _lookups(operation_id: int, days: list[date], senders: list[int]) -> Iterator[Select[Any]]:
+def _lookups(operation_id: int, days: list[date], senders: list[int]) -> Iterator[Select[*tuple[Any, ...]]]:
     for some_days in _batches(days, LOOKUP_BATCH):
         stmt = select(ENTRY.c.id, *KEY_COLUMNS).where(
             ENTRY.c.operation_id == operation_id, ENTRY.c.date.in_(some_days)
@@ -173,9 +157,15 @@ def _load(ids: Sequence[int]) -> list[Entry]:
 
 def log_entries(drafts: Sequence[EntryDraft], actor: Actor, reason: str = "") -> list[Entry]:
     """Write every draft, or none if any is invalid or collides with an entry or with another draft."""
+    return _load(log_entry_ids(drafts, actor, reason))
+
+
+def log_entry_ids(drafts: Sequence[EntryDraft], actor: Actor, reason: str = "") -> list[int]:
+    """log_entries, giving the new entries' ids without loading them back (a form words its message
+    from its drafts)."""
     problems = [f"{d.describe()}: {p}" for d in drafts for p in draft_problems(d)]
     if problems:
-        raise DispatchError("\n".join(problems))
+        raise Refusal("\n".join(problems))
     seen: set[EntryKey] = set()
     repeated = []
     for draft in drafts:
@@ -190,7 +180,7 @@ def log_entries(drafts: Sequence[EntryDraft], actor: Actor, reason: str = "") ->
     existing = entry_ids(seen)
     if existing:
         raise DuplicateEntry(f"登録済みの派遣と重複します（{len(existing)}件）。", sorted(existing))
-    return _load(write_entries(drafts, actor, reason))
+    return write_entries(drafts, actor, reason)
 
 
 def write_entries(drafts: Sequence[EntryDraft], actor: Actor, reason: str = "") -> list[int]:
@@ -242,7 +232,7 @@ def _created_record(
         "create",
         "entry",
         entry_id,
-        actor=actor.name,
+        actor=actor,
         at=now,
         disaster_id=draft.operation.disaster_id,
         after=audit.entry_snapshot(draft),
@@ -276,7 +266,7 @@ def _guard(drafts: Sequence[EntryDraft], actor: Actor, reason: str) -> set[date]
         try:
             flagged |= guard_closed(disaster, dates, actor, reason)
         except ClosingError as exc:
-            raise DispatchError(str(exc)) from exc
+            raise Refusal(str(exc)) from exc
     return flagged
 
 
@@ -294,7 +284,7 @@ def _audit_entry(
         action,
         "entry",
         entry.id,
-        actor=actor.name,
+        actor=actor,
         disaster_id=entry.operation.disaster_id,
         before=before,
         after=after,
@@ -307,35 +297,27 @@ def _audit_entry(
 def period_dates(date_from: date, date_to: date) -> list[date]:
     """Every date from one to the other, both included."""
     if date_to < date_from:
-        raise DispatchError("終了日が開始日より前です。")
+        raise Refusal("終了日が開始日より前です。")
     days = (date_to - date_from).days + 1
     if days > MAX_PERIOD_DAYS:
-        raise DispatchError(f"期間は{MAX_PERIOD_DAYS}日以内にしてください。")
+        raise Refusal(f"期間は{MAX_PERIOD_DAYS}日以内にしてください。")
     return [date_from + timedelta(days=n) for n in range(days)]
 
 
 def log_period(draft: EntryDraft, date_to: date, actor: Actor, reason: str = "") -> list[Entry]:
     """The same headcount on every day from draft.date to date_to inclusive; all days or none."""
-    drafts = [replace(draft, date=d) for d in period_dates(draft.date, date_to)]
-    return log_entries(drafts, actor, reason)
+    return log_entries(period_drafts(draft, date_to), actor, reason)
 
 
-def copy_day(
-    disaster: Disaster,
-    source: date,
-    targets: Sequence[date],
-    flt: EntryFilter,
-    actor: Actor,
-    reason: str = "",
-) -> list[Entry]:
-    """Repeat a day's entries (those the filter keeps) on each target date: rotations repeat."""
+def copy_drafts(
+    disaster: Disaster, source: date, targets: Sequence[date], flt: EntryFilter
+) -> list[EntryDraft]:
+    """A day's entries (those the filter keeps) as drafts on each target date; empty when there are none."""
+    if source in targets:
+        raise Refusal("コピー先にコピー元と同じ日が含まれています。")
     day = flt.narrowed(date_from=source, date_to=source)
     originals = list(db.session.scalars(entries_select(disaster, day)))
-    if not originals:
-        raise DispatchError(f"{format_long(source)}の派遣はありません（コピー元が空です）。")
-    if source in targets:
-        raise DispatchError("コピー先にコピー元と同じ日が含まれています。")
-    drafts = [
+    return [
         EntryDraft(
             date=target,
             operation=e.operation,
@@ -349,13 +331,51 @@ def copy_day(
         for target in targets
         for e in originals
     ]
+
+
+def copy_day(
+    disaster: Disaster,
+    source: date,
+    targets: Sequence[date],
+    flt: EntryFilter,
+    actor: Actor,
+    reason: str = "",
+) -> list[Entry]:
+    """Repeat a day's entries (those the filter keeps) on each target date: rotations repeat."""
+    drafts = copy_drafts(disaster, source, targets, flt)
+    if not drafts:
+        raise Refusal(f"{format_long(source)}の派遣はありません（コピー元が空です）。")
     return log_entries(drafts, actor, reason)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a batch of drafts will add, shown before anything is written."""
+
+    count: int
+    person_days: int
+    clashes: list[Entry]
+
+
+def preview(drafts: Sequence[EntryDraft]) -> Preview:
+    """The entries and person-days the drafts would add, and the existing entries they would repeat."""
+    clashes = find_entries(d.key for d in drafts)
+    return Preview(
+        count=len(drafts),
+        person_days=sum(d.headcount for d in drafts),
+        clashes=sorted(clashes.values(), key=lambda e: e.date),
+    )
+
+
+def period_drafts(draft: EntryDraft, date_to: date) -> list[EntryDraft]:
+    """The same draft on every day from draft.date to date_to inclusive."""
+    return [replace(draft, date=d) for d in period_dates(draft.date, date_to)]
 
 
 def update_entry(entry: Entry, draft: EntryDraft, actor: Actor, reason: str = "") -> Entry:
     problems = draft_problems(draft)
     if problems:
-        raise DispatchError("\n".join(problems))
+        raise Refusal("\n".join(problems))
     clash = entry_ids([draft.key]).get(draft.key)
     if clash is not None and clash != entry.id:
         raise DuplicateEntry("登録済みの派遣と重複します。", [draft.key])
@@ -390,17 +410,17 @@ def delete_entry(entry: Entry, actor: Actor, reason: str = "") -> None:
 def restore_entry(record: AuditRecord, actor: Actor, reason: str = "") -> Entry:
     """Bring back a deleted entry from the values its deletion recorded."""
     if record.action != "delete" or record.object_type != "entry" or not record.before:
-        raise DispatchError("復元できるのは派遣の削除の記録だけです。")
+        raise Refusal("復元できるのは派遣の削除の記録だけです。")
     disaster = db.session.get(Disaster, record.disaster_id) if record.disaster_id else None
     if disaster is None:
-        raise DispatchError("災害が見つかりません。")
+        raise Refusal("災害が見つかりません。")
     values = record.before
     operation = next((op for op in disaster.operations if op.code == values["operation"]), None)
     sender = _by_code(Organisation, values["sender"])
     destination = _by_code(Organisation, values["destination"])
     duty = _by_code(Duty, values["duty"])
     if operation is None or sender is None or destination is None or duty is None:
-        raise DispatchError("派遣区分・団体・業務のいずれかが見つからないため復元できません。")
+        raise Refusal("派遣区分・団体・業務のいずれかが見つからないため復元できません。")
     draft = EntryDraft(
         date=date.fromisoformat(str(values["date"])),
         operation=operation,
@@ -448,96 +468,3 @@ def _refusing_duplicates(drafts: Sequence[EntryDraft]) -> Iterator[None]:
                 "登録済みの派遣と重複します（同時に登録されました）。", [d.key for d in drafts]
             ) from exc
         raise
-
-
-SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-
-
-def create_disaster(slug: str, name: str, start_date: date, actor: Actor) -> Disaster:
-    if not SLUG_PATTERN.fullmatch(slug):
-        raise DispatchError("識別子（slug）は半角英小文字・数字・ハイフンで入力してください。")
-    if not name.strip():
-        raise DispatchError("災害名を入力してください。")
-    if db.session.scalar(select(Disaster).where(Disaster.slug == slug)) is not None:
-        raise DispatchError(f"災害「{slug}」は登録済みです。")
-    disaster = Disaster(slug=slug, name=name.strip(), start_date=start_date)
-    db.session.add(disaster)
-    db.session.flush()
-    audit.record(
-        "create",
-        "disaster",
-        disaster.id,
-        actor=actor.name,
-        disaster_id=disaster.id,
-        after=audit.disaster_snapshot(disaster),
-        summary=disaster.name,
-    )
-    return disaster
-
-
-def create_operation(
-    disaster: Disaster, code: str, name: str, actor: Actor, display_order: int | None = None
-) -> Operation:
-    if not SLUG_PATTERN.fullmatch(code):
-        raise DispatchError("派遣区分のコードは半角英小文字・数字・ハイフンで入力してください。")
-    if not name.strip():
-        raise DispatchError("派遣区分名を入力してください。")
-    if any(op.code == code for op in disaster.operations):
-        raise DispatchError(f"派遣区分「{code}」は登録済みです。")
-    if display_order is None:
-        display_order = max((op.display_order for op in disaster.operations), default=0) + 1
-    operation = Operation(disaster=disaster, code=code, name=name.strip(), display_order=display_order)
-    db.session.add(operation)
-    db.session.flush()
-    audit.record(
-        "create",
-        "operation",
-        operation.id,
-        actor=actor.name,
-        disaster_id=disaster.id,
-        after=audit.operation_snapshot(operation),
-        summary=operation.name,
-    )
-    return operation
-
-
-@dataclass(frozen=True)
-class SeedResult:
-    disaster: Disaster
-    added_entries: int
-    added_person_days: int
-
-
-DEMO_ACTOR = Actor("seed-demo", Role.ADMIN)
-
-
-def seed_founding_case(actor: Actor = DEMO_ACTOR) -> SeedResult:
-    """The founding case (DOMAIN.md) as disaster akita-2023-rain; adds only what is missing."""
-    disaster = db.session.scalar(select(Disaster).where(Disaster.slug == demo.DISASTER_SLUG))
-    if disaster is None:
-        disaster = create_disaster(demo.DISASTER_SLUG, demo.DISASTER_NAME, demo.DISASTER_START, actor)
-    operations = {op.code: op for op in disaster.operations}
-    for spec in demo.OPERATIONS:
-        if spec.code not in operations:
-            # Only a new operation takes the demo's open/closed state; a user's later change stays.
-            op = create_operation(disaster, spec.code, spec.name, actor, spec.display_order)
-            op.closed = spec.closed
-            operations[spec.code] = op
-    orgs = {o.code: o for o in db.session.scalars(select(Organisation))}
-    duties = {d.code: d for d in db.session.scalars(select(Duty))}
-    drafts = [
-        EntryDraft(
-            date=e.date,
-            operation=operations[e.operation],
-            sender=orgs[e.sender],
-            sender_unit=e.sender_unit,
-            destination=orgs[e.destination],
-            duty=duties[e.duty],
-            headcount=e.headcount,
-        )
-        for e in demo.founding_case_entries()
-    ]
-    existing = entry_ids(d.key for d in drafts)
-    missing = [d for d in drafts if d.key not in existing]
-    log_entries(missing, actor)
-    return SeedResult(disaster, len(missing), sum(d.headcount for d in missing))

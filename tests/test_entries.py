@@ -7,24 +7,22 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from dispatch import services
-from dispatch.extensions import db
-from dispatch.models import Disaster, Entry, Operation
-from dispatch.query import EntryFilter
-from dispatch.services import (
-    DispatchError,
-    DuplicateEntry,
+from dispatch import entries
+from dispatch.catalog import create_disaster, create_operation
+from dispatch.entries import (
     copy_day,
-    create_disaster,
-    create_operation,
     delete_entry,
     entry_ids,
     log_entries,
     log_period,
-    seed_founding_case,
     update_entry,
     write_entries,
 )
+from dispatch.errors import DuplicateEntry, Refusal
+from dispatch.extensions import db
+from dispatch.models import Disaster, Entry, Operation
+from dispatch.query import EntryFilter
+from dispatch.seeding import seed_founding_case
 from tests.factories import (
     AKITA_CITY,
     AKITA_PREF,
@@ -90,7 +88,7 @@ def test_log_entries_writes_a_batch(ctx: None) -> None:
 def test_one_bad_draft_refuses_the_whole_batch(ctx: None, bad: dict, message: str) -> None:
     changes = dict(bad)
     bad_draft = draft(changes.pop("day", date(2023, 8, 2)), **{"headcount": 1, **changes})
-    with pytest.raises(DispatchError, match=message):
+    with pytest.raises(Refusal, match=message):
         log_entries([draft(date(2023, 8, 1), 3), bad_draft, draft(date(2023, 8, 3), 2)], actor=hq("test"))
     assert _count() == 0
 
@@ -153,8 +151,8 @@ def test_entry_ids_finds_exactly_the_keys_that_exist(
 ) -> None:
     # Two dates a statement, so that one look-up takes several; and with few_senders=1, the two senders
     # are many enough for the look-up to read whole days.
-    monkeypatch.setattr(services, "LOOKUP_BATCH", 2)
-    monkeypatch.setattr(services, "FEW_SENDERS", few_senders)
+    monkeypatch.setattr(entries, "LOOKUP_BATCH", 2)
+    monkeypatch.setattr(entries, "FEW_SENDERS", few_senders)
     day = date(2023, 8, 1)
     drafts = [
         draft(day, 1),
@@ -227,13 +225,13 @@ def test_period_colliding_on_one_day_writes_nothing(ctx: None) -> None:
 
 
 def test_period_ending_before_it_starts_is_refused(ctx: None) -> None:
-    with pytest.raises(DispatchError, match="終了日が開始日より前です。"):
+    with pytest.raises(Refusal, match="終了日が開始日より前です。"):
         log_period(draft(date(2023, 8, 31), 5), date(2023, 8, 19), actor=hq("test"))
     assert _count() == 0
 
 
 def test_period_longer_than_a_year_is_refused(ctx: None) -> None:
-    with pytest.raises(DispatchError, match="期間は366日以内にしてください。"):
+    with pytest.raises(Refusal, match="期間は366日以内にしてください。"):
         log_period(draft(date(2023, 8, 1), 1), date(2024, 8, 1), actor=hq("test"))
     assert _count() == 0
 
@@ -308,19 +306,19 @@ def test_copy_day_refuses_the_whole_copy_if_one_target_collides(rota: Disaster) 
 
 
 def test_copy_day_refuses_an_empty_source(rota: Disaster) -> None:
-    with pytest.raises(DispatchError, match="コピー元が空です"):
+    with pytest.raises(Refusal, match="コピー元が空です"):
         copy_day(rota, date(2023, 8, 10), TARGETS, EntryFilter(), actor=hq("copier"))
     assert _count() == 3
 
 
 def test_copy_day_refuses_a_source_emptied_by_the_filter(rota: Disaster) -> None:
-    with pytest.raises(DispatchError, match="コピー元が空です"):
+    with pytest.raises(Refusal, match="コピー元が空です"):
         copy_day(rota, SOURCE, TARGETS, EntryFilter(destination=NOSHIRO), actor=hq("copier"))
     assert _count() == 3
 
 
 def test_copy_day_refuses_the_source_as_a_target(rota: Disaster) -> None:
-    with pytest.raises(DispatchError, match="コピー元と同じ日"):
+    with pytest.raises(Refusal, match="コピー元と同じ日"):
         copy_day(rota, SOURCE, [date(2023, 8, 2), SOURCE], EntryFilter(), actor=hq("copier"))
     assert _count() == 3
 
@@ -360,9 +358,9 @@ def test_update_entry_refuses_a_move_onto_an_existing_key(ctx: None) -> None:
 
 def test_update_entry_refuses_an_invalid_draft(ctx: None) -> None:
     kept = entry(date(2023, 8, 1), 3)
-    with pytest.raises(DispatchError, match="人数は1以上"):
+    with pytest.raises(Refusal, match="人数は1以上"):
         update_entry(kept, draft(date(2023, 8, 1), 0), actor=hq("editor"))
-    with pytest.raises(DispatchError, match="より前の日付です"):
+    with pytest.raises(Refusal, match="より前の日付です"):
         update_entry(kept, draft(date(2023, 7, 1), 3), actor=hq("editor"))
     db.session.expire_all()
     assert (db.session.get(Entry, kept.id).date, _person_days()) == (date(2023, 8, 1), 3)
@@ -394,7 +392,7 @@ def test_create_disaster(ctx: None) -> None:
     "slug", ["", "Akita-2023", "akita 2023", "-akita", "akita_2023", "秋田", "a" * 65, "akita\n"]
 )
 def test_create_disaster_refuses_a_bad_slug(ctx: None, slug: str) -> None:
-    with pytest.raises(DispatchError, match="識別子"):
+    with pytest.raises(Refusal, match="識別子"):
         create_disaster(slug, "豪雨", date(2023, 7, 14), hq())
     assert db.session.scalar(select(func.count()).select_from(Disaster)) == 0
 
@@ -404,13 +402,13 @@ def test_create_disaster_accepts_the_longest_slug(ctx: None) -> None:
 
 
 def test_create_disaster_refuses_an_empty_name(ctx: None) -> None:
-    with pytest.raises(DispatchError, match="災害名を入力してください。"):
+    with pytest.raises(Refusal, match="災害名を入力してください。"):
         create_disaster("akita-2023-rain", "　 ", date(2023, 7, 14), hq())
 
 
 def test_create_disaster_refuses_a_duplicate_slug(ctx: None) -> None:
     create_disaster("akita-2023-rain", "令和5年7月14日からの大雨", date(2023, 7, 14), hq())
-    with pytest.raises(DispatchError, match="災害「akita-2023-rain」は登録済みです。"):
+    with pytest.raises(Refusal, match="災害「akita-2023-rain」は登録済みです。"):
         create_disaster("akita-2023-rain", "別名", date(2023, 7, 15), hq())
     assert db.session.scalar(select(func.count()).select_from(Disaster)) == 1
 
@@ -427,19 +425,19 @@ def test_create_operation_numbers_display_order(ctx: None) -> None:
 
 @pytest.mark.parametrize("code", ["", "Mutual", "mutual aid", "-x", "相互応援"])
 def test_create_operation_refuses_a_bad_code(ctx: None, code: str) -> None:
-    with pytest.raises(DispatchError, match="派遣区分のコード"):
+    with pytest.raises(Refusal, match="派遣区分のコード"):
         create_operation(disaster(), code, "派遣", hq())
 
 
 def test_create_operation_refuses_an_empty_name(ctx: None) -> None:
-    with pytest.raises(DispatchError, match="派遣区分名を入力してください。"):
+    with pytest.raises(Refusal, match="派遣区分名を入力してください。"):
         create_operation(disaster(), "mutual-aid", " ", hq())
 
 
 def test_create_operation_refuses_a_duplicate_within_the_disaster(ctx: None) -> None:
     rain = disaster()
     create_operation(rain, "mutual-aid", "一", hq())
-    with pytest.raises(DispatchError, match="派遣区分「mutual-aid」は登録済みです。"):
+    with pytest.raises(Refusal, match="派遣区分「mutual-aid」は登録済みです。"):
         create_operation(rain, "mutual-aid", "二", hq())
     create_operation(disaster("other-rain"), "mutual-aid", "他の災害なら同じコードでよい", hq())
     assert db.session.scalar(select(func.count()).select_from(Operation)) == 2

@@ -11,8 +11,8 @@ from datetime import date
 from flask import Blueprint, Response, render_template, request, url_for
 from markupsafe import Markup
 
-from . import clock
-from .exports import (
+from .. import clock
+from ..exports import (
     ENCODINGS,
     ENTRY_HEADER,
     TooManyRows,
@@ -26,22 +26,23 @@ from .exports import (
     write_workbook,
     xlsx_response,
 )
-from .models import Disaster
-from .query import EntryFilter
-from .totals import Dimension, totals
-from .views import _filter_from_args
-from .wareki import format_long
-from .web import as_of_from_request, disaster_or_404, visible_filter
+from ..models import Disaster
+from ..query import EntryFilter
+from ..totals import Dimension, totals
+from ..wareki import format_long
+from ..web import as_of_from_request, disaster_or_404, visible_filter
+from .entries import list_filter
 
 bp = Blueprint("exports", __name__)
 
-Refusal = tuple[str, int]
+# A refused export: the error page and its status.
+Refused = tuple[str, int]
 
 
 @bp.get("/disasters/<slug>/entries.csv")
-def entries_csv(slug: str) -> Response | Refusal:
+def entries_csv(slug: str) -> Response | Refused:
     disaster = disaster_or_404(slug)
-    flt, errors = _filter_from_args(disaster)
+    flt, errors = list_filter()
     encoding = request.args.get("encoding", "utf-8")
     if errors or encoding not in ENCODINGS:
         return _refused(list(errors.values()) if errors else [_unknown_encoding(encoding)])
@@ -62,9 +63,9 @@ def entries_csv(slug: str) -> Response | Refusal:
 
 
 @bp.get("/disasters/<slug>/entries.xlsx")
-def entries_xlsx(slug: str) -> Response | Refusal:
+def entries_xlsx(slug: str) -> Response | Refused:
     disaster = disaster_or_404(slug)
-    flt, errors = _filter_from_args(disaster)
+    flt, errors = list_filter()
     if errors:
         return _refused(list(errors.values()))
     as_of = _list_as_of(disaster, flt)
@@ -78,7 +79,7 @@ def entries_xlsx(slug: str) -> Response | Refusal:
 
 
 @bp.get("/disasters/<slug>/totals.xlsx")
-def totals_xlsx(slug: str) -> Response | Refusal:
+def totals_xlsx(slug: str) -> Response | Refused:
     disaster = disaster_or_404(slug)
     as_of, error = as_of_from_request()
     if error:
@@ -93,7 +94,7 @@ def totals_xlsx(slug: str) -> Response | Refusal:
 
 
 @bp.get("/disasters/<slug>/totals.csv")
-def totals_csv(slug: str) -> Response | Refusal:
+def totals_csv(slug: str) -> Response | Refused:
     disaster = disaster_or_404(slug)
     as_of, error = as_of_from_request()
     by = request.args.get("by", Dimension.OPERATION.value)
@@ -123,7 +124,7 @@ def totals_csv(slug: str) -> Response | Refusal:
 
 def _workbook(
     filename: str, fallback: str, disaster: Disaster, flt: EntryFilter, as_of: date
-) -> Response | Refusal:
+) -> Response | Refused:
     try:
         return xlsx_response(filename, fallback, lambda file: write_workbook(file, disaster, flt, as_of))
     except TooManyRows as exc:
@@ -144,13 +145,13 @@ def _unknown_encoding(encoding: str) -> str:
     return f"文字コード「{encoding}」には対応していません（utf-8 または cp932）。"
 
 
-def _refused(problems: list[str]) -> Refusal:
+def _refused(problems: list[str]) -> Refused:
     return render_template(
         "error.html", title="出力できません", message="　".join(problems) or "条件をご確認ください。"
     ), 400
 
 
-def _unencodable(exc: Unencodable) -> Refusal:
+def _unencodable(exc: Unencodable) -> Refused:
     """422: name the characters CP932 cannot hold and offer the same export in UTF-8."""
     chars = "、".join(f"「{char}」（U+{ord(char):04X}）" for char in exc.samples)
     args = {**request.args.to_dict(), **(request.view_args or {}), "encoding": "utf-8"}

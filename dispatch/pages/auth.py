@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
-from . import audit
-from .extensions import db, login_manager
-from .forms import JapaneseForm
-from .models import User, utcnow
-from .security import (
+from ..accounts import change_own_password, find_user
+from ..extensions import db, login_manager
+from ..forms import JapaneseForm
+from ..models import User, utcnow
+from ..security import (
     ThrottlePolicy,
     clear_failures,
-    hash_password,
     login_refusal,
     password_matches,
     password_problem,
@@ -24,6 +22,7 @@ from .security import (
     safe_next,
     throttle_keys,
 )
+from ..web import write, writes
 
 bp = Blueprint("auth", __name__)
 
@@ -71,8 +70,10 @@ class ChangePasswordForm(JapaneseForm):
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
-    target = safe_next(request.args.get("next")) or url_for("dispatch.index")
+@writes
+def login() -> Response | tuple[str, int]:
+    """The password is checked without the write lock (its hash takes ~0.1 s); only the outcome is written."""
+    target = safe_next(request.args.get("next")) or url_for("dashboard.index")
     if current_user.is_authenticated:
         return redirect(target)
     form = LoginForm()
@@ -83,17 +84,15 @@ def login() -> Response | str:
         now = utcnow()
         error = login_refusal(keys, now, policy)
         if error is None:
-            user = db.session.scalar(
-                select(User).where(func.lower(User.username) == (form.username.data or "").lower())
-            )
-            if password_matches(user, form.password.data or "") and user and user.active:
-                clear_failures(user.username)
-                db.session.commit()
+            user = find_user(form.username.data or "")
+            # Checked for an unknown name too, so that timing does not tell which names exist.
+            if password_matches(user, form.password.data or "") and user is not None and user.active:
+                username = user.username
+                write(lambda: clear_failures(username))
                 login_user(user)
                 return redirect(target)
-            record_failure(keys, now, policy)
+            write(lambda: record_failure(keys, now, policy))
             error = "ユーザー名またはパスワードが違います。"
-        db.session.commit()
     return render_template("login.html", form=form, error=error), (401 if error else 200)
 
 
@@ -105,6 +104,7 @@ def logout() -> Response:
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
+@writes
 def change_password() -> Response | str:
     form = ChangePasswordForm()
     # The user itself, not the current_user proxy: login_user below stores what it is given as the
@@ -119,12 +119,9 @@ def change_password() -> Response | str:
         elif form.new.data != form.confirm.data:
             form.confirm.errors = ["確認用のパスワードが一致しません。"]
         else:
-            user.password_hash = hash_password(form.new.data or "")
-            user.password_changed_at = utcnow()
-            audit.record("password_change", "user", user.id, actor=user.username, summary=user.username)
-            db.session.commit()
+            write(lambda: change_own_password(user, form.new.data or ""))
             # The session id carries the password's change time: log in again under the new one.
             login_user(user)
             flash("パスワードを変更しました。", "success")
-            return redirect(url_for("dispatch.index"))
+            return redirect(url_for("dashboard.index"))
     return render_template("change_password.html", form=form)

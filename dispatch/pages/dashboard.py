@@ -1,4 +1,4 @@
-"""The division's daily view: headline figures, charts with their tables, cross tables, and the status
+"""The list of disasters, and the division's daily view: headline figures, charts with their tables, cross tables, and the status
 report in the prefecture's own format. Every figure states its as-of date and links to its entries."""
 
 from __future__ import annotations
@@ -8,13 +8,14 @@ from datetime import date
 
 from flask import Blueprint, render_template
 
-from . import charts
-from .closing import closed_dates
-from .models import Disaster
-from .query import EntryFilter
-from .reports import status_report
-from .totals import Dimension, Totals, cross_table, daily_series, headline, totals
-from .web import as_of_from_request, disaster_or_404, visible_filter
+from .. import charts
+from ..catalog import disasters_newest_first
+from ..closing import closed_dates
+from ..models import Disaster
+from ..query import EntryFilter
+from ..reports import status_report
+from ..totals import Dimension, Totals, cross_table, daily_series, headline, totals
+from ..web import as_of_from_request, disaster_or_404, visible_filter
 
 bp = Blueprint("dashboard", __name__)
 
@@ -50,6 +51,11 @@ def _headline(
         provisional_days=len(days - closed),
         as_of_closed=as_of in closed,
     )
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("index.html", disasters=disasters_newest_first())
 
 
 @bp.get("/disasters/<slug>/")

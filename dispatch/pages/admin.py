@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, render_template, request
-from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
-from wtforms import BooleanField, SelectChoice, SelectField, StringField
+from wtforms import BooleanField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3 has it, types-WTForms 3.2 not
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from .accounts import create_user, reset_password, update_user
-from .extensions import db
-from .forms import JapaneseForm, OrganisationField, organisation_datalist
-from .models import Role, User
-from .services import DispatchError
+from ..accounts import create_user, reset_password, update_user
+from ..errors import Refusal
+from ..extensions import db
+from ..forms import JapaneseForm, OrganisationField, organisation_datalist
+from ..models import Role, User
+from ..web import current_actor, write, writes
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -56,22 +57,23 @@ def users() -> str:
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
+@writes
 def new_user() -> Response | str:
     form = NewUserForm()
     if form.validate_on_submit():
         try:
-            user, password = create_user(
-                form.username.data or "",
-                Role(form.role.data),
-                actor=current_user.username,
-                organisation=form.organisation.organisation,
-                display_name=form.display_name.data or "",
+            user, password = write(
+                lambda: create_user(
+                    form.username.data or "",
+                    Role(form.role.data),
+                    actor=current_actor(),
+                    organisation=form.organisation.organisation,
+                    display_name=form.display_name.data or "",
+                )
             )
-        except DispatchError as exc:
-            db.session.rollback()
+        except Refusal as exc:
             form.username.errors = [str(exc)]
         else:
-            db.session.commit()
             return render_template("admin/password_shown.html", user=user, password=password)
     return render_template(
         "admin/user_form.html", form=form, user=None, organisations=organisation_datalist()
@@ -79,6 +81,7 @@ def new_user() -> Response | str:
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@writes
 def edit_user(user_id: int) -> Response | str:
     user = db.session.get(User, user_id) or abort(404)
     form = EditUserForm(
@@ -92,32 +95,33 @@ def edit_user(user_id: int) -> Response | str:
         }
     )
     if form.validate_on_submit():
+        username = user.username
         try:
-            update_user(
-                user,
-                actor=current_user.username,
-                role=Role(form.role.data),
-                organisation=form.organisation.organisation,
-                display_name=form.display_name.data or "",
-                active=bool(form.active.data),
+            write(
+                lambda: update_user(
+                    user,
+                    actor=current_actor(),
+                    role=Role(form.role.data),
+                    organisation=form.organisation.organisation,
+                    display_name=form.display_name.data or "",
+                    active=bool(form.active.data),
+                )
             )
-        except DispatchError as exc:
-            db.session.rollback()
+        except Refusal as exc:
             flash(str(exc), "error")
         else:
-            db.session.commit()
-            flash(f"{user.username} を更新しました。", "success")
+            flash(f"{username} を更新しました。", "success")
     return render_template(
         "admin/user_form.html", form=form, user=user, reset=ResetForm(), organisations=organisation_datalist()
     )
 
 
 @bp.post("/users/<int:user_id>/reset-password")
+@writes
 def reset_password_view(user_id: int) -> Response | str:
     user = db.session.get(User, user_id) or abort(404)
     form = ResetForm()
     if not form.validate_on_submit():
         abort(400)
-    password = reset_password(user, actor=current_user.username)
-    db.session.commit()
+    password = write(lambda: reset_password(user, actor=current_actor()))
     return render_template("admin/password_shown.html", user=user, password=password)
