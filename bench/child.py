@@ -1,12 +1,12 @@
 """Work measured in a child process of its own, so that its peak memory is its alone.
 
-`python -m bench.child TASK --db PATH [...]` does the task once and prints one line, `RESULT {json}`, with the
-seconds the task took (setup excluded), its size (rows, bytes) and the process's peak resident memory.
+`python -m bench.child TASK --db PATH|URL [...]` does the task once and prints one line, `RESULT {json}`, with
+the seconds the task took (setup excluded), its size (rows, bytes) and the process's peak resident memory.
 
 Tasks: import (dispatch.importing.import_dispatches of a CSV into a fresh disaster, then commit),
-import-floor (a bare sqlite3 executemany of the same rows, then commit), export-csv (the entries CSV as the
-download streams it), export-xlsx (dispatch.exports.write_workbook), export-floor (the same rows read with
-sqlite3 and written with csv.writer).
+import-floor (a bare executemany of the same rows through sqlite3 or psycopg, then commit), export-csv (the
+entries CSV as the download streams it), export-xlsx (dispatch.exports.write_workbook), export-floor (the same
+rows read with sqlite3, or psycopg's server-side cursor, and written with csv.writer).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import csv
 import gc
 import json
 import resource
-import sqlite3
 import sys
 import tempfile
 import time
@@ -28,17 +27,27 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 
+from bench.compat import find
 from bench.dataset import END, IMPORT_SLUG, SLUG, START, add_disaster, make_app
-from dispatch.closing import Actor
-from dispatch.extensions import SQLITE_BUSY_TIMEOUT_MS, db
+from bench.db import STAMP_SQL, Conn, Target
+from dispatch.extensions import db
 from dispatch.models import Disaster, Duty, Organisation, Role
 
-# One entry as ids; the audit columns every bare insert shares are literals.
-INSERT_ENTRY = (
-    "INSERT INTO entry (date, operation_id, sender_id, sender_unit, destination_id, duty_id, headcount, note, "
-    "created_by, created_at, updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-    "'bench', '2024-01-01 00:00:00.000000', 'bench', '2024-01-01 00:00:00.000000')"
-)
+
+def insert_entry_sql(kind: str) -> str:
+    """One entry as ids; the audit columns every bare insert shares are literals."""
+    stamp = STAMP_SQL[kind]
+    return (
+        "INSERT INTO entry (date, operation_id, sender_id, sender_unit, destination_id, duty_id, headcount, "
+        f"note, created_by, created_at, updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+        f"'bench', {stamp}, 'bench', {stamp})"
+    )
+
+
+def actor_class() -> type:
+    return find("Actor", "dispatch.actors", "dispatch.closing")
+
+
 EXPORT_SQL = """
 SELECT e.date, op.name, s.code || ' ' || s.name, e.sender_unit, d.code || ' ' || d.name, duty.name_ja,
        e.headcount, e.note
@@ -89,14 +98,9 @@ def maxrss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A plain sqlite3 connection with the application's pragmas, in autocommit mode."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    return conn
+def connect(target: Target) -> Conn:
+    """A plain connection with the application's pragmas (on SQLite), in autocommit mode."""
+    return target.connect()
 
 
 def _fresh_import_disaster() -> Disaster:
@@ -107,11 +111,15 @@ def _fresh_import_disaster() -> Disaster:
 
 @contextmanager
 def lookup_time() -> Iterator[dict[str, float]]:
-    """Seconds spent in services.entry_ids(), the importer's one look-up of the file's keys."""
+    """Seconds spent in entry_ids(), the importer's one look-up of the file's keys (zero if the importer no
+    longer calls a function of that name)."""
     from dispatch import importing
 
     spent = {"seconds": 0.0, "calls": 0}
-    original = importing.entry_ids
+    original = getattr(importing, "entry_ids", None)
+    if original is None:
+        yield spent
+        return
 
     def timed(keys: Any) -> Any:
         started = time.perf_counter()
@@ -128,10 +136,11 @@ def lookup_time() -> Iterator[dict[str, float]]:
         importing.entry_ids = original
 
 
-def task_import(db_path: Path, csv_path: Path) -> dict[str, Any]:
+def task_import(target: Target, csv_path: Path) -> dict[str, Any]:
     from dispatch.importing import import_dispatches
 
-    app = make_app(db_path)
+    Actor = actor_class()
+    app = make_app(target)
     with app.app_context():
         disaster = _fresh_import_disaster()
         data = csv_path.read_bytes()
@@ -154,8 +163,8 @@ def task_import(db_path: Path, csv_path: Path) -> dict[str, Any]:
     }
 
 
-def task_import_floor(db_path: Path, csv_path: Path) -> dict[str, Any]:
-    app = make_app(db_path)
+def task_import_floor(target: Target, csv_path: Path) -> dict[str, Any]:
+    app = make_app(target)
     with app.app_context():
         disaster = _fresh_import_disaster()
         ops = {op.code: op.id for op in disaster.operations}
@@ -169,13 +178,13 @@ def task_import_floor(db_path: Path, csv_path: Path) -> dict[str, Any]:
             (day, ops[op], orgs[sender], unit, orgs[dest], duties[duty], int(head), note)
             for day, op, sender, unit, dest, duty, head, note in reader
         ]
-    conn = connect(db_path)
+    conn = connect(target)
     gc.collect()
     baseline = maxrss_bytes()
     started = time.perf_counter()
-    conn.execute("BEGIN IMMEDIATE")
-    conn.executemany(INSERT_ENTRY, rows)
-    conn.execute("COMMIT")
+    conn.begin_write()
+    conn.executemany(insert_entry_sql(conn.kind), rows)
+    conn.commit()
     seconds = time.perf_counter() - started
     conn.close()
     return {"seconds": seconds, "rows": len(rows), "baseline": baseline}
@@ -187,11 +196,11 @@ def _disaster(slug: str) -> Disaster:
     return disaster
 
 
-def task_export_csv(db_path: Path) -> dict[str, Any]:
+def task_export_csv(target: Target) -> dict[str, Any]:
     from dispatch.exports import ENTRY_HEADER, csv_entry_rows, csv_lines
     from dispatch.query import EntryFilter
 
-    app = make_app(db_path)
+    app = make_app(target)
     with app.app_context(), tempfile.TemporaryFile() as out:
         disaster = _disaster(SLUG)
         baseline = maxrss_bytes()
@@ -207,11 +216,11 @@ def task_export_csv(db_path: Path) -> dict[str, Any]:
     return {"seconds": seconds, "rows": lines - 1, "bytes": size, "baseline": baseline}
 
 
-def task_export_xlsx(db_path: Path) -> dict[str, Any]:
+def task_export_xlsx(target: Target) -> dict[str, Any]:
     from dispatch.exports import write_workbook
     from dispatch.query import EntryFilter
 
-    app = make_app(db_path)
+    app = make_app(target)
     with app.app_context(), tempfile.TemporaryFile() as out:
         disaster = _disaster(SLUG)
         baseline = maxrss_bytes()
@@ -222,21 +231,21 @@ def task_export_xlsx(db_path: Path) -> dict[str, Any]:
     return {"seconds": seconds, "bytes": size, "baseline": baseline}
 
 
-def task_export_floor(db_path: Path) -> dict[str, Any]:
+def task_export_floor(target: Target) -> dict[str, Any]:
     # The same imports as the real export, so the floor's memory includes the same interpreter and app.
     import dispatch.exports  # noqa: F401
 
-    app = make_app(db_path)
+    app = make_app(target)
     with app.app_context():
         disaster_id = _disaster(SLUG).id
         db.engine.dispose()
-    conn = connect(db_path)
+    conn = connect(target)
     with tempfile.TemporaryFile("w", encoding="utf-8", newline="") as out:
         baseline = maxrss_bytes()
         started = time.perf_counter()
         writer = csv.writer(out, lineterminator="\r\n")
         rows = 0
-        for row in conn.execute(EXPORT_SQL, (disaster_id,)):
+        for row in conn.stream(EXPORT_SQL, (disaster_id,)):
             writer.writerow(row)
             rows += 1
         seconds = time.perf_counter() - started
@@ -257,7 +266,7 @@ TASKS = {
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.child")
     parser.add_argument("task", choices=sorted(TASKS))
-    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--db", type=Target.parse, required=True, help="a SQLite file or a database URL")
     parser.add_argument("--csv", type=Path)
     args = parser.parse_args(argv)
     result = TASKS[args.task](args)

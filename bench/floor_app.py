@@ -1,8 +1,9 @@
 """The floor for entry throughput: a bare Flask endpoint doing one INSERT, served by the same gunicorn setup.
 
-POST /entries takes the ids of one entry and inserts it in its own write transaction (BEGIN IMMEDIATE, as
-the tracker's writers do) on a per-thread sqlite3 connection with the tracker's pragmas; no login, no CSRF,
-no form, no checks beyond the database's own. BENCH_DB names the SQLite file.
+POST /entries takes the ids of one entry and inserts it in its own write transaction (BEGIN IMMEDIATE on
+SQLite, as the tracker's writers do; BEGIN on PostgreSQL) on a per-thread connection (sqlite3 with the
+tracker's pragmas, or psycopg); no login, no CSRF, no form, no checks beyond the database's own. BENCH_DB
+names the database: a SQLite file or a database URL.
 
     gunicorn -c gunicorn.conf.py bench.floor_app:app
 """
@@ -10,23 +11,24 @@ no form, no checks beyond the database's own. BENCH_DB names the SQLite file.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
-from pathlib import Path
 
 from flask import Flask, jsonify, redirect, request
 from werkzeug.wrappers import Response
 
-from bench.child import INSERT_ENTRY, connect
+from bench.child import insert_entry_sql
+from bench.db import Conn, Target
 
 app = Flask(__name__)
 _local = threading.local()
+_target = Target.parse(os.environ.get("BENCH_DB", "bench.sqlite"))
+_insert = insert_entry_sql(_target.kind)
 
 
-def _connection() -> sqlite3.Connection:
+def _connection() -> Conn:
     conn = getattr(_local, "conn", None)
     if conn is None:
-        conn = _local.conn = connect(Path(os.environ["BENCH_DB"]))
+        conn = _local.conn = _target.connect()
     return conn
 
 
@@ -34,10 +36,10 @@ def _connection() -> sqlite3.Connection:
 def insert_entry() -> Response:
     form = request.form
     conn = _connection()
-    conn.execute("BEGIN IMMEDIATE")
+    conn.begin_write()
     try:
         conn.execute(
-            INSERT_ENTRY,
+            _insert,
             (
                 form["date"],
                 int(form["operation_id"]),
@@ -49,10 +51,10 @@ def insert_entry() -> Response:
                 "",
             ),
         )
-    except sqlite3.Error:
-        conn.execute("ROLLBACK")
+    except Exception:
+        conn.rollback()
         raise
-    conn.execute("COMMIT")
+    conn.commit()
     return redirect("/entries", 302)
 
 

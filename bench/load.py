@@ -28,10 +28,13 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 
 from bench.dataset import BENCH_SECRET
+from bench.db import Target
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 TIMEOUT = 120
+# The response header on which bench/lock_app.py reports the seconds a request waited for the write lock.
+LOCK_WAIT_HEADER = "X-Bench-Lock-Wait"
 _TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
@@ -44,18 +47,28 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(wsgi: str, db_path: Path, workers: int, threads: int, log_path: Path) -> Iterator[int]:
-    """A gunicorn serving `wsgi` on a free port of 127.0.0.1; yields the port, stops the server after."""
+def gunicorn(
+    wsgi: str,
+    target: Target,
+    workers: int,
+    threads: int,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[int]:
+    """A gunicorn serving `wsgi` on a free port of 127.0.0.1; yields the port, stops the server after.
+
+    `extra_env` adds to the environment (DISPATCH_* settings for the application)."""
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{db_path}",
-        "BENCH_DB": str(db_path),
+        "DATABASE_URL": target.url,
+        "BENCH_DB": target.url,
         "DISPATCH_SECRET_KEY": BENCH_SECRET,
         "DISPATCH_ENV_NAME": "bench",
         "GUNICORN_BIND": f"{HOST}:{port}",
         "GUNICORN_WORKERS": str(workers),
         "GUNICORN_THREADS": str(threads),
+        **(extra_env or {}),
     }
     with log_path.open("a") as log:
         process = subprocess.Popen(
@@ -80,7 +93,13 @@ def gunicorn(wsgi: str, db_path: Path, workers: int, threads: int, log_path: Pat
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError(f"gunicorn did not start; see {log_path}")
                 time.sleep(0.2)
-            yield port
+            try:
+                yield port
+            except Exception as exc:
+                # The log goes with the run's scratch directory: keep what the server said in the error.
+                log.flush()
+                tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
+                raise RuntimeError(f"{exc}\n--- the last of {log_path}:\n{tail}") from exc
         finally:
             process.terminate()
             try:
@@ -97,6 +116,8 @@ class Client:
     port: int
     cookie: str = ""
     conn: http.client.HTTPConnection | None = None
+    # The headers of the last response.
+    headers: http.client.HTTPMessage | None = None
 
     def request(
         self, method: str, path: str, form: dict[str, str] | None = None, keep_cookie: bool = False
@@ -113,6 +134,7 @@ class Client:
                 self.conn.request(method, path, body=body, headers=headers)
                 response = self.conn.getresponse()
                 text = response.read().decode("utf-8", "replace")
+                self.headers = response.headers
                 break
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 self.conn.close()

@@ -1,16 +1,22 @@
-"""Samples, table rows, verdicts against the issue's targets, the machine description and the markdown."""
+"""Samples, table rows, verdicts against the issue's targets, the machine description and the markdown.
+
+One Report per database (SQLite, PostgreSQL); `document()` puts them side by side. A report can be saved as
+JSON and read back, so that the databases may be measured in separate runs and still share one document.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sqlite3
 import statistics
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 MB = 1_000_000
@@ -105,10 +111,41 @@ class Report:
     machine: dict[str, str] = field(default_factory=dict)
     dataset: dict[str, str] = field(default_factory=dict)
     sections: list[tuple[str, str]] = field(default_factory=list)  # (title, markdown)
+    # "SQLite" or "PostgreSQL"; the run's own facts (command, duration, load); the floors' legend.
+    database: str = "SQLite"
+    run: dict[str, str] = field(default_factory=dict)
+    floors: str = ""
+    # Why the run stopped early, if it did (the rows measured before are kept).
+    failure: str = ""
 
     def add(self, row: Row) -> Row:
         self.rows.append(row)
         return row
+
+    def row(self, key: str) -> Row | None:
+        return next((r for r in self.rows if r.key == key), None)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        def sample(value: dict[str, Any] | None) -> Sample | None:
+            return None if value is None else Sample(tuple(value["values"]), value["kind"], value["unit"])
+
+        rows = [
+            Row(**{**r, "figure": sample(r["figure"]), "floor": sample(r["floor"])}) for r in data["rows"]
+        ]
+        return cls(
+            rows=rows,
+            machine=dict(data["machine"]),
+            dataset=dict(data["dataset"]),
+            sections=[(title, body) for title, body in data["sections"]],
+            database=data.get("database", "SQLite"),
+            run=dict(data.get("run", {})),
+            floors=data.get("floors", ""),
+            failure=data.get("failure", ""),
+        )
 
     def table(self) -> str:
         lines = [
@@ -125,13 +162,99 @@ class Report:
         return "\n".join(lines)
 
     def markdown(self, title: str, intro: str, floors: str) -> str:
-        parts = [f"# {title}", "", intro, ""]
-        parts += ["## Machine", "", *(f"- {k}: {v}" for k, v in self.machine.items()), ""]
-        parts += ["## Data set", "", *(f"- {k}: {v}" for k, v in self.dataset.items()), ""]
-        parts += ["## Results", "", self.table(), "", floors, ""]
-        for heading, body in self.sections:
-            parts += [f"## {heading}", "", body.rstrip(), ""]
-        return "\n".join(parts).rstrip() + "\n"
+        """This database alone, as one document."""
+        return document([self], title, intro, "", floors_by_database={self.database: floors})
+
+
+def save(reports: list[Report], path: Path) -> None:
+    path.write_text(
+        json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+
+
+def load(path: Path) -> list[Report]:
+    return [Report.from_dict(r) for r in json.loads(path.read_text(encoding="utf-8"))]
+
+
+def _short(row: Row) -> str:
+    """A cell of the side-by-side table: the median, its cost over the floor, the verdict."""
+    if row.figure is None and row.figure_text is None:
+        return row.verdict
+    figure = row.figure_text.split(" (")[0] if row.figure_text else row.figure.show(row.figure.median)  # type: ignore[union-attr]
+    ratio_text = row.ratio_cell()
+    parts = [figure]
+    if ratio_text != "—":
+        parts.append(f"{ratio_text} floor")
+    if row.verdict.startswith(("met", "**missed**")):
+        parts.append(row.verdict)
+    return ", ".join(parts)
+
+
+def side_by_side(reports: list[Report]) -> str:
+    """Every figure once, with each database's median, × floor and verdict in a column of its own."""
+    keys: list[str] = []
+    labels: dict[str, str] = {}
+    targets: dict[str, str] = {}
+    for report in reports:
+        for row in report.rows:
+            if row.key not in labels:
+                keys.append(row.key)
+                labels[row.key] = row.label
+                targets[row.key] = row.target
+    names = [r.database for r in reports]
+    lines = [
+        "| Figure | Target | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for key in keys:
+        cells = []
+        for report in reports:
+            row = report.row(key)
+            cells.append("not measured" if row is None else _short(row).replace("|", "\\|"))
+        lines.append(f"| {labels[key]} | {targets[key]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def document(
+    reports: list[Report],
+    title: str,
+    intro: str,
+    method: str,
+    floors_by_database: dict[str, str] | None = None,
+) -> str:
+    """The markdown for docs/benchmarks.md: the machine, the side-by-side summary when there are several
+    databases, then each database's data set, full table, floors and sections."""
+    parts = [f"# {title}", "", intro, ""]
+    machine = reports[0].machine if reports else {}
+    parts += ["## Machine", "", *(f"- {k}: {v}" for k, v in machine.items()), ""]
+    several = len(reports) > 1
+    if several:
+        parts += ["## Side by side", "", side_by_side(reports), ""]
+        parts += [
+            "Each cell: the median, its cost over the floor measured on that database, and the verdict at "
+            "1,000,000 entries. The full tables, with the spread, the runs and the floors, follow.",
+            "",
+        ]
+    for report in reports:
+        where = f" on {report.database}" if several else ""
+        level = "###" if several else "##"
+        if several:
+            parts += [f"## {report.database}", ""]
+        if report.failure:
+            first, _, rest = report.failure.strip().partition("\n")
+            parts += [f"**Not everything was measured:** {first}", ""]
+            if rest.strip():
+                parts += ["```", rest.rstrip(), "```", ""]
+        if report.run:
+            parts += [f"{level} Run{where}", "", *(f"- {k}: {v}" for k, v in report.run.items()), ""]
+        parts += [f"{level} Data set{where}", "", *(f"- {k}: {v}" for k, v in report.dataset.items()), ""]
+        floors = (floors_by_database or {}).get(report.database, report.floors)
+        parts += [f"{level} Results{where}", "", report.table(), "", floors, ""]
+        for heading, body in report.sections:
+            parts += [f"{level} {heading}{where}", "", body.rstrip(), ""]
+    if method:
+        parts += ["## How each figure is measured", "", method.rstrip(), ""]
+    return "\n".join(parts).rstrip() + "\n"
 
 
 def _read(path: str) -> str:
@@ -154,6 +277,13 @@ def _git(*args: str) -> str:
         return ""
 
 
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def machine() -> dict[str, str]:
     cpuinfo = _read("/proc/cpuinfo")
     model = next(
@@ -164,8 +294,8 @@ def machine() -> dict[str, str]:
         (int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal:")), 0
     )
     versions = ", ".join(
-        f"{name} {metadata.version(name)}"
-        for name in ("Flask", "SQLAlchemy", "Flask-SQLAlchemy", "gunicorn", "openpyxl", "aiosmtpd")
+        f"{name} {_version(name)}"
+        for name in ("Flask", "SQLAlchemy", "Flask-SQLAlchemy", "gunicorn", "openpyxl", "aiosmtpd", "psycopg")
     )
     commit = _git("rev-parse", "--short", "HEAD")
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))

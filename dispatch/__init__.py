@@ -10,7 +10,8 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import DEV_SECRET_KEY, database_url, default_settings
+from .config import DEV_SECRET_KEY, database_url, default_settings, own_organisation_code
+from .private_files import make_private_folder
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -19,11 +20,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     No side effects beyond reading configuration: no tables are created and no scheduler is started here.
     """
     app = Flask(__name__, instance_relative_config=True)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    # Only the service account may read the instance folder: it holds the secret key and the database.
+    make_private_folder(Path(app.instance_path))
 
     app.config.from_mapping(default_settings())
     if test_config is None:
-        app.config.from_pyfile("config.py", silent=True)
+        if app.config.from_pyfile("config.py", silent=True):
+            app.config["SECRET_KEY_FILE"] = str(Path(app.instance_path) / "config.py")
         app.config.from_prefixed_env("DISPATCH")
     else:
         app.config.from_mapping(test_config)
@@ -32,6 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             os.environ.get("DATABASE_URL"), app.instance_path
         )
     _refuse_development_secret_in_production(app)
+    app.config["OWN_ORGANISATION"] = own_organisation_code(app.config.get("OWN_ORGANISATION"))
 
     if app.config["TRUSTED_PROXIES"]:
         # Behind the reverse proxy: take the client's address and scheme from its headers, so that

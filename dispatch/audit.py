@@ -18,7 +18,7 @@ from sqlalchemy import Select, insert, select
 from .actors import Actor
 from .config import TIME_ZONE
 from .extensions import db
-from .models import AuditRecord, Disaster, Duty, Operation, Organisation, User, utcnow
+from .models import AuditRecord, Disaster, Duty, Operation, Organisation, ReceivingSection, User, utcnow
 from .wareki import format_long
 
 
@@ -142,7 +142,9 @@ def disaster_snapshot(disaster: Disaster) -> dict[str, Any]:
         "slug": disaster.slug,
         "name": disaster.name,
         "start_date": disaster.start_date.isoformat(),
-        "closed": disaster.closed,
+        # Names, in code order: the trail reads 「秋田県、山形県」.
+        "prefectures": "、".join(p.name for p in sorted(disaster.prefectures, key=lambda p: p.code)),
+        "closed_on": disaster.closed_on.isoformat() if disaster.closed_on else None,
     }
 
 
@@ -151,12 +153,28 @@ def operation_snapshot(operation: Operation) -> dict[str, Any]:
         "code": operation.code,
         "name": operation.name,
         "display_order": operation.display_order,
-        "closed": operation.closed,
+        "end_date": operation.end_date.isoformat() if operation.end_date else None,
+    }
+
+
+def receiving_section_snapshot(section: ReceivingSection) -> dict[str, Any]:
+    return {
+        "operation": section.operation.code,
+        "destination": section.destination.code,
+        "destination_name": section.destination.name,
+        "name": section.name,
     }
 
 
 def organisation_snapshot(org: Organisation) -> dict[str, Any]:
-    return {"code": org.code, "kind": org.kind, "name": org.name, "kana": org.kana}
+    return {
+        "code": org.code,
+        "kind": org.kind,
+        "name": org.name,
+        "kana": org.kana,
+        "prefecture": org.prefecture.code if org.prefecture else None,
+        "active": org.active,
+    }
 
 
 def user_snapshot(user: User) -> dict[str, Any]:
@@ -178,6 +196,11 @@ class AuditFilter:
     object_type: str | None = None
     object_id: int | None = None
     disaster_id: int | None = None
+
+    @property
+    def reversed_range(self) -> bool:
+        """The end before the start: no record can match, and the person must be told."""
+        return self.date_from is not None and self.date_to is not None and self.date_to < self.date_from
 
 
 def audit_select(flt: AuditFilter) -> Select[AuditRecord]:
@@ -211,6 +234,11 @@ ACTION_LABELS = {
     "reopen_day": "締めの取消し",
     "password_change": "パスワード変更",
     "password_reset": "パスワード再設定",
+    "resend": "再送",
+    "end": "終了",
+    "reopen": "再開",
+    "deactivate": "無効化",
+    "activate": "有効化",
 }
 
 OBJECT_LABELS = {
@@ -218,7 +246,9 @@ OBJECT_LABELS = {
     "disaster": "災害",
     "operation": "派遣区分",
     "organisation": "団体",
+    "receiving_section": "配属先",
     "user": "ユーザー",
     "closed_day": "締め",
     "recipient": "配信先",
+    "delivery": "日報の配信",
 }

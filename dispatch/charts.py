@@ -7,6 +7,10 @@ Each chart is ``role="img"`` with a Japanese summary of its figures for screen r
 
 Every drawn bar has ``data-value`` (its number) and the root has ``data-chart``, so browser tests can read
 what was drawn without parsing coordinates.
+
+A chart is drawn ``width`` units wide with 12-unit text and scales to its box. Drawn 800 wide and shown on a
+390 px phone, its text would be 5 px tall; so phones get a copy drawn ``PHONE_WIDTH`` wide (``for_screens``),
+whose text shows at 12 px or more there.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -22,7 +26,7 @@ from markupsafe import Markup, escape
 from .totals import DayPoint
 from .wareki import format_period, format_short
 
-__all__ = ["bar_chart", "daily_chart", "nice_ticks"]
+__all__ = ["PHONE_WIDTH", "bar_chart", "daily_chart", "for_screens", "nice_ticks"]
 
 SVG_NS = "http://www.w3.org/2000/svg"
 NO_DATA = "データがありません"
@@ -30,8 +34,14 @@ OTHER = "その他"
 CUMULATIVE = "累計延べ人数"
 
 _WIDTH = 800
+# About what a phone's screen gives a chart (a 360-390 px screen less the page's margins), so that 12 units
+# show at 12 px or more.
+PHONE_WIDTH = 320
 _EDGE = 16
 _FONT = 12
+_TICK_FONT = 11  # the bar chart's axis figures, where the wide chart has room for them smaller
+_TITLE_FONT = 16
+_TITLE_LINE = 20
 _TEXT = "#222222"
 _GRID = "#d0d0d0"
 _AXIS = "#333333"
@@ -83,39 +93,43 @@ def nice_ticks(maximum: int, count: int = 5) -> list[int]:
 ONE_ELEMENT_PER_BAR_UP_TO = 120
 
 
-def daily_chart(points: Sequence[DayPoint], operations: Sequence[tuple[str, str]], *, title: str) -> Markup:
+def daily_chart(
+    points: Sequence[DayPoint], operations: Sequence[tuple[str, str]], *, title: str, width: int = _WIDTH
+) -> Markup:
     """Headcount per day stacked by operation, with cumulative person-days as a line on the right axis.
 
     ``operations`` are (code, name) in stacking order, bottom first; an operation code found in the
     points but not listed is stacked last under its code, so each bar still adds up to the day.
     """
     if not points:
-        return _empty("daily", title)
+        return _empty("daily", title, width)
     listed = [code for code, _ in operations]
     unlisted = sorted({code for p in points for code in p.by_operation} - set(listed))
     series = [*operations, *((code, code) for code in unlisted)]
     fills = [_PALETTE[i % len(_PALETTE)] for i in range(len(series))]
-    fill_ids = _ids("daily", title, (points, series), len(series))
+    fill_ids = _ids("daily", title, (points, series, width), len(series))
 
     legend_items = [
         _legend_swatch(fill, fill_id, name)
         for fill, fill_id, (_, name) in zip(fills, fill_ids, series, strict=True)
     ]
     legend_items.append(_legend_line(f"{CUMULATIVE}（右目盛）"))
-    legend, legend_bottom = _legend(legend_items, top=42)
+    heading, title_bottom = _title(title, width)
+    legend, legend_bottom = _legend(legend_items, top=title_bottom + 18, width=width)
 
-    plot = _daily_plot(points, top=legend_bottom + 30)
+    plot = _daily_plot(points, top=legend_bottom + 30, width=width)
     paints = [_paint(fill, fill_id) for fill, fill_id in zip(fills, fill_ids, strict=True)]
     draw_bars = _bars_as_paths if len(points) > ONE_ELEMENT_PER_BAR_UP_TO else _bars_as_rects
     return _svg(
         "daily",
         _daily_summary(points, series, title),
+        width,
         plot.bottom + 34,
         _defs(fills, fill_ids),
-        _title(title),
+        heading,
         legend,
         _text(_EDGE, plot.top - 12, "日別人数（人）", anchor="start"),
-        _text(_WIDTH - _EDGE, plot.top - 12, f"{CUMULATIVE}（人）", anchor="end"),
+        _text(width - _EDGE, plot.top - 12, f"{CUMULATIVE}（人）", anchor="end"),
         _tag("g", {}, *_day_grid(plot)),
         _tag("g", {"data-series": "bars"}, *draw_bars(plot, points, series, paints)),
         *(_text(plot.left - 6, plot.y_day(t) + 4, f"{t:,}", anchor="end") for t in plot.day_ticks),
@@ -152,19 +166,20 @@ class _DailyPlot:
         return self.left + self.slot * (i + 0.5)
 
 
-def _daily_plot(points: Sequence[DayPoint], *, top: float) -> _DailyPlot:
-    """The plot below the legend, between the two axes' labels, as wide as their longest tick needs."""
+def _daily_plot(points: Sequence[DayPoint], *, top: float, width: int) -> _DailyPlot:
+    """The plot below the legend, between the two axes' labels, as wide as their longest tick needs; a
+    narrow chart's plot is less tall, so that it still fits a phone's screen with its legend."""
     day_max = max(max(p.total, sum(p.by_operation.values())) for p in points)
     day_ticks = nice_ticks(day_max)
     cumulative_ticks = nice_ticks(max(p.cumulative for p in points))
     left = _EDGE + max(_text_width(f"{t:,}") for t in day_ticks) + 8
-    right = _WIDTH - (_EDGE + max(_text_width(f"{t:,}") for t in cumulative_ticks) + 10)
+    right = width - (_EDGE + max(_text_width(f"{t:,}") for t in cumulative_ticks) + 10)
     slot = (right - left) / len(points)
     return _DailyPlot(
         left=left,
         right=right,
         top=top,
-        bottom=top + 260.0,
+        bottom=top + min(260.0, width * 0.625),
         day_ticks=day_ticks,
         cumulative_ticks=cumulative_ticks,
         slot=slot,
@@ -227,16 +242,19 @@ def _bars_as_paths(
 ) -> list[Markup]:
     """Each operation's bars as one path. A year of days stacked six deep is thousands of rectangles
     otherwise; the hover titles go, and the table under the chart has every value."""
+    # Formatted once, not per bar: a dashboard draws this chart twice (wide, and for phones).
+    across, back = _num(plot.bar_w), _num(-plot.bar_w)
+    lefts = [_num(plot.x_centre(i) - plot.bar_w / 2) for i in range(len(points))]
+    below = [0] * len(points)  # each day's stack under the operation being drawn
     bars = []
     for j, (code, name) in enumerate(series):
         steps = []
         for i, p in enumerate(points):
             value = p.by_operation.get(code, 0)
-            below = sum(p.by_operation.get(c, 0) for c, _ in series[:j])
             if value > 0:
-                top, bottom = plot.y_day(below + value), plot.y_day(below)
-                x = plot.x_centre(i) - plot.bar_w / 2
-                steps.append(f"M{_num(x)} {_num(top)}h{_num(plot.bar_w)}V{_num(bottom)}h{_num(-plot.bar_w)}Z")
+                top, bottom = plot.y_day(below[i] + value), plot.y_day(below[i])
+                steps.append(f"M{lefts[i]} {_num(top)}h{across}V{_num(bottom)}h{back}Z")
+            below[i] += value
         if steps:
             bars.append(
                 _tag(
@@ -348,28 +366,32 @@ def _daily_summary(points: Sequence[DayPoint], series: Sequence[tuple[str, str]]
     )
 
 
-def bar_chart(rows: Sequence[tuple[str, int]], *, title: str, unit: str = "人", limit: int = 10) -> Markup:
+def bar_chart(
+    rows: Sequence[tuple[str, int]], *, title: str, unit: str = "人", limit: int = 10, width: int = _WIDTH
+) -> Markup:
     """Horizontal bars in the order given (biggest first), at most ``limit`` of them, the rest summed
     into one bar 「その他」, each labelled with its value at the bar's end."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     if not rows:
-        return _empty("bar", title)
+        return _empty("bar", title, width)
     shown = list(rows[:limit])
     if len(rows) > limit:
         shown.append((OTHER, sum(value for _, value in rows[limit:])))
-    other_id = _ids("bar", title, (shown, unit), 1)[0]
+    other_id = _ids("bar", title, (shown, unit, width), 1)[0]
 
-    labels = [_truncate(label, 220) for label, _ in shown]
+    labels = [_truncate(label, width * 0.275) for label, _ in shown]
     values = [f"{value:,}{unit}" for _, value in shown]
     left = _EDGE + max(_text_width(label) for label in labels) + 10
-    right = _WIDTH - (_EDGE + max(_text_width(v) for v in values) + 8)
+    right = width - (_EDGE + max(_text_width(v) for v in values) + 8)
     maximum = max(value for _, value in shown)
     ticks = [t for t in nice_ticks(maximum) if t <= maximum]
 
+    heading, title_bottom = _title(title, width)
+    tick_font = _TICK_FONT if width >= _WIDTH else _FONT
     row_h = 26
     bar_h = 16
-    top = 44
+    top = title_bottom + 20
     bottom = top + row_h * len(shown)
     height = bottom + 30
 
@@ -393,7 +415,7 @@ def bar_chart(rows: Sequence[tuple[str, int]], *, title: str, unit: str = "人",
                 },
             )
         )
-        grid.append(_text(x, bottom + 16, f"{t:,}", anchor="middle", size=11))
+        grid.append(_text(x, bottom + 16, f"{t:,}", anchor="middle", size=tick_font))
 
     bars = []
     for i, ((label, value), short, value_text) in enumerate(zip(shown, labels, values, strict=True)):
@@ -431,15 +453,24 @@ def bar_chart(rows: Sequence[tuple[str, int]], *, title: str, unit: str = "人",
     return _svg(
         "bar",
         summary,
+        width,
         height,
         _defs([_OTHER_BAR], [other_id]) if len(rows) > limit else Markup(""),
-        _title(title),
+        heading,
         *grid,
         *bars,
     )
 
 
-def _empty(kind: str, title: str) -> Markup:
+def for_screens(draw: Callable[[int], Markup]) -> Markup:
+    """The chart ``draw(width)`` draws, for wide screens and again ``PHONE_WIDTH`` wide; the stylesheet
+    (app.css, its phone section) shows the one that fits the screen."""
+    return Markup('<div class="chart-wide">{}</div><div class="chart-narrow">{}</div>').format(
+        draw(_WIDTH), draw(PHONE_WIDTH)
+    )
+
+
+def _empty(kind: str, title: str, width: int) -> Markup:
     return Markup(
         _tag(
             "svg",
@@ -449,21 +480,21 @@ def _empty(kind: str, title: str) -> Markup:
                 "data-empty": "true",
                 "role": "img",
                 "aria-label": f"{title}：{NO_DATA}",
-                "viewBox": f"0 0 {_WIDTH} 48",
+                "viewBox": f"0 0 {width} 48",
                 "width": "100%",
                 "font-family": "sans-serif",
             },
             _tag("title", {}, f"{title}：{NO_DATA}"),
             _tag(
                 "rect",
-                {"x": 0.5, "y": 0.5, "width": _WIDTH - 1, "height": 47, "fill": "#ffffff", "stroke": _GRID},
+                {"x": 0.5, "y": 0.5, "width": width - 1, "height": 47, "fill": "#ffffff", "stroke": _GRID},
             ),
-            _text(_WIDTH / 2, 29, NO_DATA, anchor="middle", size=14),
+            _text(width / 2, 29, NO_DATA, anchor="middle", size=14),
         )
     )
 
 
-def _svg(kind: str, summary: str, height: float, *children: Markup) -> Markup:
+def _svg(kind: str, summary: str, width: int, height: float, *children: Markup) -> Markup:
     return _tag(
         "svg",
         {
@@ -471,7 +502,7 @@ def _svg(kind: str, summary: str, height: float, *children: Markup) -> Markup:
             "data-chart": kind,
             "role": "img",
             "aria-label": summary,
-            "viewBox": f"0 0 {_WIDTH} {_num(height)}",
+            "viewBox": f"0 0 {width} {_num(height)}",
             "width": "100%",
             "font-family": "sans-serif",
             "font-size": _FONT,
@@ -482,8 +513,37 @@ def _svg(kind: str, summary: str, height: float, *children: Markup) -> Markup:
     )
 
 
-def _title(title: str) -> Markup:
-    return _text(_EDGE, 24, title, anchor="start", size=16, weight="bold")
+def _title(title: str, width: int) -> tuple[Markup, float]:
+    """The title, on as many lines as the width needs; returns it and the baseline of its last line."""
+    lines = _wrap(title, width - 2 * _EDGE, _TITLE_FONT)
+    baselines = [24.0 + _TITLE_LINE * i for i in range(len(lines))]
+    drawn = [
+        _text(_EDGE, y, line, anchor="start", size=_TITLE_FONT, weight="bold")
+        for y, line in zip(baselines, lines, strict=True)
+    ]
+    return Markup("").join(drawn), baselines[-1]
+
+
+# A title breaks after a closing bracket or a comma, or before an opening bracket, where it can.
+_BREAK_AFTER = frozenset("）)、・")
+_BREAK_BEFORE = frozenset("（(")
+
+
+def _wrap(text: str, width: float, size: int) -> list[str]:
+    lines = []
+    while _text_width(text, size) > width:
+        fits = 1
+        while fits < len(text) and _text_width(text[: fits + 1], size) <= width:
+            fits += 1
+        breaks = [
+            i
+            for i in range(1, fits + 1)
+            if text[i - 1] in _BREAK_AFTER or (i < len(text) and text[i] in _BREAK_BEFORE)
+        ]
+        cut = breaks[-1] if breaks else fits
+        lines.append(text[:cut])
+        text = text[cut:]
+    return [*lines, text]
 
 
 def _legend_swatch(fill: _Fill, fill_id: str, name: str) -> tuple[float, Markup]:
@@ -516,17 +576,17 @@ def _legend_line(name: str) -> tuple[float, Markup]:
     )
 
 
-def _legend(items: Sequence[tuple[float, Markup]], *, top: float) -> tuple[Markup, float]:
+def _legend(items: Sequence[tuple[float, Markup]], *, top: float, width: int) -> tuple[Markup, float]:
     """Legend entries left to right, wrapping onto new rows; returns the legend and its bottom edge."""
     gap = 20
     row_h = 20
     x, y = float(_EDGE), top
     placed = []
-    for width, item in items:
-        if x > _EDGE and x + width > _WIDTH - _EDGE:
+    for item_width, item in items:
+        if x > _EDGE and x + item_width > width - _EDGE:
             x, y = float(_EDGE), y + row_h
         placed.append(_tag("g", {"transform": f"translate({_num(x)},{_num(y + 10)})"}, item))
-        x += width + gap
+        x += item_width + gap
     return _tag("g", {"data-legend": "true"}, *placed), y + row_h
 
 
@@ -563,8 +623,8 @@ def _paint(fill: _Fill, fill_id: str) -> str:
 
 
 def _ids(kind: str, title: str, data: object, count: int) -> list[str]:
-    """Pattern ids unique to this chart's content, so several charts on one page keep their own fills
-    while the same input still draws the same SVG."""
+    """Pattern ids unique to this chart's content and width, so several charts on one page (a phone's copy
+    beside the wide one, too) keep their own fills while the same input still draws the same SVG."""
     digest = hashlib.blake2s(repr((kind, title, data)).encode(), digest_size=4).hexdigest()
     return [f"chart-{digest}-{i}" for i in range(count)]
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
@@ -23,12 +24,13 @@ from . import clock, tally
 from .accounts import create_user, find_user, reset_password
 from .actors import CLI_ACTOR
 from .backup import BackupError, backup_sqlite
-from .catalog import create_disaster, create_operation
 from .closing import closed_dates
-from .delivery import RunResult, retry_failed, send_due_digests
+from .config import TIME_ZONE
+from .delivery import RunResult, Waiting, retry_failed, send_due_digests, waiting_retries
 from .errors import ImportRefused, Refusal
 from .extensions import db
-from .importing import import_dispatches
+from .importing import check_import, write_import
+from .limits import MAX_IMPORT_BYTES
 from .lookup import LookupRefused, find_organisation
 from .mail import MailError
 from .masterdata import load_master_data
@@ -36,8 +38,8 @@ from .models import Disaster, Organisation, Role, utcnow
 from .recipients import DIVISION_LABEL, add_recipient
 from .reports import status_report
 from .scheduler import job_table, run_scheduler
-from .seeding import seed_founding_case
-from .totals import Dimension, totals
+from .seeding import seed_founding_case, seed_sending_case
+from .totals import Dimension, Interval, interval_json, interval_totals, totals
 from .wareki import WarekiError, format_long, parse_date
 from .write_lock import writing
 
@@ -94,42 +96,22 @@ def init_db_command() -> None:
     upgrade()
     with _command_writes():
         counts = load_master_data()
-    click.echo(f"schema at head; master data: {counts.organisations} organisations, {counts.duties} duties")
+    click.echo(
+        f"schema at head; master data: {counts.organisations:,} local governments and {counts.wards} wards "
+        f"({counts.added:,} added, {counts.deactivated} no longer listed and deactivated), {counts.duties} duties"
+    )
 
 
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command() -> None:
-    """Load the founding case (令和5年7月14日からの大雨, Akita); safe to run again."""
-    with _command_writes():
-        result = seed_founding_case()
-        slug = result.disaster.slug
-    click.echo(f"{slug}: added {result.added_entries} entries, {result.added_person_days} person-days")
-
-
-@click.command("create-disaster")
-@with_appcontext
-@click.argument("slug")
-@click.option("--name", required=True)
-@click.option("--start", "start_date", type=DATE, required=True)
-def create_disaster_command(slug: str, name: str, start_date: date) -> None:
-    """Register a disaster."""
-    with _command_writes():
-        create_disaster(slug, name, start_date, CLI_ACTOR)
-    click.echo(f"created disaster {slug}: {name.strip()} ({format_long(start_date)}～)")
-
-
-@click.command("create-operation")
-@with_appcontext
-@click.argument("disaster_slug")
-@click.argument("code")
-@click.option("--name", required=True)
-@click.option("--order", "display_order", type=int, default=None)
-def create_operation_command(disaster_slug: str, code: str, name: str, display_order: int | None) -> None:
-    """Add an operation (派遣区分) to a disaster."""
-    with _command_writes():
-        create_operation(_disaster(disaster_slug), code, name, CLI_ACTOR, display_order)
-    click.echo(f"created operation {code}: {name.strip()}")
+    """Load the founding case (令和5年7月14日からの大雨, Akita) and the invented disaster seen from a sending
+    prefecture (noto-2024-drill); safe to run again."""
+    for seed in (seed_founding_case, seed_sending_case):
+        with _command_writes():
+            result = seed()
+            slug = result.disaster.slug
+        click.echo(f"{slug}: added {result.added_entries} entries, {result.added_person_days} person-days")
 
 
 @click.command("import-dispatches")
@@ -140,22 +122,24 @@ def create_operation_command(disaster_slug: str, code: str, name: str, display_o
 @click.option("--reason", default="", help="required when rows fall on closed (確定) days")
 def import_dispatches_command(disaster_slug: str, file: Path, encoding: str, reason: str) -> None:
     """Import a .csv or .xlsx of dispatches: all rows or none."""
+    disaster = _disaster(disaster_slug)
+    with file.open("rb") as source:
+        # One byte past the limit is enough for the importer to refuse the file as too large.
+        data = source.read(MAX_IMPORT_BYTES + 1)
     try:
+        # Read and checked before the write lock, which only the writing takes (as on the import page).
+        checked = check_import(disaster, data, file.name, encoding=encoding)
         with writing():
-            result = import_dispatches(
-                _disaster(disaster_slug),
-                file.read_bytes(),
-                file.name,
-                encoding=encoding,
-                actor=CLI_ACTOR,
-                reason=reason,
-            )
+            result = write_import(checked, CLI_ACTOR, reason)
     except ImportRefused as exc:
         for error in exc.errors:
             click.echo(f"{file.name}:{error.describe()}", err=True)
         raise click.ClickException(
             f"取り込みを中止しました: {len(exc.errors)}件のエラー。何も登録していません。"
         ) from exc
+    except Refusal as exc:
+        # Busy: the write lock stayed taken; nothing was written.
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"imported {len(result.entry_ids)} rows, {result.person_days} person-days")
 
 
@@ -163,14 +147,25 @@ def import_dispatches_command(disaster_slug: str, file: Path, encoding: str, rea
 @with_appcontext
 @click.argument("disaster_slug")
 @click.option("--as-of", "as_of", type=DATE, default=None, help="default: today in Asia/Tokyo")
+@click.option("--from", "date_from", type=DATE, default=None, help="with --to: person-days from this date")
+@click.option("--to", "date_to", type=DATE, default=None, help="with --from: person-days up to this date")
 @click.option("--by", type=click.Choice([d.value for d in Dimension]), default="operation")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
-def totals_command(disaster_slug: str, as_of: date | None, by: str, fmt: str) -> None:
-    """Person-days as of a date, by one dimension."""
-    as_of = as_of or clock.today()
-    result = totals(_disaster(disaster_slug), as_of, Dimension(by))
+def totals_command(
+    disaster_slug: str, as_of: date | None, date_from: date | None, date_to: date | None, by: str, fmt: str
+) -> None:
+    """Person-days as of a date, or from one date to another (--from/--to, both included), by one dimension."""
+    interval = _interval(as_of, date_from, date_to)
+    disaster = _disaster(disaster_slug)
+    if interval is None:
+        as_of = as_of or clock.today()
+        result = totals(disaster, as_of, Dimension(by))
+    else:
+        as_of = interval.end
+        result = interval_totals(disaster, interval, Dimension(by))
     if fmt == "json":
-        click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+        shown = result.as_json() if interval is None else interval_json(result, interval)
+        click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
         return
     if fmt == "csv":
         out = io.StringIO()
@@ -180,11 +175,30 @@ def totals_command(disaster_slug: str, as_of: date | None, by: str, fmt: str) ->
             writer.writerow([row.key, row.name, row.person_days, row.active])
         sys.stdout.write(out.getvalue())
         return
-    click.echo(f"{disaster_slug} {format_long(as_of)}時点（{as_of.isoformat()}）")
+    if interval is None:
+        click.echo(f"{disaster_slug} {format_long(as_of)}時点（{as_of.isoformat()}）")
+    else:
+        span = f"{interval.start.isoformat()}〜{interval.end.isoformat()}"
+        click.echo(f"{disaster_slug} {interval.label()}（{span}）")
     click.echo(f"延べ人数 {result.person_days:,}人 / 当日派遣人数 {result.active:,}人")
     width = max((len(r.key) for r in result.rows), default=4)
     for row in result.rows:
         click.echo(f"{row.key:<{width}}  {row.person_days:>8,}  {row.active:>5,}  {row.name}")
+
+
+def _interval(as_of: date | None, date_from: date | None, date_to: date | None) -> Interval | None:
+    """The --from/--to interval, or None for totals as of a date."""
+    if date_from is None and date_to is None:
+        return None
+    if as_of is not None:
+        raise click.UsageError("--as-of と --from/--to は同時に指定できません。")
+    if date_from is None or date_to is None:
+        raise click.UsageError("--from と --to は両方指定してください。")
+    if date_to < date_from:
+        raise click.UsageError(
+            f"終了日（{format_long(date_to)}）が開始日（{format_long(date_from)}）より前です。"
+        )
+    return Interval(date_from, date_to)
 
 
 @click.command("check-totals")
@@ -305,9 +319,27 @@ def send_digests_command(digest_date: date | None, dry_run: bool) -> None:
         retried = retry_failed(utcnow(), worker=worker)
     except MailError as exc:
         raise click.ClickException(f"日報を送信できません。 / Cannot send digests: {exc}") from exc
+    except Refusal as exc:
+        # Busy: the delivery ledger waited a minute for the write lock in vain; an unclaimed digest is sent by
+        # the next run.
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"digests {digest_date.isoformat()}: {result.summary()}")
     click.echo(f"retries: {retried.summary()}")
+    _say_waiting(waiting_retries())
     _fail_on_undelivered(result, retried)
+
+
+def _say_waiting(waiting: Waiting) -> None:
+    """Digests that failed before and wait for their backoff: not a failure of this run (exit 0 when
+    nothing failed now), but nobody should think them sent."""
+    if not waiting.count or waiting.next_attempt_at is None:
+        return
+    local = waiting.next_attempt_at.astimezone(ZoneInfo(TIME_ZONE))
+    click.echo(
+        f"再送待ちの日報が{waiting.count}件あります。次の再送は{format_long(local.date())} {local:%H:%M}以降です"
+        "（run-scheduler が送ります。その時刻を過ぎてから send-digests を実行しても、配信記録の「今すぐ再送」でも送れます）。"
+        f" / waiting: {waiting.count} digest(s) to be retried, the next at {local:%Y-%m-%d %H:%M} {TIME_ZONE}."
+    )
 
 
 def _fail_on_undelivered(*results: RunResult) -> None:
@@ -363,8 +395,6 @@ COMMANDS = (
     create_user_command,
     init_db_command,
     seed_demo_command,
-    create_disaster_command,
-    create_operation_command,
     import_dispatches_command,
     totals_command,
     check_totals_command,
@@ -375,5 +405,8 @@ COMMANDS = (
 
 
 def register(app: Flask) -> None:
-    for command in COMMANDS:
+    # Disasters, operations and organisations have their own module, which takes this one's helpers.
+    from . import catalog_cli
+
+    for command in (*COMMANDS, *catalog_cli.COMMANDS):
         app.cli.add_command(command)

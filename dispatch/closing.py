@@ -6,7 +6,9 @@ date afterwards needs a reviewer or an admin and a reason, and is flagged in the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
@@ -16,6 +18,7 @@ from .actors import Actor
 from .errors import ClosingError
 from .extensions import db
 from .models import ClosedDay, Disaster
+from .query import day_summaries
 from .wareki import format_long
 
 
@@ -48,22 +51,78 @@ def guard_closed(disaster: Disaster, dates: Iterable[date], actor: Actor, reason
 
 
 def close_day(disaster: Disaster, day: date, actor: Actor) -> ClosedDay:
-    if not actor.may_amend_closed_days:
-        raise ClosingError("締めは総合防災課（確認担当）または管理者が行います。")
+    _may_close(actor)
     if day in closed_dates(disaster, [day]):
         raise ClosingError(f"{format_long(day)}は締め済みです。")
-    closed = ClosedDay(disaster_id=disaster.id, date=day, closed_by=actor.name)
-    db.session.add(closed)
+    [closed] = _close(disaster, [day], actor)
+    return closed
+
+
+@dataclass(frozen=True)
+class OpenDay:
+    """A date with entries that is not closed yet: what closing it makes 確定."""
+
+    day: date
+    entries: int
+    person_days: int
+
+
+def open_days_up_to(disaster: Disaster, up_to: date) -> list[OpenDay]:
+    """Every date up to and including ``up_to`` that has entries and is not closed, oldest first.
+
+    A date without entries is not among them: closing such a day says "no dispatch that day" was checked,
+    which is a decision for that one day (close_day), not a consequence of a range.
+    """
+    closed = closed_dates(disaster)
+    return [
+        OpenDay(day, entries, person_days)
+        for day, entries, person_days in reversed(day_summaries(disaster, date_to=up_to))
+        if day not in closed
+    ]
+
+
+def confirmation_of(days: Sequence[OpenDay]) -> str:
+    """A short fingerprint of the days and figures a person was shown before closing them together."""
+    listed = ";".join(f"{d.day.isoformat()}:{d.entries}:{d.person_days}" for d in days)
+    return hashlib.sha256(listed.encode()).hexdigest()[:16]
+
+
+def close_days_up_to(disaster: Disaster, up_to: date, actor: Actor, confirmed: str) -> list[OpenDay]:
+    """Close every open day up to ``up_to`` at once, one audit record per day; the days closed.
+
+    ``confirmed`` is the fingerprint (confirmation_of) of the list the person confirmed: when an entry or a
+    closing changed those days since, nothing is closed and the list must be confirmed again, so that no
+    day is made 確定 with figures nobody saw.
+    """
+    _may_close(actor)
+    days = open_days_up_to(disaster, up_to)
+    if not days:
+        raise ClosingError(f"{format_long(up_to)}までに、締めていない派遣のある日はありません。")
+    if confirmation_of(days) != confirmed:
+        raise ClosingError("確認した後に、締める日か派遣の数字が変わりました。もう一度確認してください。")
+    _close(disaster, [d.day for d in days], actor)
+    return days
+
+
+def _may_close(actor: Actor) -> None:
+    if not actor.may_amend_closed_days:
+        raise ClosingError("締めは総合防災課（確認担当）または管理者が行います。")
+
+
+def _close(disaster: Disaster, days: Sequence[date], actor: Actor) -> list[ClosedDay]:
+    closed = [ClosedDay(disaster_id=disaster.id, date=day, closed_by=actor.name) for day in days]
+    db.session.add_all(closed)
     db.session.flush()
-    audit.record(
-        "close_day",
-        "closed_day",
-        closed.id,
-        actor=actor,
-        disaster_id=disaster.id,
-        after={"date": day.isoformat()},
-        summary=f"{format_long(day)}を締め（確定）",
-    )
+    for row in closed:
+        audit.record(
+            "close_day",
+            "closed_day",
+            row.id,
+            actor=actor,
+            disaster_id=disaster.id,
+            after={"date": row.date.isoformat()},
+            summary=f"{format_long(row.date)}を締め（確定）",
+        )
     return closed
 
 

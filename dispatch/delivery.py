@@ -5,7 +5,8 @@ key makes a second run, a second scheduler or a racing thread find it taken, so 
 A run builds every digest from figures read once (digest.DigestRun), claims them CLAIM_BATCH at a time, and
 records each one's outcome as soon as the server has answered.
 A failed send keeps its error and is retried with backoff (5, 15, 45 ... minutes) a bounded number of times.
-Jobs and the CLI call `send_due_digests` and `retry_failed`; they decide what "today" is.
+Jobs and the CLI call `send_due_digests` and `retry_failed`; they decide what "today" is. The deliveries
+page calls `resend_now` for one failed digest an operator will not leave to the backoff.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from . import audit
+from .actors import Actor
 from .digest import Addressee, DigestRun, RenderedDigest, addressee_of
+from .errors import Refusal
 from .extensions import db
 from .mail import MailConnection, MailError, compose
-from .models import Delivery, DeliveryStatus, Organisation, Recipient, utcnow
+from .models import AuditRecord, Delivery, DeliveryStatus, Organisation, Recipient, utcnow
+from .wareki import format_long
 from .write_lock import core_transaction
 
 log = logging.getLogger("dispatch.digest")
@@ -209,10 +214,20 @@ class _Ledger:
 
     def reclaim(self, delivery_id: int, attempts: int, now: datetime, max_attempts: int, worker: str) -> bool:
         """Take a due delivery for another attempt; False when another retrier took it first."""
+        return self._take(delivery_id, attempts, _due(now, max_attempts), worker)
+
+    def take_failed(self, delivery_id: int, attempts: int, worker: str) -> bool:
+        """Take a failed delivery for another attempt now, whatever its backoff; False when a retrier (or
+        another operator) took it first."""
+        return self._take(delivery_id, attempts, Delivery.status == DeliveryStatus.FAILED, worker)
+
+    def _take(self, delivery_id: int, attempts: int, condition: ColumnElement[bool], worker: str) -> bool:
+        """An UPDATE guarded by the row's state and attempts as they were read: of two takers, one changes
+        the row and the other finds nothing to change."""
         with core_transaction(self._conn) as conn:
             outcome = conn.execute(
                 update(Delivery)
-                .where(Delivery.id == delivery_id, Delivery.attempts == attempts, _due(now, max_attempts))
+                .where(Delivery.id == delivery_id, Delivery.attempts == attempts, condition)
                 .values(
                     status=DeliveryStatus.SENDING,
                     attempts=Delivery.attempts + 1,
@@ -224,9 +239,14 @@ class _Ledger:
         # Nothing changed when another retrier took it first.
         return outcome.rowcount == 1
 
-    def record(self, delivery_id: int, outcome: dict[str, Any]) -> None:
+    def record(
+        self, delivery_id: int, outcome: dict[str, Any], audit_row: dict[str, Any] | None = None
+    ) -> None:
+        """The outcome on the delivery's row, and with it in the same transaction its audit record if any."""
         with core_transaction(self._conn) as conn:
             conn.execute(self._RECORD, {"delivery_id": delivery_id, **outcome})
+            if audit_row is not None:
+                conn.execute(insert(AuditRecord), audit_row)
 
     def close(self) -> None:
         self._conn.close()
@@ -244,6 +264,19 @@ def _send_and_record(
     result: RunResult,
 ) -> None:
     """Send the claimed digest, then record the outcome on its row (`attempts` counts this one)."""
+    ledger.record(delivery_id, _send(connection, attempts, email, digest_date, rendered, now, result))
+
+
+def _send(
+    connection: MailConnection,
+    attempts: int,
+    email: str,
+    digest_date: date,
+    rendered: RenderedDigest,
+    now: datetime,
+    result: RunResult,
+) -> dict[str, Any]:
+    """Send a claimed digest; the outcome to record on its row (`attempts` counts this one)."""
     error = ""
     try:
         connection.send(compose(email, rendered.subject, rendered.body, sender=connection.settings.sender))
@@ -260,7 +293,84 @@ def _send_and_record(
     else:
         outcome = {"status": DeliveryStatus.SENT, "sent_at": utcnow(), "next_attempt_at": None}
         result.sent += 1
-    ledger.record(delivery_id, outcome)
+    return outcome
+
+
+def resend_now(delivery_id: int, actor: Actor, *, worker: str = "") -> RunResult:
+    """Send a failed digest again at once, on an operator's word (配信記録's 今すぐ再送), still only once.
+
+    The row is taken as a retry takes it, by an UPDATE guarded by its state (failed) and its attempts as read
+    here, whatever its backoff: of this and a scheduler's retry (or a second operator), one sends and the
+    other finds the row taken. The digest is rebuilt from today's data; the outcome and its audit record
+    are written together.
+    """
+    started = time.monotonic()
+    now = utcnow()
+    found = db.session.execute(
+        select(Delivery.attempts, Delivery.digest_date, Delivery.status, Delivery.last_error, Recipient)
+        .join(Delivery.recipient)
+        .where(Delivery.id == delivery_id)
+    ).one_or_none()
+    if found is None:
+        raise Refusal("この配信の記録はありません。")
+    attempts, digest_date, status, last_error, recipient = found
+    if status != DeliveryStatus.FAILED:
+        raise Refusal("失敗した日報だけを再送できます。この日報は送信済みか、送信中です。")
+    if not recipient.active:
+        raise Refusal(
+            f"配信先 {recipient.email} は停止中のため再送しません。配信先を有効にしてから再送してください。"
+        )
+    addressee = addressee_of(recipient)
+    db.session.rollback()
+    result = RunResult(job="resend-digest", digest_date=digest_date)
+    connection = MailConnection()
+    ledger = _Ledger()
+    try:
+        if not ledger.take_failed(delivery_id, attempts, worker):
+            raise Refusal(
+                "この日報はいま別の処理（定時の再送など）が送信しています。配信記録で結果を確認してください。"
+            )
+        rendered = DigestRun(digest_date, now, [addressee]).render(addressee, force=True)
+        db.session.rollback()
+        assert rendered is not None
+        outcome = _send(connection, attempts + 1, addressee.email, digest_date, rendered, now, result)
+        ledger.record(
+            delivery_id,
+            outcome,
+            _resend_record(delivery_id, actor, addressee, digest_date, (attempts, last_error), outcome),
+        )
+    finally:
+        db.session.rollback()
+        ledger.close()
+        connection.close()
+    return _finished(result, started)
+
+
+def _resend_record(
+    delivery_id: int,
+    actor: Actor,
+    addressee: Addressee,
+    digest_date: date,
+    failed: tuple[int, str],
+    outcome: dict[str, Any],
+) -> dict[str, Any]:
+    """The audit record of an operator's resend: the failure it answered (attempts, error) and its outcome."""
+    attempts, last_error = failed
+    sent = outcome["status"] == DeliveryStatus.SENT
+    return audit.new_record(
+        "resend",
+        "delivery",
+        delivery_id,
+        actor=actor,
+        at=utcnow(),
+        before={"status": DeliveryStatus.FAILED.value, "attempts": attempts, "last_error": last_error},
+        after={
+            "status": outcome["status"].value,
+            "attempts": attempts + 1,
+            "last_error": outcome.get("last_error", ""),
+        },
+        summary=f"{format_long(digest_date)}の日報 {addressee.email} を再送（{'送信済み' if sent else '失敗'}）",
+    )
 
 
 def _due(now: datetime, max_attempts: int) -> ColumnElement[bool]:
@@ -331,6 +441,30 @@ def retry_failed(now: datetime, *, worker: str = "") -> RunResult:
         ledger.close()
         connection.close()
     return _finished(result, started)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Failed digests that will be tried again once their backoff has passed, and the earliest such try."""
+
+    count: int
+    next_attempt_at: datetime | None
+
+
+def waiting_retries() -> Waiting:
+    """The failed digests still to be tried (a retry takes each once its next_attempt_at has come)."""
+    count, first = db.session.execute(
+        select(func.count(), func.min(Delivery.next_attempt_at))
+        .join(Delivery.recipient)
+        .where(
+            Recipient.active.is_(True),
+            Delivery.status == DeliveryStatus.FAILED,
+            Delivery.next_attempt_at.is_not(None),
+            Delivery.attempts < _max_attempts(),
+        )
+    ).one()
+    db.session.rollback()
+    return Waiting(int(count), first)
 
 
 def _finished(result: RunResult, started: float) -> RunResult:

@@ -23,7 +23,8 @@ class DemoOperation:
     code: str
     name: str
     display_order: int
-    closed: bool
+    # 終了日: the published period's last day; None while the operation goes on (継続中).
+    end_date: date | None
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class DemoEntry:
 DISASTER_SLUG = "akita-2023-rain"
 DISASTER_NAME = "令和5年7月14日からの大雨"
 DISASTER_START = date(2023, 7, 14)
+# Whose tool the demo is (DISPATCH_OWN_ORGANISATION, set by scripts/run), and the prefecture the rain struck.
+OWN_ORGANISATION = "050008"
+AFFECTED_PREFECTURES = ("050008",)
 
 MUTUAL_AID = "mutual-aid"
 RECOVERY_SUPPORT = "recovery-support"
@@ -47,10 +51,10 @@ RELIEF_ACT = "relief-act"
 WATER_SUPPLY = "water-supply"
 
 OPERATIONS: tuple[DemoOperation, ...] = (
-    DemoOperation(MUTUAL_AID, "災害時の相互応援協定に基づく派遣", 1, closed=True),
-    DemoOperation(RECOVERY_SUPPORT, "災害復旧支援業務に係る派遣", 2, closed=True),
-    DemoOperation(RELIEF_ACT, "災害救助法業務に係る派遣", 3, closed=False),
-    DemoOperation(WATER_SUPPLY, "応急給水業務に係る派遣", 4, closed=True),
+    DemoOperation(MUTUAL_AID, "災害時の相互応援協定に基づく派遣", 1, end_date=date(2023, 8, 31)),
+    DemoOperation(RECOVERY_SUPPORT, "災害復旧支援業務に係る派遣", 2, end_date=date(2023, 9, 29)),
+    DemoOperation(RELIEF_ACT, "災害救助法業務に係る派遣", 3, end_date=None),
+    DemoOperation(WATER_SUPPLY, "応急給水業務に係る派遣", 4, end_date=date(2023, 7, 26)),
 )
 
 # Organisation codes (全国地方公共団体コード, data/akita_municipalities.csv).
@@ -77,12 +81,15 @@ UGO = "054631"
 
 PREF_DISASTER_DIVISION = "総務部総合防災課"
 
+# 配属先 as the report published it: 五城目町（町災害対策本部事務局） in item 2. (operation, destination, section)
+RECEIVING_SECTIONS: tuple[tuple[str, str, str], ...] = ((RECOVERY_SUPPORT, GOJOME, "町災害対策本部事務局"),)
+
 # National holidays that fall inside the weekday-only periods (items 2 and 3).
 _HOLIDAYS = frozenset({date(2023, 9, 18), date(2023, 10, 9)})
 
 
 @dataclass(frozen=True)
-class _Stint:
+class Stint:
     """One sender's crew at one destination for one duty, the same headcount every day."""
 
     destination: str
@@ -110,29 +117,29 @@ def _d(month: int, day: int) -> date:
 # 延べ2101人. Water supply in the first week while mains were restored; house damage surveys
 # from 7/22, with 罹災証明書 counters once survey results came in. Staggered stints give the
 # ramp, the peak around the turn of the month and the taper.
-_MUTUAL_AID_STINTS: tuple[_Stint, ...] = (
-    _Stint(AKITA_CITY, "water_supply", AKITA_PREF, "建設部", _d(7, 20), _d(7, 27), 6),
-    _Stint(AKITA_CITY, "water_supply", DAISEN, "", _d(7, 20), _d(7, 26), 8),
-    _Stint(AKITA_CITY, "water_supply", YOKOTE, "", _d(7, 21), _d(7, 27), 5),
-    _Stint(AKITA_CITY, "water_supply", YURIHONJO, "", _d(7, 21), _d(7, 26), 4),
-    _Stint(AKITA_CITY, "damage_survey", AKITA_PREF, "総務部", _d(7, 24), _d(8, 31), 10),
-    _Stint(AKITA_CITY, "damage_survey", AKITA_PREF, "建設部", _d(7, 28), _d(8, 18), 10),
-    _Stint(AKITA_CITY, "damage_survey", NOSHIRO, "", _d(7, 26), _d(8, 20), 6),
-    _Stint(AKITA_CITY, "damage_survey", ODATE, "", _d(7, 27), _d(8, 20), 6),
-    _Stint(AKITA_CITY, "damage_survey", YOKOTE, "", _d(7, 28), _d(8, 25), 6),
-    _Stint(AKITA_CITY, "damage_survey", DAISEN, "", _d(7, 28), _d(8, 25), 6),
-    _Stint(AKITA_CITY, "damage_survey", KITAAKITA, "", _d(7, 31), _d(8, 18), 5),
-    _Stint(AKITA_CITY, "damage_survey", SENBOKU, "", _d(7, 31), _d(8, 18), 5),
-    _Stint(AKITA_CITY, "damage_survey", AKITA_PREF, "農林水産部", _d(8, 1), _d(8, 18), 4),
-    _Stint(AKITA_CITY, "damage_survey", MISATO, "", _d(8, 1), _d(8, 14), 2),
-    _Stint(AKITA_CITY, "certificate", YUZAWA, "", _d(8, 1), _d(8, 14), 4),
-    _Stint(AKITA_CITY, "certificate", NIKAHO, "", _d(8, 1), _d(8, 14), 3),
-    _Stint(GOJOME, "damage_survey", AKITA_PREF, "建設部", _d(7, 22), _d(8, 22), 4),
-    _Stint(GOJOME, "damage_survey", KAZUNO, "", _d(7, 24), _d(8, 10), 2),
-    _Stint(GOJOME, "damage_survey", YURIHONJO, "", _d(7, 28), _d(8, 22), 3),
-    _Stint(GOJOME, "damage_survey", MITANE, "", _d(7, 24), _d(8, 4), 2),
-    _Stint(GOJOME, "certificate", KOSAKA, "", _d(8, 1), _d(8, 10), 1),
-    _Stint(GOJOME, "certificate", UGO, "", _d(8, 1), _d(8, 10), 1),
+_MUTUAL_AID_STINTS: tuple[Stint, ...] = (
+    Stint(AKITA_CITY, "water_supply", AKITA_PREF, "建設部", _d(7, 20), _d(7, 27), 6),
+    Stint(AKITA_CITY, "water_supply", DAISEN, "", _d(7, 20), _d(7, 26), 8),
+    Stint(AKITA_CITY, "water_supply", YOKOTE, "", _d(7, 21), _d(7, 27), 5),
+    Stint(AKITA_CITY, "water_supply", YURIHONJO, "", _d(7, 21), _d(7, 26), 4),
+    Stint(AKITA_CITY, "damage_survey", AKITA_PREF, "総務部", _d(7, 24), _d(8, 31), 10),
+    Stint(AKITA_CITY, "damage_survey", AKITA_PREF, "建設部", _d(7, 28), _d(8, 18), 10),
+    Stint(AKITA_CITY, "damage_survey", NOSHIRO, "", _d(7, 26), _d(8, 20), 6),
+    Stint(AKITA_CITY, "damage_survey", ODATE, "", _d(7, 27), _d(8, 20), 6),
+    Stint(AKITA_CITY, "damage_survey", YOKOTE, "", _d(7, 28), _d(8, 25), 6),
+    Stint(AKITA_CITY, "damage_survey", DAISEN, "", _d(7, 28), _d(8, 25), 6),
+    Stint(AKITA_CITY, "damage_survey", KITAAKITA, "", _d(7, 31), _d(8, 18), 5),
+    Stint(AKITA_CITY, "damage_survey", SENBOKU, "", _d(7, 31), _d(8, 18), 5),
+    Stint(AKITA_CITY, "damage_survey", AKITA_PREF, "農林水産部", _d(8, 1), _d(8, 18), 4),
+    Stint(AKITA_CITY, "damage_survey", MISATO, "", _d(8, 1), _d(8, 14), 2),
+    Stint(AKITA_CITY, "certificate", YUZAWA, "", _d(8, 1), _d(8, 14), 4),
+    Stint(AKITA_CITY, "certificate", NIKAHO, "", _d(8, 1), _d(8, 14), 3),
+    Stint(GOJOME, "damage_survey", AKITA_PREF, "建設部", _d(7, 22), _d(8, 22), 4),
+    Stint(GOJOME, "damage_survey", KAZUNO, "", _d(7, 24), _d(8, 10), 2),
+    Stint(GOJOME, "damage_survey", YURIHONJO, "", _d(7, 28), _d(8, 22), 3),
+    Stint(GOJOME, "damage_survey", MITANE, "", _d(7, 24), _d(8, 4), 2),
+    Stint(GOJOME, "certificate", KOSAKA, "", _d(8, 1), _d(8, 10), 1),
+    Stint(GOJOME, "certificate", UGO, "", _d(8, 1), _d(8, 10), 1),
 )
 
 # Item 2: 令和5年8月12日から9月29日まで; 五城目町 (町災害対策本部事務局);
@@ -158,20 +165,20 @@ _RELIEF_ACT_ROTA: tuple[tuple[tuple[str, int], ...], ...] = (
 # Item 4: 令和5年7月16日から26日まで; 男鹿市, 八峰町, 五城目町, 井川町; 秋田市ほか7市,
 # 延べ105人. Water-truck crews of two or three. The seven cities besides 秋田市 are
 # illustrative, not published.
-_WATER_SUPPLY_STINTS: tuple[_Stint, ...] = (
-    _Stint(GOJOME, "water_supply", AKITA_CITY, "上下水道局", _d(7, 16), _d(7, 20), 3),
-    _Stint(OGA, "water_supply", AKITA_CITY, "上下水道局", _d(7, 16), _d(7, 19), 2),
-    _Stint(HAPPO, "water_supply", NOSHIRO, "", _d(7, 16), _d(7, 22), 2),
-    _Stint(HAPPO, "water_supply", ODATE, "", _d(7, 17), _d(7, 21), 2),
-    _Stint(IKAWA, "water_supply", YOKOTE, "", _d(7, 17), _d(7, 22), 2),
-    _Stint(GOJOME, "water_supply", DAISEN, "", _d(7, 18), _d(7, 24), 2),
-    _Stint(OGA, "water_supply", YURIHONJO, "", _d(7, 18), _d(7, 23), 2),
-    _Stint(IKAWA, "water_supply", YUZAWA, "", _d(7, 21), _d(7, 26), 2),
-    _Stint(GOJOME, "water_supply", SENBOKU, "", _d(7, 23), _d(7, 26), 2),
+_WATER_SUPPLY_STINTS: tuple[Stint, ...] = (
+    Stint(GOJOME, "water_supply", AKITA_CITY, "上下水道局", _d(7, 16), _d(7, 20), 3),
+    Stint(OGA, "water_supply", AKITA_CITY, "上下水道局", _d(7, 16), _d(7, 19), 2),
+    Stint(HAPPO, "water_supply", NOSHIRO, "", _d(7, 16), _d(7, 22), 2),
+    Stint(HAPPO, "water_supply", ODATE, "", _d(7, 17), _d(7, 21), 2),
+    Stint(IKAWA, "water_supply", YOKOTE, "", _d(7, 17), _d(7, 22), 2),
+    Stint(GOJOME, "water_supply", DAISEN, "", _d(7, 18), _d(7, 24), 2),
+    Stint(OGA, "water_supply", YURIHONJO, "", _d(7, 18), _d(7, 23), 2),
+    Stint(IKAWA, "water_supply", YUZAWA, "", _d(7, 21), _d(7, 26), 2),
+    Stint(GOJOME, "water_supply", SENBOKU, "", _d(7, 23), _d(7, 26), 2),
 )
 
 
-def _stint_entries(operation: str, stints: tuple[_Stint, ...]) -> list[DemoEntry]:
+def stint_entries(operation: str, stints: tuple[Stint, ...]) -> list[DemoEntry]:
     return [
         DemoEntry(
             operation=operation,
@@ -238,9 +245,9 @@ def founding_case_entries() -> list[DemoEntry]:
     """Every dispatch row of the founding case, by operation (report order) and then by date."""
     order = {operation.code: operation.display_order for operation in OPERATIONS}
     entries = [
-        *_stint_entries(MUTUAL_AID, _MUTUAL_AID_STINTS),
+        *stint_entries(MUTUAL_AID, _MUTUAL_AID_STINTS),
         *_recovery_support_entries(),
         *_relief_act_entries(),
-        *_stint_entries(WATER_SUPPLY, _WATER_SUPPLY_STINTS),
+        *stint_entries(WATER_SUPPLY, _WATER_SUPPLY_STINTS),
     ]
     return sorted(entries, key=lambda entry: (order[entry.operation], entry.date))

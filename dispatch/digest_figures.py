@@ -214,9 +214,10 @@ class DigestFigures:
 
 
 def _open_disasters() -> list[Disaster]:
+    """The disasters the digests report: a closed one (終了) sends no more digests until it is reopened."""
     return list(
         db.session.scalars(
-            select(Disaster).where(Disaster.closed.is_(False)).order_by(Disaster.start_date, Disaster.id)
+            select(Disaster).where(Disaster.closed_on.is_(None)).order_by(Disaster.start_date, Disaster.id)
         )
     )
 

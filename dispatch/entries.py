@@ -14,15 +14,18 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Select, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, tally
+from . import audit, clock, tally
 from .actors import Actor
+from .catalog import closed_problem, entry_problems
 from .closing import guard_closed
+from .days_off import day_off
 from .errors import ClosingError, DuplicateEntry, EntryKey, Refusal
 from .extensions import db
-from .limits import MAX_HEADCOUNT, MAX_PERIOD_DAYS, MAX_SENDER_UNIT
+from .limits import MAX_HEADCOUNT, MAX_NOTE, MAX_PERIOD_DAYS, MAX_SENDER_UNIT
 from .models import AuditRecord, Disaster, Duty, Entry, Operation, Organisation, utcnow
 from .query import EntryFilter, entries_select
 from .wareki import format_long
@@ -83,8 +86,35 @@ class EntryDraft:
         )
 
 
-def draft_problems(draft: EntryDraft) -> list[str]:
-    """What is wrong with one draft on its own, in Japanese; empty when it may be written."""
+def latest_entry_date(today: date | None = None) -> date:
+    """The last date an entry may have: ENTRY_HORIZON_DAYS after today in Japan (or after ``today``)."""
+    return (today or clock.today()) + timedelta(days=int(current_app.config["ENTRY_HORIZON_DAYS"]))
+
+
+def date_problem(day: date, start: date, latest: date) -> str | None:
+    """Why an entry cannot be dated ``day``, naming the dates it may have; None when it may.
+
+    From the disaster's start to a few days ahead (latest_entry_date): a year typo (2123, 令和99年) would
+    otherwise move person-days silently out of every total as of today.
+    """
+    if day < start:
+        return f"災害の発生日（{format_long(start)}）より前の日付です。"
+    if day > latest:
+        return (
+            f"{format_long(latest)}より後の日付です。"
+            f"日付は{format_long(start)}から{format_long(latest)}までの範囲で入力してください。"
+        )
+    return None
+
+
+def draft_problems(draft: EntryDraft, latest: date | None = None, kept: Sequence[int] = ()) -> list[str]:
+    """What is wrong with one draft on its own, in Japanese; empty when it may be written.
+
+    ``latest`` is the last date an entry may have (latest_entry_date(), by default): a caller checking
+    many drafts passes it once. A date after the operation's end (終了日) and a deactivated organisation
+    are refused too (catalog.entry_problems); ``kept``: the organisations an edited entry already names,
+    which stay allowed after they were deactivated.
+    """
     problems = []
     if draft.headcount < 1:
         problems.append("人数は1以上で入力してください。")
@@ -92,11 +122,14 @@ def draft_problems(draft: EntryDraft) -> list[str]:
         problems.append(f"人数は{MAX_HEADCOUNT:,}以下で入力してください。")
     if draft.sender.id == draft.destination.id:
         problems.append("派遣元と派遣先が同じです。")
-    start = draft.operation.disaster.start_date
-    if draft.date < start:
-        problems.append(f"災害の発生日（{format_long(start)}）より前の日付です。")
+    wrong_date = date_problem(draft.date, draft.operation.disaster.start_date, latest or latest_entry_date())
+    if wrong_date:
+        problems.append(wrong_date)
     if len(draft.sender_unit) > MAX_SENDER_UNIT:
         problems.append(f"所属は{MAX_SENDER_UNIT}文字以内で入力してください。")
+    if len(draft.note) > MAX_NOTE:
+        problems.append(f"備考は{MAX_NOTE:,}文字以内で入力してください。")
+    problems += entry_problems(draft.operation, draft.date, (draft.sender, draft.destination), kept)
     return problems
 
 
@@ -163,7 +196,8 @@ def log_entries(drafts: Sequence[EntryDraft], actor: Actor, reason: str = "") ->
 def log_entry_ids(drafts: Sequence[EntryDraft], actor: Actor, reason: str = "") -> list[int]:
     """log_entries, giving the new entries' ids without loading them back (a form words its message
     from its drafts)."""
-    problems = [f"{d.describe()}: {p}" for d in drafts for p in draft_problems(d)]
+    latest = latest_entry_date()
+    problems = [f"{d.describe()}: {p}" for d in drafts for p in draft_problems(d, latest)]
     if problems:
         raise Refusal("\n".join(problems))
     seen: set[EntryKey] = set()
@@ -256,13 +290,17 @@ def _tally_change(draft: EntryDraft) -> tally.Change:
 
 
 def _guard(drafts: Sequence[EntryDraft], actor: Actor, reason: str) -> set[date]:
-    """The closed dates among the drafts' (refused unless the actor may amend them with a reason)."""
+    """The closed dates among the drafts' (refused unless the actor may amend them with a reason); a closed
+    disaster (終了) refuses every change."""
     by_disaster: dict[int, tuple[Disaster, set[date]]] = {}
     for d in drafts:
         disaster = d.operation.disaster
         by_disaster.setdefault(disaster.id, (disaster, set()))[1].add(d.date)
     flagged: set[date] = set()
     for disaster, dates in by_disaster.values():
+        closed = closed_problem(disaster)
+        if closed:
+            raise Refusal(closed)
         try:
             flagged |= guard_closed(disaster, dates, actor, reason)
         except ClosingError as exc:
@@ -294,14 +332,28 @@ def _audit_entry(
     )
 
 
-def period_dates(date_from: date, date_to: date) -> list[date]:
-    """Every date from one to the other, both included."""
+def period_dates(date_from: date, date_to: date, *, skip_holidays: bool = False) -> list[date]:
+    """Every date from one to the other, both included; with skip_holidays, weekdays that are not national
+    holidays only (skipped_days lists the others)."""
     if date_to < date_from:
         raise Refusal("終了日が開始日より前です。")
     days = (date_to - date_from).days + 1
     if days > MAX_PERIOD_DAYS:
         raise Refusal(f"期間は{MAX_PERIOD_DAYS}日以内にしてください。")
-    return [date_from + timedelta(days=n) for n in range(days)]
+    every = [date_from + timedelta(days=n) for n in range(days)]
+    if not skip_holidays:
+        return every
+    kept = [day for day in every if day_off(day) is None]
+    if not kept:
+        raise Refusal("期間内の日がすべて土日祝日です。期間を変えるか「土日祝日を除く」を外してください。")
+    return kept
+
+
+def skipped_days(date_from: date, date_to: date) -> list[tuple[date, str]]:
+    """The Saturdays, Sundays and national holidays from one date to the other, each with its reason."""
+    days = (date_to - date_from).days + 1
+    named = ((date_from + timedelta(days=n), day_off(date_from + timedelta(days=n))) for n in range(days))
+    return [(day, reason) for day, reason in named if reason is not None]
 
 
 def log_period(draft: EntryDraft, date_to: date, actor: Actor, reason: str = "") -> list[Entry]:
@@ -367,13 +419,13 @@ def preview(drafts: Sequence[EntryDraft]) -> Preview:
     )
 
 
-def period_drafts(draft: EntryDraft, date_to: date) -> list[EntryDraft]:
-    """The same draft on every day from draft.date to date_to inclusive."""
-    return [replace(draft, date=d) for d in period_dates(draft.date, date_to)]
+def period_drafts(draft: EntryDraft, date_to: date, *, skip_holidays: bool = False) -> list[EntryDraft]:
+    """The same draft on every day from draft.date to date_to inclusive (weekdays only with skip_holidays)."""
+    return [replace(draft, date=d) for d in period_dates(draft.date, date_to, skip_holidays=skip_holidays)]
 
 
 def update_entry(entry: Entry, draft: EntryDraft, actor: Actor, reason: str = "") -> Entry:
-    problems = draft_problems(draft)
+    problems = draft_problems(draft, kept=(entry.sender_id, entry.destination_id))
     if problems:
         raise Refusal("\n".join(problems))
     clash = entry_ids([draft.key]).get(draft.key)

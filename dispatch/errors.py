@@ -22,6 +22,19 @@ class Refusal(Exception):
 EntryKey = tuple[int, date, int, str, int, int]
 
 
+BUSY_MESSAGE = "混み合っています。しばらくしてからもう一度お試しください。"
+
+
+class Busy(Refusal):
+    """The write lock stayed taken past WRITE_LOCK_TIMEOUT_SECONDS (write_lock.py): nothing was written, and
+    the same request will succeed once the writer before it is done."""
+
+    status = 503
+
+    def __init__(self, message: str = BUSY_MESSAGE) -> None:
+        super().__init__(message)
+
+
 class DuplicateEntry(Refusal):
     """One or more drafts repeat an entry that exists, or repeat each other."""
 
@@ -50,7 +63,8 @@ class Problem(Protocol):
     def describe(self) -> str: ...
 
 
-# The refusal's own message names this many problems; the page lists every one.
+# The refusal's own message names this many problems; the import page shows the first 100 and offers every
+# one as a CSV (pages/imports.py), the command prints every one.
 PROBLEMS_IN_MESSAGE = 10
 
 

@@ -7,6 +7,7 @@ service needs.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import date
 from typing import Any
@@ -16,25 +17,28 @@ from flask_wtf.file import FileField, FileRequired
 from markupsafe import Markup
 from sqlalchemy import func, select
 from wtforms import (
+    BooleanField,
     Field,
     HiddenField,
     IntegerField,
-    SelectChoice,
     SelectField,
     StringField,
     SubmitField,
     TextAreaField,
 )
+
+# types-WTForms 3.2 lacks SelectChoice, which WTForms 3.3 has.
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation, ValidationError
 
 from . import lookup
-from .entries import EntryDraft
+from .entries import EntryDraft, date_problem, latest_entry_date
 from .errors import LookupRefused
 from .extensions import db
-from .limits import MAX_HEADCOUNT, MAX_NOTE, MAX_PERIOD_DAYS, MAX_SENDER_UNIT
-from .models import Disaster, Duty, Organisation
-from .text import normalise
-from .wareki import WarekiError, format_long, parse_date
+from .limits import MAX_HEADCOUNT, MAX_NOTE, MAX_PERIOD_DAYS, MAX_SENDER_UNIT, date_out_of_bounds
+from .models import Disaster, Duty, Organisation, OrgKind
+from .text import normalise, unsafe_characters_problem
+from .wareki import WarekiError, parse_date
 
 
 class JapaneseForm(FlaskForm):
@@ -42,13 +46,28 @@ class JapaneseForm(FlaskForm):
         locales = ("ja",)
 
 
-class DateField(StringField):
-    """A date typed as 2023-07-20, 2023/7/20 or 令和5年7月20日 (the browser's picker sends the first)."""
+def parse_bounded_date(text: str) -> date:
+    """A date as parse_date reads it, within the dates anyone may type (limits.py); WarekiError otherwise."""
+    day = parse_date(text)
+    problem = date_out_of_bounds(day)
+    if problem:
+        raise WarekiError(problem)
+    return day
 
-    def __init__(self, label: str, **kwargs: Any) -> None:
+
+class DateField(StringField):
+    """A date typed as 2023-07-20, 2023/7/20 or 令和5年7月20日 (the browser's picker sends the first),
+    within the dates anyone may type (limits.py).
+
+    An entry's date is ``bounded=False``: its form checks the narrower range an entry may have
+    (_entry_date), whose message names that range, and nothing reads the date of a form that failed.
+    """
+
+    def __init__(self, label: str, *, bounded: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("render_kw", {}).setdefault("type", "date")
         super().__init__(label, **kwargs)
         self.date: date | None = None
+        self.bounded = bounded
 
     def process_data(self, value: Any) -> None:
         """Initial values: a date, or text from a link (?date=...) that may not parse."""
@@ -56,7 +75,7 @@ class DateField(StringField):
         self.data = value.isoformat() if isinstance(value, date) else (value or "")
         if isinstance(value, str) and value:
             try:
-                self.date = parse_date(value)
+                self.date = parse_bounded_date(value)
             except WarekiError:
                 self.date = None
 
@@ -65,29 +84,32 @@ class DateField(StringField):
         self.date = None
         if self.data:
             try:
-                self.date = parse_date(self.data)
+                self.date = parse_bounded_date(self.data) if self.bounded else parse_date(self.data)
             except WarekiError as exc:
                 raise ValueError(str(exc)) from exc
 
     def _value(self) -> str:
         if self.date is not None:
             return self.date.isoformat()
-        return super()._value()
+        return super()._value()  # type: ignore[misc]  # Field._value exists; types-WTForms omits it
+
+
+# Digits only: int() would also read "1_000", "+5" and the digits of other scripts ("١٢").
+_DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 class CountField(IntegerField):
-    """A headcount: full-width digits accepted, the message in Japanese."""
+    """A headcount: ASCII digits, full-width ones too (NFKC makes them ASCII), the message in Japanese."""
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         if not valuelist or not str(valuelist[0]).strip():
             self.data = None
             return
         text = normalise(str(valuelist[0])).removesuffix("人").strip()
-        try:
-            self.data = int(text)
-        except ValueError as exc:
+        if not _DIGITS.fullmatch(text):
             self.data = None
-            raise ValueError("人数は半角数字で入力してください。") from exc
+            raise ValueError("人数は半角数字で入力してください。")
+        self.data = int(text)
 
     def pre_validate(self, form: Any) -> None:
         # Text that is not a number is one error, not also "out of range" from the validators.
@@ -95,11 +117,24 @@ class CountField(IntegerField):
             raise StopValidation()
 
 
+class VisibleText:
+    """Refuse control, bidirectional and invisible characters (text.unsafe_characters_problem says why
+    refused rather than stripped); tab and line breaks only where ``multiline``."""
+
+    def __init__(self, *, multiline: bool = False) -> None:
+        self.multiline = multiline
+
+    def __call__(self, form: Any, field: Field) -> None:
+        problem = unsafe_characters_problem(field.label.text, field.data or "", multiline=self.multiline)
+        if problem:
+            raise ValidationError(problem)
+
+
 def reason_field() -> StringField:
     """Why a closed (確定) day is changed: required by the service only when one is touched."""
     return StringField(
         "変更理由",
-        validators=[Length(max=500, message="理由は500文字以内で入力してください。")],
+        validators=[Length(max=500, message="理由は500文字以内で入力してください。"), VisibleText()],
         filters=[lambda v: v.strip() if v else ""],
         description="締め済み（確定）の日を変更する場合は必須です。",
     )
@@ -131,7 +166,7 @@ class OrganisationField(StringField):
     def _value(self) -> str:
         if self.organisation is not None:
             return self.organisation.label
-        return super()._value()
+        return super()._value()  # type: ignore[misc]  # Field._value exists; types-WTForms omits it
 
 
 # The datalist as HTML, per database and list of organisations: a national list has some 1,800, and
@@ -141,14 +176,16 @@ _DATALIST_LIFETIME_S = 300.0
 
 
 def organisation_datalist() -> Markup:
-    """Every organisation in a <datalist>, which makes the sender and destination fields searchable."""
+    """Every organisation a new entry may name in a <datalist>, which makes the sender and destination
+    fields searchable: not a designated city's ward (part of its city), not a deactivated body."""
     org = Organisation.__table__.c
-    count, last_id = db.session.execute(select(func.count(), func.max(org.id))).one()
+    offered = (org.kind != OrgKind.WARD.value) & org.active.is_(True)
+    count, last_id = db.session.execute(select(func.count(), func.max(org.id)).where(offered)).one()
     key = (db.engine.url, count, last_id)
     now = time.monotonic()
     cached = _DATALISTS.get(key)
     if cached is None or now - cached[0] > _DATALIST_LIFETIME_S:
-        rows = db.session.execute(select(org.code, org.name, org.kana).order_by(org.code))
+        rows = db.session.execute(select(org.code, org.name, org.kana).where(offered).order_by(org.code))
         option = Markup('<option value="{} {}">{}</option>')
         options = Markup("").join(option.format(code, name, kana) for code, name, kana in rows)
         cached = (now, Markup('<datalist id="organisations">{}</datalist>').format(options))
@@ -158,7 +195,7 @@ def organisation_datalist() -> Markup:
 
 
 def operation_choices(disaster: Disaster) -> list[tuple[str, str]]:
-    return [(op.code, f"{op.name}（終了）" if op.closed else op.name) for op in disaster.operations]
+    return [(op.code, f"{op.name}（終了）" if op.end_date else op.name) for op in disaster.operations]
 
 
 def duty_choices() -> list[tuple[str, str]]:
@@ -175,6 +212,7 @@ class EntryFields(JapaneseForm):
         validators=[
             Optional(),
             Length(max=MAX_SENDER_UNIT, message=f"所属は{MAX_SENDER_UNIT}文字以内で入力してください。"),
+            VisibleText(),
         ],
         filters=[lambda v: normalise(v) if v else ""],
         description="任意。例: 総務部総合防災課",
@@ -193,7 +231,10 @@ class EntryFields(JapaneseForm):
     )
     note = TextAreaField(
         "備考",
-        validators=[Length(max=MAX_NOTE, message=f"備考は{MAX_NOTE:,}文字以内で入力してください。")],
+        validators=[
+            Length(max=MAX_NOTE, message=f"備考は{MAX_NOTE:,}文字以内で入力してください。"),
+            VisibleText(multiline=True),
+        ],
         filters=[lambda v: v.strip() if v else ""],
         render_kw={"rows": 2},
     )
@@ -226,28 +267,36 @@ class EntryFields(JapaneseForm):
         )
 
 
-def _not_before_start(disaster: Disaster, field: DateField) -> None:
-    if field.date is not None and field.date < disaster.start_date:
-        raise ValidationError(f"災害の発生日（{format_long(disaster.start_date)}）より前の日付です。")
+def _entry_date(disaster: Disaster, field: DateField) -> None:
+    """An entry's date: from the disaster's start to a few days ahead (entries.date_problem)."""
+    if field.date is None:
+        return
+    problem = date_problem(field.date, disaster.start_date, latest_entry_date())
+    if problem:
+        raise ValidationError(problem)
 
 
 class EntryForm(EntryFields):
-    date = DateField("日付", validators=[required("日付")])
+    date = DateField("日付", validators=[required("日付")], bounded=False)
 
     def validate_date(self, field: DateField) -> None:
-        _not_before_start(self.disaster, field)
+        _entry_date(self.disaster, field)
 
 
 class PeriodForm(EntryFields):
-    date_from = DateField("開始日", validators=[required("開始日")])
-    date_to = DateField("終了日", validators=[required("終了日")])
+    date_from = DateField("開始日", validators=[required("開始日")], bounded=False)
+    date_to = DateField("終了日", validators=[required("終了日")], bounded=False)
+    skip_holidays = BooleanField(
+        "土日祝日を除く", description="土曜日・日曜日・国民の祝日（振替休日を含む）は登録しません。"
+    )
     confirmed = HiddenField()
 
     def validate_date_from(self, field: DateField) -> None:
-        _not_before_start(self.disaster, field)
+        _entry_date(self.disaster, field)
 
     def validate_date_to(self, field: DateField) -> None:
         _check_range(self.date_from, field)
+        _entry_date(self.disaster, field)
 
     @property
     def days(self) -> int:
@@ -267,8 +316,8 @@ def _check_range(start: DateField, end: DateField) -> None:
 
 class CopyDayForm(JapaneseForm):
     source = DateField("コピー元の日付", validators=[required("コピー元の日付")])
-    target_from = DateField("コピー先（開始日）", validators=[required("コピー先（開始日）")])
-    target_to = DateField("コピー先（終了日）", validators=[Optional()])
+    target_from = DateField("コピー先（開始日）", validators=[required("コピー先（開始日）")], bounded=False)
+    target_to = DateField("コピー先（終了日）", validators=[Optional()], bounded=False)
     operation = SelectField("派遣区分で絞り込み", validators=[Optional()])
     sender = OrganisationField("派遣元で絞り込み", validators=[Optional()])
     destination = OrganisationField("派遣先で絞り込み", validators=[Optional()])
@@ -281,12 +330,13 @@ class CopyDayForm(JapaneseForm):
         self.operation.choices = [("", "すべて"), *operation_choices(disaster)]
 
     def validate_target_from(self, field: DateField) -> None:
-        _not_before_start(self.disaster, field)
+        _entry_date(self.disaster, field)
         if field.date is not None and field.date == self.source.date:
             raise ValidationError("コピー元と同じ日です。")
 
     def validate_target_to(self, field: DateField) -> None:
         _check_range(self.target_from, field)
+        _entry_date(self.disaster, field)
         if (
             field.date is not None
             and self.target_from.date is not None
@@ -332,6 +382,7 @@ class ReopenDayForm(JapaneseForm):
         validators=[
             required("取消しの理由"),
             Length(max=500, message="理由は500文字以内で入力してください。"),
+            VisibleText(),
         ],
         filters=[lambda v: v.strip() if v else ""],
     )

@@ -1,53 +1,48 @@
 """Import a spreadsheet of dispatches (.csv or .xlsx): every row or none.
 
-Offices keep their rota in Excel and hand it over as .xlsx or as CSV in whatever encoding Excel wrote
-(CP932 unless the file starts with a UTF-8 BOM). A file is read once, every row is checked against
-master data preloaded into dicts, and every problem is reported with the row number the person sees in
-Excel, so one pass of corrections fixes the whole file. Nothing is written unless every row is good.
+Offices keep their rota in Excel and hand it over as .xlsx or as CSV in whatever encoding Excel wrote.
+A file is read once (sheets.py, within the bounds of limits.py), every row is checked against master data
+preloaded into dicts and against the rules the entry form applies (limits.py, text.py), and every problem
+is reported with the row number the person sees in Excel, so one pass of corrections fixes the whole file.
+Nothing is written unless every row is good.
 
-Like the services, this flushes and never commits: the caller owns the transaction.
+Two steps, so that a large or hostile file never holds the write lock while it is read:
+``check_import`` reads and checks the whole file without the lock and without writing (a page or command
+calls it before ``web.write`` or ``writing()``); ``write_import`` runs under the lock, looks the keys up
+again (another writer may have logged one since) and writes. Like the services, it flushes and never
+commits: the caller owns the transaction.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from operator import attrgetter
-from pathlib import PurePath
 from typing import Generic, TypeVar, cast
-from xml.etree.ElementTree import ParseError
-
-from openpyxl import load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
 
 from .actors import Actor
-from .entries import EntryDraft, draft_problems, entry_ids, write_entries
-from .errors import EntryKey, ImportRefused, Refusal
+from .entries import EntryDraft, draft_problems, entry_ids, latest_entry_date, write_entries
+from .errors import Busy, EntryKey, ImportRefused, Refusal
+from .limits import MAX_IMPORT_NAME, MAX_NOTE, MAX_SENDER_UNIT
 from .lookup import Duties, LookupRefused, Operations, Organisations
 from .models import Disaster, Duty, Operation, Organisation
-from .text import normalise
+from .sheets import UNSUPPORTED_FORMAT, Row, RowError, read_rows, refused
+from .text import normalise, unsafe_characters_problem
 from .wareki import WarekiError, parse_date
 
-__all__ = ["ImportResult", "RowError", "import_dispatches"]
+__all__ = [
+    "UNSUPPORTED_FORMAT",
+    "CheckedImport",
+    "ImportResult",
+    "RowError",
+    "check_import",
+    "import_dispatches",
+    "write_import",
+]
 
 T = TypeVar("T")
-Row = Sequence[object]
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One problem in the file. Line 1 is the header row, as Excel numbers it; 0 is the file as a whole."""
-
-    line: int
-    message: str
-
-    def describe(self) -> str:
-        return f"{self.line}行目: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -55,6 +50,16 @@ class ImportResult:
     # Ids rather than entries: a large file's entries would not fit in memory as objects.
     entry_ids: list[int]
     person_days: int
+
+
+@dataclass(frozen=True)
+class CheckedImport:
+    """A file whose every row was checked: its drafts, and for each key the index of its draft (every key
+    once, as the check refuses a file that repeats one)."""
+
+    drafts: list[EntryDraft]
+    lines: list[int]
+    first: dict[EntryKey, int]
 
 
 @dataclass(frozen=True)
@@ -77,14 +82,65 @@ COLUMNS = (
 _BY_HEADER = {normalise(name).lower(): col for col in COLUMNS for name in (col.field, col.label)}
 _LABEL = {col.field: col.label for col in COLUMNS}
 
-UNSUPPORTED_FORMAT = "対応していないファイル形式です（.csv または .xlsx）"
-_UTF8_BOM = b"\xef\xbb\xbf"
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # What a CSV export puts in front of a cell Excel would run as a formula (OWASP's list).
 _NEUTRALISED = ("'=", "'+", "'-", "'@", "'\t", "'\r")
 _INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
 # The largest integer every supported database stores; beyond it the insert itself would fail.
 _MAX_HEADCOUNT = 2**31 - 1
+# Characters of a cell's value repeated in a message (a value in a column without a header, say).
+_SHOWN = 50
+
+
+def check_import(disaster: Disaster, data: bytes, filename: str, *, encoding: str = "auto") -> CheckedImport:
+    """Read and check every row of a .csv or .xlsx, without the write lock and writing nothing: the checked
+    drafts, or ImportRefused listing every problem by line.
+
+    ``encoding`` applies to CSV: "auto" (UTF-8 with or without BOM, else CP932), "utf-8" or "cp932".
+    Duplicates of logged entries are looked for here too, so one refusal names them all; write_import
+    looks again under the lock.
+    """
+    rows = read_rows(data, filename, encoding)
+    header_line, header = _first_row(rows)
+    reader = _RowReader(disaster, header_line, header)
+
+    errors: list[RowError] = []
+    drafts: list[EntryDraft] = []
+    lines: list[int] = []
+    # Where each key is first seen, as an index into drafts: a later row with the same key is the same
+    # fact again.
+    first: dict[EntryKey, int] = {}
+    for line, cells in rows:
+        draft = reader.read(line, cells, errors)
+        if draft is None:
+            continue
+        seen = first.setdefault(draft.key, len(drafts))
+        if seen != len(drafts):
+            errors.append(RowError(line, f"{lines[seen]}行目と同じ派遣が重複しています"))
+        drafts.append(draft)
+        lines.append(line)
+    if not drafts and not errors:
+        raise refused(0, "取り込む行がありません（見出し行だけです）")
+    checked = CheckedImport(drafts, lines, first)
+    errors.extend(_logged_already(checked))
+    if errors:
+        raise ImportRefused(sorted(errors, key=attrgetter("line")))
+    return checked
+
+
+def write_import(checked: CheckedImport, actor: Actor, reason: str = "") -> ImportResult:
+    """Log every checked draft, under the write lock; ImportRefused, and nothing written, when a key was
+    logged since the check or a row falls on a closed day the actor may not change."""
+    duplicates = _logged_already(checked)
+    if duplicates:
+        raise ImportRefused(duplicates)
+    try:
+        ids = write_entries(checked.drafts, actor, reason)
+    except Busy:
+        raise
+    except Refusal as exc:
+        # A closed day, or a writer racing us: every other check has passed.
+        raise refused(0, str(exc)) from exc
+    return ImportResult(ids, sum(d.headcount for d in checked.drafts))
 
 
 def import_dispatches(
@@ -96,141 +152,29 @@ def import_dispatches(
     actor: Actor,
     reason: str = "",
 ) -> ImportResult:
-    """Check every row of a .csv or .xlsx and log them all, or raise ImportRefused and write nothing.
-
-    ``encoding`` applies to CSV: "auto" (UTF-8 with or without BOM, else CP932), "utf-8" or "cp932".
-    """
-    rows = _rows(data, filename, encoding)
-    header_line, header = _first_row(rows)
-    reader = _RowReader(disaster, header_line, header)
-
-    errors: list[RowError] = []
-    drafts: list[EntryDraft] = []
-    lines: list[int] = []
-    # Where each key is first seen, as an index into drafts: a later row with the same key is the same
-    # fact again.
-    first: dict[EntryKey, int] = {}
-    for line, cells in rows:
-        if _is_blank(cells):
-            continue
-        draft = reader.read(line, cells, errors)
-        if draft is None:
-            continue
-        seen = first.setdefault(draft.key, len(drafts))
-        if seen != len(drafts):
-            errors.append(RowError(line, f"{lines[seen]}行目と同じ派遣が重複しています"))
-        drafts.append(draft)
-        lines.append(line)
-    if not drafts and not errors:
-        raise ImportRefused([RowError(0, "取り込む行がありません（見出し行だけです）")])
-
-    for key in entry_ids(first):
-        index = first[key]
-        errors.append(RowError(lines[index], f"登録済みの派遣と重複しています（{drafts[index].describe()}）"))
-    if errors:
-        raise ImportRefused(sorted(errors, key=attrgetter("line")))
-
-    try:
-        ids = write_entries(drafts, actor, reason)
-    except Refusal as exc:
-        # A closed day, or a writer racing us: every other check has passed above.
-        raise ImportRefused([RowError(0, str(exc))]) from exc
-    return ImportResult(ids, sum(d.headcount for d in drafts))
+    """check_import and write_import in one, for a caller that holds the write lock (or needs none)."""
+    return write_import(check_import(disaster, data, filename, encoding=encoding), actor, reason)
 
 
-# --- reading the file -------------------------------------------------------------------------------
-
-
-def _refused(line: int, message: str) -> ImportRefused:
-    return ImportRefused([RowError(line, message)])
-
-
-def _rows(data: bytes, filename: str, encoding: str) -> Iterator[tuple[int, Row]]:
-    suffix = PurePath(filename).suffix.lower()
-    if suffix == ".csv":
-        return _csv_rows(_decode(data, encoding))
-    if suffix == ".xlsx":
-        return _xlsx_rows(data)
-    raise _refused(0, UNSUPPORTED_FORMAT)
-
-
-def _decode(data: bytes, encoding: str) -> str:
-    wanted = encoding.strip().lower().replace("_", "-")
-    if wanted in ("utf-8", "utf8", "utf-8-sig"):
-        return _decode_as(data, "utf-8-sig", "UTF-8")
-    if wanted == "cp932":
-        return _decode_as(data, "cp932", "CP932（シフトJIS）")
-    if wanted != "auto":
-        raise _refused(0, f"対応していない文字コードです: {encoding}（auto、utf-8、cp932）")
-    if data.startswith(_UTF8_BOM):
-        return _decode_as(data, "utf-8-sig", "UTF-8")
-    if data.startswith(_UTF16_BOMS):
-        raise _refused(
-            0, "UTF-16 のファイルには対応していません。CSV（UTF-8 または CP932）で保存してください"
-        )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp932")
-    except UnicodeDecodeError as exc:
-        raise _refused(
-            _line_of(data, exc.start),
-            "文字コードを判別できません（UTF-8 としても CP932 としても読めません）",
-        ) from exc
-
-
-def _decode_as(data: bytes, codec: str, shown: str) -> str:
-    try:
-        return data.decode(codec)
-    except UnicodeDecodeError as exc:
-        raise _refused(_line_of(data, exc.start), f"文字コード {shown} として読めない文字があります") from exc
-
-
-def _line_of(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
-
-
-def _csv_rows(text: str) -> Iterator[tuple[int, Row]]:
-    # Rows are counted as records, as Excel numbers them, not as physical lines: a quoted cell may
-    # hold a line break.
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        yield from enumerate(reader, start=1)
-    except csv.Error as exc:
-        raise _refused(reader.line_num, f"CSV として読めません: {exc}") from exc
-
-
-def _xlsx_rows(data: bytes) -> Iterator[tuple[int, Row]]:
-    unreadable = "Excel ファイル（.xlsx）として読めません"
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise _refused(0, unreadable) from exc
-    try:
-        sheet = workbook.active
-        if sheet is None or not hasattr(sheet, "reset_dimensions"):
-            raise _refused(0, "先頭のシートが表ではありません")
-        # Some writers record a wrong used range, and read-only mode would trust it and cut rows short.
-        sheet.reset_dimensions()
-        # Missing rows come back empty, so the count is Excel's own row number.
-        yield from enumerate(sheet.iter_rows(values_only=True), start=1)
-    except (ParseError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise _refused(0, unreadable) from exc
-    finally:
-        workbook.close()
-
-
-def _is_blank(cells: Row) -> bool:
-    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+def _logged_already(checked: CheckedImport) -> list[RowError]:
+    """The drafts whose keys are logged entries already, as the database is now."""
+    drafts, lines = checked.drafts, checked.lines
+    return [
+        RowError(lines[index], f"登録済みの派遣と重複しています（{drafts[index].describe()}）")
+        for index in map(checked.first.__getitem__, entry_ids(checked.first))
+    ]
 
 
 def _first_row(rows: Iterator[tuple[int, Row]]) -> tuple[int, Row]:
     for line, cells in rows:
-        if not _is_blank(cells):
-            return line, cells
-    raise _refused(0, "ファイルが空です")
+        return line, cells
+    raise refused(0, "ファイルが空です")
+
+
+def _shown(value: object) -> str:
+    """A cell's value as a message repeats it: cut short, so a long value cannot make a long message."""
+    text = _plain(value)
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}…（{len(text):,}文字）"
 
 
 # --- reading one row --------------------------------------------------------------------------------
@@ -282,6 +226,18 @@ def _plain(value: object) -> str:
     return text
 
 
+def _read_note(value: object) -> str | _Bad:
+    """As the entry form reads 備考: trimmed, at most MAX_NOTE characters, line breaks and tabs allowed but
+    no other control or invisible character. Read for every row: notes rarely repeat."""
+    text = _plain(value)
+    if not text:
+        return text
+    if len(text) > MAX_NOTE:
+        return _Bad(f"備考は{MAX_NOTE:,}文字以内で入力してください。")
+    problem = unsafe_characters_problem("備考", text, multiline=True)
+    return text if problem is None else _Bad(problem)
+
+
 @dataclass(frozen=True)
 class _Positions:
     """Where each column is in a row; None for an optional column the file leaves out."""
@@ -308,6 +264,8 @@ class _RowReader:
         self._organisations = Organisations.load(many=True)
         self._operations = Operations(disaster)
         self._duties = Duties.load()
+        # The last date an entry may have, as of now: once per file, not once per row.
+        self._latest = latest_entry_date()
 
         self._date = _Cached(self._read_date)
         self._operation = _Cached(self._read_operation)
@@ -315,7 +273,7 @@ class _RowReader:
         self._destination = _Cached(lambda v: self._read_org("destination", v))
         self._duty = _Cached(self._read_duty)
         self._headcount = _Cached(self._read_headcount)
-        self._sender_unit = _Cached(lambda v: normalise(_plain(v)))
+        self._sender_unit = _Cached(self._read_sender_unit)
 
     @staticmethod
     def _columns(line: int, header: Row) -> _Positions:
@@ -325,9 +283,9 @@ class _RowReader:
             name = _plain(cell)
             if not name:
                 continue
-            column = _BY_HEADER.get(normalise(name).lower())
+            column = _BY_HEADER.get(normalise(name).lower()) if len(name) <= MAX_IMPORT_NAME else None
             if column is None:
-                errors.append(RowError(line, f"不明な列「{name}」があります"))
+                errors.append(RowError(line, f"不明な列「{_shown(name)}」があります"))
             elif column.field in index:
                 errors.append(RowError(line, f"列「{column.label}」が重複しています"))
             else:
@@ -344,43 +302,68 @@ class _RowReader:
         if len(cells) < self._width:
             cells = [*cells, *([None] * (self._width - len(cells)))]
         at = self._at
-        day = self._date(cells[at.date])
-        operation = self._operation(cells[at.operation])
-        sender = self._sender(cells[at.sender])
-        destination = self._destination(cells[at.destination])
-        duty = self._duty(cells[at.duty])
-        headcount = self._headcount(cells[at.headcount])
-        found = (day, operation, sender, destination, duty, headcount)
+        found = (
+            self._date(cells[at.date]),
+            self._operation(cells[at.operation]),
+            self._sender(cells[at.sender]),
+            self._destination(cells[at.destination]),
+            self._duty(cells[at.duty]),
+            self._headcount(cells[at.headcount]),
+            self._sender_unit(None if at.sender_unit is None else cells[at.sender_unit]),
+            _read_note(None if at.note is None else cells[at.note]),
+        )
         bad = [RowError(line, f.message) for f in found if isinstance(f, _Bad)]
         if self._unnamed or len(cells) > self._width:
             stray = [cells[i] for i in self._unnamed] + list(cells[self._width :])
             bad.extend(
-                RowError(line, f"見出しのない列に値があります: 「{_plain(c)}」") for c in stray if _plain(c)
+                RowError(line, f"見出しのない列に値があります: 「{_shown(c)}」") for c in stray if _plain(c)
             )
         if bad:
             errors.extend(bad)
             return None
+        day, operation, sender, destination, duty, headcount, sender_unit, note = found
         # Every reader returned a value rather than _Bad, as the check above proves.
         draft = EntryDraft(
             date=cast(date, day),
             operation=cast(Operation, operation),
             sender=cast(Organisation, sender),
-            sender_unit=self._sender_unit(None if at.sender_unit is None else cells[at.sender_unit]),
+            sender_unit=cast(str, sender_unit),
             destination=cast(Organisation, destination),
             duty=cast(Duty, duty),
             headcount=cast(int, headcount),
-            note=_plain(None if at.note is None else cells[at.note]),
+            note=cast(str, note),
         )
-        problems = draft_problems(draft)
+        problems = draft_problems(draft, self._latest)
         if problems:
             errors.extend(RowError(line, message) for message in problems)
         return draft
 
     @staticmethod
     def _required(field: str, value: object) -> str:
+        """A cell that names something (a date, an organisation ...): present, short, plain characters."""
         text = _plain(value)
+        label = _LABEL[field]
         if not text:
-            raise _CellError(f"{_LABEL[field]}が入力されていません")
+            raise _CellError(f"{label}が入力されていません")
+        if len(text) > MAX_IMPORT_NAME:
+            raise _CellError(f"{label}は{MAX_IMPORT_NAME}文字以内で入力してください。")
+        problem = unsafe_characters_problem(label, text)
+        if problem:
+            raise _CellError(problem)
+        return text
+
+    @staticmethod
+    def _read_sender_unit(value: object) -> str:
+        """As the entry form reads 所属: normalised, then at most MAX_SENDER_UNIT plain characters."""
+        text = _plain(value)
+        # NFKC makes text at most three times shorter (Hangul jamo): longer than this stays too long.
+        if len(text) <= 4 * MAX_SENDER_UNIT:
+            text = normalise(text)
+        if len(text) > MAX_SENDER_UNIT:
+            raise _CellError(f"所属は{MAX_SENDER_UNIT}文字以内で入力してください。")
+        problem = unsafe_characters_problem("所属", text)
+        if problem:
+            raise _CellError(problem)
         return text
 
     @staticmethod

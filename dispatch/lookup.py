@@ -10,6 +10,11 @@ spaces trimmed, inner runs of spaces made one), the first rule that matches deci
   the kana (「横手」, 「よこて」 → 横手市);
 - operations (of one disaster) and duties: the code or the exact name, then a prefix of the name.
 
+A designated city's ward (指定都市の区, 仙台市青葉区) is part of its city, not a body: it is never found (so
+「仙台」 means 仙台市 alone), and naming one is refused with what to give instead, the city as the
+organisation and the ward as the sender unit (所属). A deactivated body is still found (lists and filters
+reach its entries); what may name it in a new entry is the entries' rule (entries.draft_problems).
+
 A prefix is at least two characters. When a rule matches more than one, the text is refused naming the
 candidates rather than tried against the next rule: an exact name shared by two bodies never falls back to
 a prefix. Refusals are ``LookupRefused``: ``str()`` is the message, ``candidates`` is empty when nothing
@@ -36,11 +41,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy.orm import aliased
 
 from .errors import LookupRefused
 from .extensions import db
-from .models import Disaster, Duty, Operation, Organisation, lg_check_digit
+from .models import Disaster, Duty, Operation, Organisation, OrgKind, lg_check_digit
 from .text import normalise, to_katakana
 
 __all__ = [
@@ -57,6 +63,7 @@ T = TypeVar("T")
 
 # A refusal names this many candidates, then says how many more there are.
 CANDIDATES_IN_MESSAGE = 10
+WARD = OrgKind.WARD.value
 # A single character is too little to be a deliberate choice: 「横」 would pick 横手市 until 横浜市 is added.
 MIN_PREFIX = 2
 
@@ -199,20 +206,58 @@ class Organisations:
     @classmethod
     def load(cls, *, many: bool = False) -> Organisations:
         """The catalogue in code order (団体コード順, as candidates are listed); ``many`` when the caller will
-        find many (a file): every object is read at once, so that finding one never queries."""
+        find many (a file): every object is read at once, so that finding one never queries.
+
+        A designated city's ward is part of its city, never a sender or a destination: it is not in the
+        catalogue, and naming one is refused with the city and the sender unit to give instead."""
         if many:
-            held = list(db.session.scalars(select(Organisation).order_by(Organisation.code)))
+            held = list(
+                db.session.scalars(
+                    select(Organisation).where(Organisation.kind != WARD).order_by(Organisation.code)
+                )
+            )
             return cls((_OrgRow(o.id, o.code, o.name, o.kana) for o in held), held)
         org = Organisation.__table__.c
-        rows = db.session.execute(select(org.id, org.code, org.name, org.kana).order_by(org.code))
+        rows = db.session.execute(
+            select(org.id, org.code, org.name, org.kana).where(org.kind != WARD).order_by(org.code)
+        )
         return cls(_OrgRow(*row) for row in rows)
 
     def find(self, text: str, *, role: str | None = None) -> Organisation:
         """The organisation the text names, or LookupRefused; ``role`` (派遣元, 派遣先 …) heads the message."""
         cleaned = clean(text)
         names = list(dict.fromkeys((cleaned, to_katakana(cleaned))))
-        row = self._index.resolve(cleaned, _code_forms(cleaned), names, role)
+        try:
+            row = self._index.resolve(cleaned, _code_forms(cleaned), names, role)
+        except LookupRefused as exc:
+            if exc.candidates:
+                raise
+            raise _ward_refusal(cleaned, names, role) or exc from None
         return db.session.get_one(Organisation, row.id)
+
+
+def _ward_refusal(cleaned: str, names: Sequence[str], role: str | None) -> LookupRefused | None:
+    """When the text names a designated city's ward (by code or full name): the refusal that says to give
+    its city, with the ward as the sender unit (所属). Read only when nothing else matched."""
+    code, _, rest = cleaned.partition(" ")
+    ward = aliased(Organisation)
+    city = aliased(Organisation)
+    found = db.session.execute(
+        select(ward.name, city.name)
+        .join(city, ward.parent_id == city.id)
+        .where(
+            ward.kind == WARD,
+            or_(ward.code == code.upper(), ward.name.in_(names), ward.kana.in_(names)),
+        )
+        .limit(1)
+    ).first()
+    if found is None or (rest and clean(rest) != clean(found[0])):
+        return None
+    ward_name, city_name = found
+    unit = ward_name.removeprefix(city_name)
+    return LookupRefused(
+        f"{role or ''}「{cleaned}」は{city_name}の区です。団体には{city_name}を、所属に{unit}を入力してください。"
+    )
 
 
 # The index of the rows last read. Reading the rows costs a third of building from them (3 and 9 ms for
@@ -241,7 +286,9 @@ def _by_full_code(cleaned: str) -> Organisation | None:
     code, _, rest = cleaned.partition(" ")
     if not (len(code) == 6 and code.isascii() and code.isdigit()):
         return None
-    found = db.session.scalar(select(Organisation).where(Organisation.code == code))
+    found = db.session.scalar(
+        select(Organisation).where(Organisation.code == code, Organisation.kind != WARD)
+    )
     if found is None or (rest and rest != clean(found.name)):
         return None
     return found

@@ -14,15 +14,18 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     ForeignKey,
     Index,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -57,6 +60,11 @@ class OrgKind(enum.StrEnum):
     CITY = "city"
     TOWN = "town"
     VILLAGE = "village"
+    # 東京都's 23 特別区: municipalities of their own kind.
+    SPECIAL_WARD = "special_ward"
+    # 指定都市の区: part of its city (parent), not a body; at most a sender unit, never a sender or destination.
+    WARD = "ward"
+    # Not a local government: 一部事務組合, 広域連合, 企業局, 消防本部, national agencies (codes X0001 …).
     OTHER = "other"
 
     @property
@@ -65,7 +73,12 @@ class OrgKind(enum.StrEnum):
 
     @property
     def is_municipal(self) -> bool:
-        return self in (OrgKind.CITY, OrgKind.TOWN, OrgKind.VILLAGE)
+        return self in MUNICIPAL_KINDS
+
+    @property
+    def is_local_government(self) -> bool:
+        """One of the 1,788 bodies of the 全国地方公共団体コード list (a ward is part of its city)."""
+        return self in LOCAL_GOVERNMENT_KINDS
 
 
 ORG_KIND_LABELS = {
@@ -73,8 +86,12 @@ ORG_KIND_LABELS = {
     OrgKind.CITY: "市",
     OrgKind.TOWN: "町",
     OrgKind.VILLAGE: "村",
+    OrgKind.SPECIAL_WARD: "特別区",
+    OrgKind.WARD: "指定都市の区",
     OrgKind.OTHER: "その他",
 }
+MUNICIPAL_KINDS = frozenset({OrgKind.CITY, OrgKind.TOWN, OrgKind.VILLAGE, OrgKind.SPECIAL_WARD})
+LOCAL_GOVERNMENT_KINDS = frozenset({OrgKind.PREFECTURE, *MUNICIPAL_KINDS})
 
 _KIND_VALUES = ", ".join(f"'{k.value}'" for k in OrgKind)
 
@@ -90,10 +107,12 @@ def is_valid_lg_code(code: str) -> bool:
 
 
 class Organisation(Model):
-    """A sender or destination: a prefecture, a municipality, or another body.
+    """A sender or destination: a prefecture, a municipality, or another body; or a designated city's ward.
 
     Bodies without a local-government code (waterworks bureaus, 一部事務組合) get a generated code
-    starting with X, so that every organisation is named by one unique code everywhere.
+    starting with X, so that every organisation is named by one unique code everywhere and none can ever
+    collide with a local government's six digits. A body is never deleted once anything refers to it: it is
+    deactivated, which keeps its entries and takes it out of what new entries may name.
     """
 
     __tablename__ = "organisation"
@@ -103,6 +122,7 @@ class Organisation(Model):
             "(kind = 'other' AND code LIKE 'X%') OR (kind <> 'other' AND length(code) = 6)",
             name="code_shape",
         ),
+        CheckConstraint("(kind = 'ward') = (parent_id IS NOT NULL)", name="ward_has_parent"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -111,10 +131,14 @@ class Organisation(Model):
     name: Mapped[str] = mapped_column(String(100), index=True)
     kana: Mapped[str] = mapped_column(String(200), default="")
     prefecture_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id", ondelete="RESTRICT"))
+    # A ward's designated city.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id", ondelete="RESTRICT"))
     district: Mapped[str] = mapped_column(String(50), default="")
     area: Mapped[str] = mapped_column(String(50), default="")
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
 
-    prefecture: Mapped[Organisation | None] = relationship(remote_side=[id])
+    prefecture: Mapped[Organisation | None] = relationship(remote_side=[id], foreign_keys=[prefecture_id])
+    parent: Mapped[Organisation | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
 
     @property
     def org_kind(self) -> OrgKind:
@@ -141,23 +165,49 @@ class Duty(Model):
         return self.name_ja
 
 
+disaster_prefecture = Table(
+    "disaster_prefecture",
+    Model.metadata,
+    Column("disaster_id", ForeignKey("disaster.id", ondelete="CASCADE"), primary_key=True),
+    Column("organisation_id", ForeignKey("organisation.id", ondelete="RESTRICT"), primary_key=True),
+)
+
+
 class Disaster(Model):
+    """One event. Closed on a date (終了): no more entries and no more digests until it is reopened."""
+
     __tablename__ = "disaster"
-    __table_args__ = (CheckConstraint("slug <> ''", name="slug_not_empty"),)
+    __table_args__ = (
+        CheckConstraint("slug <> ''", name="slug_not_empty"),
+        CheckConstraint("closed_on IS NULL OR closed_on >= start_date", name="closed_after_start"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     start_date: Mapped[date] = mapped_column(Date)
-    closed: Mapped[bool] = mapped_column(default=False)
+    closed_on: Mapped[date | None] = mapped_column(Date)
 
     operations: Mapped[list[Operation]] = relationship(
         back_populates="disaster", order_by="Operation.display_order, Operation.id"
     )
+    # The prefectures the disaster struck (被災都道府県): who received the help, and so whose side a report
+    # speaks from when the own organisation is one of them (viewpoint.py).
+    prefectures: Mapped[list[Organisation]] = relationship(
+        secondary=disaster_prefecture, order_by="Organisation.code"
+    )
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_on is not None
 
 
 class Operation(Model):
-    """派遣区分: one dispatch effort within a disaster, reported as one numbered item."""
+    """派遣区分: one dispatch effort within a disaster, reported as one numbered item.
+
+    Ended on its end date (終了日): the report's period reads 「…から8月31日まで」 from then on, and no entry
+    may be dated after it. Without one it is 継続中.
+    """
 
     __tablename__ = "operation"
     __table_args__ = (UniqueConstraint("disaster_id", "code"),)
@@ -167,10 +217,35 @@ class Operation(Model):
     code: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(200))
     display_order: Mapped[int] = mapped_column(default=0)
-    # A closed operation's period ends at its last entry; an open one is 継続中.
-    closed: Mapped[bool] = mapped_column(default=False)
+    end_date: Mapped[date | None] = mapped_column(Date)
 
     disaster: Mapped[Disaster] = relationship(back_populates="operations")
+    receiving_sections: Mapped[list[ReceivingSection]] = relationship(
+        back_populates="operation", cascade="all, delete-orphan"
+    )
+
+    def ended_by(self, day: date) -> bool:
+        """Whether the operation had ended on or before the date (its period is then closed)."""
+        return self.end_date is not None and self.end_date <= day
+
+
+class ReceivingSection(Model):
+    """配属先: where in one destination an operation's staff work, e.g. 町災害対策本部事務局. The report
+    names it after the destination: 五城目町（町災害対策本部事務局）."""
+
+    __tablename__ = "receiving_section"
+    __table_args__ = (
+        UniqueConstraint("operation_id", "destination_id"),
+        CheckConstraint("name <> ''", name="name_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    operation_id: Mapped[int] = mapped_column(ForeignKey("operation.id", ondelete="CASCADE"))
+    destination_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(String(100))
+
+    operation: Mapped[Operation] = relationship(back_populates="receiving_sections")
+    destination: Mapped[Organisation] = relationship()
 
 
 class Entry(Model):
@@ -298,6 +373,8 @@ class User(Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Raised by every logout: a copy of the session cookie taken before it no longer logs anyone in.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     organisation: Mapped[Organisation | None] = relationship()
 
@@ -319,19 +396,23 @@ class User(Model):
         return False
 
     def get_id(self) -> str:
-        # The password's change time is part of the session id: changing or resetting a password ends
-        # every session opened with the old one (to the microsecond, or a change within a second would not).
-        return f"{self.id}:{self.password_changed_at.timestamp():.6f}"
+        # The password's change time and the session version are part of the session id: changing or
+        # resetting a password, or logging out, ends every session opened before (the change time to the
+        # microsecond, or a change within a second would not).
+        return f"{self.id}:{self.password_changed_at.timestamp():.6f}:{self.session_version}"
 
 
 class LoginThrottle(Model):
-    """Failed logins per account and per address, in the database so every worker sees the same count."""
+    """Failed password checks per account and per address within the last few minutes, in the database so
+    every worker sees the same count (security.py). A check is counted when it starts and taken off when
+    the password was right, so parallel guesses cannot all slip past the count."""
 
     __tablename__ = "login_throttle"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    failures: Mapped[int] = mapped_column(default=0)
-    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Failures still inside the window, by the minute they happened in (ISO 8601, UTC): {minute: count}.
+    failures_by_minute: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

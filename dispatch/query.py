@@ -36,6 +36,11 @@ class EntryFilter:
     # A municipality user's organisation: only entries it sent or received. Never taken from a URL.
     visible_to: int | None = None
 
+    @property
+    def reversed_range(self) -> bool:
+        """The end before the start: no entry can match, and the person must be told (QueryArgs.date_range)."""
+        return self.date_from is not None and self.date_to is not None and self.date_to < self.date_from
+
     def as_params(self) -> dict[str, str]:
         params = {}
         for field in fields(self):
@@ -94,13 +99,14 @@ def entries_summary(disaster: Disaster, flt: EntryFilter) -> tuple[int, int]:
     return int(count), int(person_days)
 
 
-def day_summaries(disaster: Disaster) -> list[tuple[date, int, int]]:
-    """Each date with entries: how many and their person-days, newest first (the closing page)."""
+def day_summaries(disaster: Disaster, date_to: date | None = None) -> list[tuple[date, int, int]]:
+    """Each date with entries (up to ``date_to`` when given): how many and their person-days, newest first
+    (the closing page)."""
     stmt = (
         apply_filter(
             joined(select(Entry.date, func.count(Entry.id), func.sum(Entry.headcount))),
             disaster,
-            EntryFilter(),
+            EntryFilter(date_to=date_to),
         )
         .group_by(Entry.date)
         .order_by(Entry.date.desc())

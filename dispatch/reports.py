@@ -1,8 +1,14 @@
 """The status report (状況報告) in the prefecture's own format, generated from the entries.
 
-For each operation in display order: its period (継続中 while open), destinations with their last dates,
-duties, per-day headcount ranges by kind of sender, and person-days as of the date; the same facts in the
-same order as the report the founding case started from (DOMAIN.md).
+For each operation with entries, in display order and numbered as printed ((1), (2), … with no gaps): its
+period (継続中 until it ends), destinations in 団体コード order with their receiving sections (配属先) and
+last dates, duties, per-day headcount ranges by kind of sender, and person-days as of the date; the same facts
+in the same order as the report the founding case started from (DOMAIN.md).
+
+The report speaks from the own organisation's side (viewpoint.py). An affected prefecture reports the help it
+received, in the founding case's words (県及び県内市町村職員、延べ2101人派遣). A sending prefecture reports the
+help it sent, its person-days split by kind of sender in its own words: 延べ1,212人（県職員964人、市町職員248人）;
+municipalities outside its prefecture carry their prefecture's name (石川県輪島市).
 """
 
 from __future__ import annotations
@@ -11,11 +17,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from .extensions import db
-from .models import Disaster, Entry, Operation, Organisation, OrgKind
+from .models import Disaster, Entry, Operation, Organisation, ReceivingSection
 from .query import EntryFilter, apply_filter, joined
+from .viewpoint import SENDER_KIND_ORDER, SenderKind, Viewpoint, viewpoint_of
 from .wareki import era_year, format_long, format_period, format_short
 
 
@@ -35,16 +42,25 @@ class SenderGroup:
 
 
 @dataclass(frozen=True)
+class DestinationLine:
+    """One destination of an item: its name as the own side writes it, its 配属先, its last date."""
+
+    name: str
+    section: str
+    last: date
+
+
+@dataclass(frozen=True)
 class ReportItem:
     number: int
     operation: Operation
     first: date
     last: date
     ongoing: bool
-    destinations: list[tuple[str, date]]  # name, last date; most person-days first
+    destinations: list[DestinationLine]  # 団体コード order
     duties: list[str]
     groups: list[SenderGroup]
-    achievement_senders: str
+    achievement: str
     person_days: int
 
 
@@ -54,6 +70,13 @@ class StatusReport:
     as_of: date
     closed: bool
     items: list[ReportItem]
+    # A municipality's report counts only what it sent or received, and says whose it is.
+    organisation: Organisation | None = None
+
+    @property
+    def title(self) -> str:
+        whose = f"（{self.organisation.name}関係分）" if self.organisation is not None else ""
+        return f"{self.disaster.name}に係る応援職員の派遣状況{whose}"
 
     @property
     def person_days(self) -> int:
@@ -62,7 +85,7 @@ class StatusReport:
     def text(self) -> str:
         status = "確定値" if self.closed else "速報値"
         lines = [
-            f"{self.disaster.name}に係る応援職員の派遣状況",
+            self.title,
             f"（{format_long(self.as_of)}時点・{status}）",
             "",
         ]
@@ -76,23 +99,28 @@ class StatusReport:
 
 def _item_lines(item: ReportItem) -> list[str]:
     period = format_period(item.first, None if item.ongoing else item.last)
-    if item.ongoing:
-        destinations = "、".join(name for name, _ in item.destinations)
-    else:
-        destinations = "、".join(
-            f"{name}（{_relative(last, item.first)}まで）" for name, last in item.destinations
-        )
+    # While the operation goes on, or when it went to one destination (whose last date is the period's
+    # end), a destination carries no date.
+    dated = not item.ongoing and len(item.destinations) > 1
+    destinations = "、".join(_destination(d, item.first if dated else None) for d in item.destinations)
     duties = "、".join(item.duties[:3]) + ("等" if len(item.duties) > 3 else "")
     groups = "、".join(f"{g.label}（{g.per_day}）" for g in item.groups)
-    until = _relative(item.last, item.first)
     return [
         f"({item.number}) {item.operation.name}",
         f"派遣期間：{period}",
         f"派遣先：{destinations}",
         f"従事業務：{duties}",
         f"派遣者：{groups}",
-        f"実績：{until}までに{item.achievement_senders}、延べ{item.person_days}人派遣",
+        f"実績：{_relative(item.last, item.first)}までに{item.achievement}",
     ]
+
+
+def _destination(line: DestinationLine, dated_from: date | None) -> str:
+    """五城目町（町災害対策本部事務局）, 秋田市（8月31日まで）, or both: （町災害対策本部事務局、8月22日まで）."""
+    notes = [line.section] if line.section else []
+    if dated_from is not None:
+        notes.append(f"{_relative(line.last, dated_from)}まで")
+    return f"{line.name}（{'、'.join(notes)}）" if notes else line.name
 
 
 def _relative(day: date, start: date) -> str:
@@ -101,43 +129,60 @@ def _relative(day: date, start: date) -> str:
 
 
 def status_report(
-    disaster: Disaster, as_of: date, closed: bool, flt: EntryFilter | None = None
+    disaster: Disaster,
+    as_of: date,
+    closed: bool,
+    flt: EntryFilter | None = None,
+    viewpoint: Viewpoint | None = None,
 ) -> StatusReport:
+    """The report as of the date, from the own organisation's side (``viewpoint``: OWN_ORGANISATION's)."""
     flt = (flt or EntryFilter()).narrowed(date_to=as_of)
+    viewpoint = viewpoint or viewpoint_of(disaster)
     rows = db.session.execute(
         apply_filter(joined(select(Entry, Operation)), disaster, flt).order_by(Entry.date)
     ).all()
     per_operation: dict[int, list[Entry]] = defaultdict(list)
     for entry, _ in rows:
         per_operation[entry.operation_id].append(entry)
-    home = _home_prefecture([e for entries in per_operation.values() for e in entries])
-    last_ever = dict(
-        db.session.execute(
-            select(Entry.operation_id, func.max(Entry.date))
-            .join(Operation, Entry.operation_id == Operation.id)
-            .where(Operation.disaster_id == disaster.id)
-            .group_by(Entry.operation_id)
-        ).all()
-    )
-    items = []
-    # Numbered by display order, so an item keeps its number in every report of the disaster.
-    for number, operation in enumerate(disaster.operations, start=1):
+    sections = _sections(disaster)
+    items: list[ReportItem] = []
+    # Numbered as printed: an operation without entries by the date takes no number.
+    for operation in disaster.operations:
         entries = per_operation.get(operation.id)
         if entries:
-            # Ongoing as of the date while the operation is open, or while it went on after that date.
-            ongoing = not operation.closed or last_ever[operation.id] > as_of
-            items.append(_item(number, operation, entries, home, as_of, ongoing))
-    return StatusReport(disaster, as_of, closed, items)
+            # Ongoing as of the date until the operation has ended on or before it.
+            ongoing = not operation.ended_by(as_of)
+            end = as_of if ongoing else operation.end_date
+            assert end is not None
+            items.append(
+                _item(len(items) + 1, operation, entries, viewpoint, (end, ongoing), sections[operation.id])
+            )
+    whose = db.session.get(Organisation, flt.visible_to) if flt.visible_to is not None else None
+    return StatusReport(disaster, as_of, closed, items, whose)
+
+
+def _sections(disaster: Disaster) -> dict[int, dict[int, str]]:
+    """配属先 by operation and destination."""
+    found: dict[int, dict[int, str]] = defaultdict(dict)
+    stmt = (
+        select(ReceivingSection.operation_id, ReceivingSection.destination_id, ReceivingSection.name)
+        .join(Operation, ReceivingSection.operation_id == Operation.id)
+        .where(Operation.disaster_id == disaster.id)
+    )
+    for operation_id, destination_id, name in db.session.execute(stmt):
+        found[operation_id][destination_id] = name
+    return found
 
 
 def _item(
     number: int,
     operation: Operation,
     entries: list[Entry],
-    home: Organisation | None,
-    as_of: date,
-    ongoing: bool,
+    viewpoint: Viewpoint,
+    end: tuple[date, bool],
+    sections: dict[int, str],
 ) -> ReportItem:
+    last, ongoing = end
     by_destination: dict[int, list[Entry]] = defaultdict(list)
     duty_first: dict[str, date] = {}
     duty_days: Counter[str] = Counter()
@@ -145,85 +190,80 @@ def _item(
         by_destination[e.destination_id].append(e)
         duty_first.setdefault(e.duty.name_ja, e.date)
         duty_days[e.duty.name_ja] += e.headcount
-    destinations = sorted(
-        by_destination.values(), key=lambda es: (-sum(e.headcount for e in es), es[0].destination.code)
-    )
+    destinations = sorted(by_destination.values(), key=lambda es: es[0].destination.code)
     return ReportItem(
         number=number,
         operation=operation,
         first=entries[0].date,
-        last=as_of if ongoing else entries[-1].date,
+        last=last,
         ongoing=ongoing,
-        destinations=[(es[0].destination.name, max(e.date for e in es)) for es in destinations],
+        destinations=[
+            DestinationLine(
+                viewpoint.place(es[0].destination),
+                sections.get(es[0].destination_id, ""),
+                max(e.date for e in es),
+            )
+            for es in destinations
+        ],
         # In the order the work began: 給水業務 came before 家屋被害認定調査 after the 2023 rain.
         duties=sorted(duty_first, key=lambda name: (duty_first[name], -duty_days[name])),
-        groups=_groups(entries, home),
-        achievement_senders=_achievement_senders(entries, home),
+        groups=_groups(entries, viewpoint),
+        achievement=(_received(entries, viewpoint) if viewpoint.receiving else _sent(entries, viewpoint)),
         person_days=sum(e.headcount for e in entries),
     )
 
 
-def _home_prefecture(entries: list[Entry]) -> Organisation | None:
-    """The prefecture the disaster struck: where most destinations lie. Its staff are 県職員."""
-    counts: Counter[int] = Counter()
-    prefectures: dict[int, Organisation] = {}
+def _groups(entries: list[Entry], viewpoint: Viewpoint) -> list[SenderGroup]:
+    per_day: dict[SenderKind, Counter[date]] = defaultdict(Counter)
+    units: dict[SenderKind, set[str]] = defaultdict(set)
     for e in entries:
-        pref = e.destination if e.destination.org_kind is OrgKind.PREFECTURE else e.destination.prefecture
-        if pref is not None:
-            counts[pref.id] += e.headcount
-            prefectures[pref.id] = pref
-    return prefectures[counts.most_common(1)[0][0]] if counts else None
-
-
-def _kind(org: Organisation, home: Organisation | None) -> str:
-    if home is not None and org.id == home.id:
-        return "県"
-    if org.org_kind.is_municipal:
-        return "県内市町村" if home is not None and org.prefecture_id == home.id else "県外市町村"
-    if org.org_kind is OrgKind.PREFECTURE:
-        return "他都道府県"
-    return "その他"
-
-
-KIND_ORDER = ["県", "県内市町村", "他都道府県", "県外市町村", "その他"]
-
-
-def _groups(entries: list[Entry], home: Organisation | None) -> list[SenderGroup]:
-    per_day: dict[str, Counter[date]] = defaultdict(Counter)
-    units: dict[str, set[str]] = defaultdict(set)
-    for e in entries:
-        kind = _kind(e.sender, home)
+        kind = viewpoint.kind_of(e.sender)
         per_day[kind][e.date] += e.headcount
         units[kind].add(e.sender_unit)
     groups = []
-    for kind in KIND_ORDER:
+    for kind in SENDER_KIND_ORDER:
         if kind not in per_day:
             continue
         days = per_day[kind].values()
-        unit = next(iter(units[kind])) if len(units[kind]) == 1 and kind == "県" else ""
-        groups.append(SenderGroup(f"{kind}{unit}職員", min(days), max(days)))
+        # The own staff are named by their department when they all came from one: 県総務部総合防災課職員.
+        unit = next(iter(units[kind])) if len(units[kind]) == 1 and kind is SenderKind.OWN else ""
+        groups.append(SenderGroup(f"{viewpoint.staff_word(kind)}{unit}職員", min(days), max(days)))
     return groups
 
 
-def _achievement_senders(entries: list[Entry], home: Organisation | None) -> str:
-    kinds = {_kind(e.sender, home) for e in entries}
-    if kinds == {"県", "県内市町村"}:
-        return "県及び県内市町村職員"
-    if len(kinds) == 1 and kinds <= {"県", "他都道府県", "その他"}:
+def _received(entries: list[Entry], viewpoint: Viewpoint) -> str:
+    """The affected side's 実績: 県及び県内市町村職員、延べ2101人派遣, or 秋田市ほか7市から、延べ105人派遣."""
+    return f"{_received_from(entries, viewpoint)}、延べ{sum(e.headcount for e in entries)}人派遣"
+
+
+def _received_from(entries: list[Entry], viewpoint: Viewpoint) -> str:
+    kinds = {viewpoint.kind_of(e.sender) for e in entries}
+    if kinds == {SenderKind.OWN, SenderKind.MUNICIPALITIES}:
+        return f"{viewpoint.own_word}及び{viewpoint.staff_word(SenderKind.MUNICIPALITIES)}職員"
+    if len(kinds) == 1 and kinds <= {SenderKind.OWN, SenderKind.OTHER_PREFECTURES, SenderKind.OTHER_BODIES}:
         units = {e.sender_unit for e in entries}
         unit = next(iter(units)) if len(units) == 1 else ""
-        return f"{next(iter(kinds)).replace('他都道府県', '他の都道府県')}{unit}職員"
-    senders: Counter[int] = Counter()
-    orgs: dict[int, Organisation] = {}
-    for e in entries:
-        senders[e.sender_id] += e.headcount
-        orgs[e.sender_id] = e.sender
-    ranked = [orgs[i] for i, _ in senders.most_common()]
-    if len(ranked) == 1:
-        return f"{ranked[0].name}から"
-    others = ranked[1:]
+        word = viewpoint.staff_word(kinds.pop()).replace("他都道府県", "他の都道府県")
+        return f"{word}{unit}職員"
+    senders = sorted({e.sender.code: e.sender for e in entries}.values(), key=lambda o: o.code)
+    if len(senders) == 1:
+        return f"{viewpoint.place(senders[0])}から"
+    others = senders[1:]
     kinds_of_others = {o.org_kind for o in others}
     suffix = (
         others[0].org_kind.label if len(kinds_of_others) == 1 and others[0].org_kind.is_municipal else "団体"
     )
-    return f"{ranked[0].name}ほか{len(others)}{suffix}から"
+    return f"{viewpoint.place(senders[0])}ほか{len(others)}{suffix}から"
+
+
+def _sent(entries: list[Entry], viewpoint: Viewpoint) -> str:
+    """The sending side's 実績, split by kind in its own words: 延べ1,212人（県職員964人、市町職員248人）."""
+    by_kind: Counter[SenderKind] = Counter()
+    for e in entries:
+        by_kind[viewpoint.kind_of(e.sender)] += e.headcount
+    split = "、".join(
+        f"{viewpoint.short_staff_word(kind)}職員{by_kind[kind]:,}人"
+        for kind in SENDER_KIND_ORDER
+        if kind in by_kind
+    )
+    return f"延べ{sum(by_kind.values()):,}人（{split}）"

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import delivery
 from .config import TIME_ZONE
+from .errors import Busy
 from .extensions import db
 from .models import JobRun
 from .write_lock import writing
@@ -250,7 +251,7 @@ def run_job(app: Flask, name: str, now: datetime, work: Callable[[], Outcome]) -
     """Record the start, do the work, record the end and log one line; a failure is recorded, not raised."""
     started = timer.perf_counter()
     with app.app_context():
-        _record(name, lambda run: _mark_started(run, now))
+        _record_or_log(name, lambda run: _mark_started(run, now))
         try:
             outcome = work()
         except Exception as exc:
@@ -258,11 +259,20 @@ def run_job(app: Flask, name: str, now: datetime, work: Callable[[], Outcome]) -
             LOG.exception("job=%s failed", name)
             outcome = Outcome(ok=False, summary=f"error={type(exc).__name__}")
         duration = timer.perf_counter() - started
-        _record(name, lambda run: _mark_finished(run, outcome, now + timedelta(seconds=duration)))
+        _record_or_log(name, lambda run: _mark_finished(run, outcome, now + timedelta(seconds=duration)))
     # The heartbeat beats every minute: its line is for debugging, the jobs' lines are the record.
     level = logging.DEBUG if name == HEARTBEAT_RUN else logging.INFO if outcome.ok else logging.WARNING
     LOG.log(level, "job=%s ok=%s %s duration_ms=%.1f", name, outcome.ok, outcome.summary, duration * 1000)
     return outcome
+
+
+def _record_or_log(name: str, change: Callable[[JobRun], None]) -> None:
+    """A job's bookkeeping that waited too long for the write lock (a large import writing) is logged and
+    skipped, never allowed to stop the scheduler: the job itself still runs, and the next beat records."""
+    try:
+        _record(name, change)
+    except Busy:
+        LOG.warning("job=%s bookkeeping skipped: the database was busy", name)
 
 
 def _mark_started(run: JobRun, now: datetime) -> None:

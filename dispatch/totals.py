@@ -25,7 +25,8 @@ from . import tally
 from .extensions import db
 from .models import Disaster, Duty, Entry, Operation, Organisation
 from .query import Destination, EntryFilter, Sender, apply_filter, joined
-from .wareki import format_long
+from .viewpoint import SENDER_KIND_ORDER, SenderKind, Viewpoint, kinds_of, viewpoint_of
+from .wareki import format_long, format_period
 
 
 class Dimension(StrEnum):
@@ -34,6 +35,8 @@ class Dimension(StrEnum):
     SENDER = "sender"
     DUTY = "duty"
     DATE = "date"
+    # Senders grouped by their kind relative to the own organisation (viewpoint.py): 自団体, 県内市町村 …
+    SENDER_KIND = "sender_kind"
 
     @property
     def label(self) -> str:
@@ -46,6 +49,7 @@ DIMENSION_LABELS = {
     Dimension.SENDER: "派遣元",
     Dimension.DUTY: "業務",
     Dimension.DATE: "日付",
+    Dimension.SENDER_KIND: "派遣元の区分",
 }
 
 
@@ -114,6 +118,8 @@ def headline(disaster: Disaster, as_of: date, flt: EntryFilter | None = None) ->
 
 
 def totals(disaster: Disaster, as_of: date, by: Dimension, flt: EntryFilter | None = None) -> Totals:
+    if by is Dimension.SENDER_KIND:
+        return by_sender_kind(totals(disaster, as_of, Dimension.SENDER, flt), viewpoint_of(disaster))
     flt = flt or EntryFilter()
     flt = flt.narrowed(date_to=_earlier(as_of, flt.date_to))
     rows = (
@@ -130,6 +136,23 @@ def totals(disaster: Disaster, as_of: date, by: Dimension, flt: EntryFilter | No
         by=by,
         rows=rows,
     )
+
+
+def by_sender_kind(senders: Totals, viewpoint: Viewpoint) -> Totals:
+    """Totals by sender regrouped by each sender's kind relative to the own organisation, in the kinds'
+    order (自団体 first): the tally's sender figures summed, so no dimension of its own is needed."""
+    kinds = kinds_of(viewpoint, (row.key for row in senders.rows))
+    person_days: Counter[SenderKind] = Counter()
+    active: Counter[SenderKind] = Counter()
+    for row in senders.rows:
+        person_days[kinds[row.key]] += row.person_days
+        active[kinds[row.key]] += row.active
+    rows = [
+        TotalRow(kind.value, viewpoint.kind_name(kind), person_days[kind], active[kind])
+        for kind in SENDER_KIND_ORDER
+        if kind in person_days
+    ]
+    return replace(senders, by=Dimension.SENDER_KIND, rows=rows)
 
 
 def _entry_rows(disaster: Disaster, as_of: date, by: Dimension, flt: EntryFilter) -> list[TotalRow]:
@@ -251,6 +274,8 @@ def _key_columns(by: Dimension) -> tuple[Any, Any]:
             return Duty.code, Duty.name_ja
         case Dimension.DATE:
             return Entry.date, Entry.date
+        case Dimension.SENDER_KIND:
+            raise ValueError("sender kinds are regrouped senders (by_sender_kind), not a column")
 
 
 def _earlier(a: date, b: date | None) -> date:
@@ -501,3 +526,103 @@ def _key_text(key: object) -> str:
 
 def _name_text(by: Dimension, name: object) -> str:
     return format_long(name) if by is Dimension.DATE and isinstance(name, date) else str(name)
+
+
+# --- totals for an interval ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    """From one date to another, both included."""
+
+    start: date
+    end: date
+
+    def months(self) -> list[Interval]:
+        """The calendar months the interval touches, each cut to the interval."""
+        months = []
+        first = self.start
+        while first <= self.end:
+            following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+            months.append(Interval(first, min(following - timedelta(days=1), self.end)))
+            first = following
+        return months
+
+    def label(self) -> str:
+        """In 和暦: 令和5年7月1日から31日まで."""
+        return format_period(self.start, self.end)
+
+
+def month_interval(year: int, month: int) -> Interval:
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return Interval(date(year, month, 1), following - timedelta(days=1))
+
+
+def fiscal_year_interval(year: int) -> Interval:
+    """The fiscal year (年度) starting in April of the year: 2023 → 2023-04-01 to 2024-03-31 (令和5年度)."""
+    return Interval(date(year, 4, 1), date(year + 1, 3, 31))
+
+
+def interval_totals(
+    disaster: Disaster, interval: Interval, by: Dimension, flt: EntryFilter | None = None
+) -> Totals:
+    """Person-days from the start to the end inclusive: per key, the person-days through the end less those
+    through the day before the start, from the tally (tally.as_of's `since`). `active` is the headcount on
+    the end date."""
+    flt = (flt or EntryFilter()).narrowed(date_from=_later(interval.start, (flt or EntryFilter()).date_from))
+    return totals(disaster, interval.end, by, flt)
+
+
+def interval_headline(
+    disaster: Disaster, interval: Interval, flt: EntryFilter | None = None
+) -> tuple[int, int]:
+    """(person-days from the start to the end, headcount active on the end date)."""
+    flt = (flt or EntryFilter()).narrowed(date_from=_later(interval.start, (flt or EntryFilter()).date_from))
+    return headline(disaster, interval.end, flt)
+
+
+def interval_json(table: Totals, interval: Interval) -> dict[str, Any]:
+    """A Totals' JSON with the interval: `from` and `to` (and `as_of`, the end date)."""
+    return {**table.as_json(), "from": interval.start.isoformat(), "to": interval.end.isoformat()}
+
+
+@dataclass(frozen=True)
+class MonthlyTable:
+    """Person-days per month of an interval, rows by one dimension: cells[(key, month index)]."""
+
+    by: Dimension
+    months: list[Interval]
+    rows: list[tuple[str, str]]  # (key, name), in the order of the whole interval's totals
+    cells: dict[tuple[str, int], int]
+
+    def row_total(self, key: str) -> int:
+        return sum(self.cells.get((key, i), 0) for i in range(len(self.months)))
+
+    def month_total(self, index: int) -> int:
+        return sum(self.cells.get((key, index), 0) for key, _ in self.rows)
+
+
+def monthly_totals(
+    disaster: Disaster, interval: Interval, by: Dimension, flt: EntryFilter | None = None
+) -> MonthlyTable:
+    """Each month's interval totals by the dimension: the months add up to the interval's total."""
+    months = interval.months()
+    cells: dict[tuple[str, int], int] = {}
+    names: dict[str, str] = {}
+    for index, month in enumerate(months):
+        for row in interval_totals(disaster, month, by, flt).rows:
+            names[row.key] = row.name
+            cells[(row.key, index)] = row.person_days
+    whole = Counter({key: 0 for key in names})
+    for (key, _), value in cells.items():
+        whole[key] += value
+    order: list[str]
+    if by is Dimension.SENDER_KIND:
+        order = [str(k.value) for k in SENDER_KIND_ORDER if k.value in names]
+    else:
+        order = sorted(names, key=lambda k: (-whole[k], k))
+    return MonthlyTable(by, months, [(key, names[key]) for key in order], cells)
+
+
+def _later(a: date, b: date | None) -> date:
+    return a if b is None else max(a, b)

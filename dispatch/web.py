@@ -22,9 +22,10 @@ from . import clock
 from .access import visible_to
 from .actors import Actor
 from .extensions import db
+from .limits import MAX_ID, date_out_of_bounds
 from .models import Disaster, User
 from .query import EntryFilter
-from .wareki import WarekiError, parse_date
+from .wareki import WarekiError, format_long, parse_date
 from .write_lock import begin_write, commit_keeping_objects
 
 T = TypeVar("T")
@@ -34,6 +35,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 WRITES = "dispatch_writes"
 # Set on flask.g by the pipeline for the request's view: True when it is declared writing.
 DECLARED_WRITING = "dispatch_declared_writing"
+# Set on flask.g once write() has committed, so that a fault after it does not claim nothing was saved.
+COMMITTED = "dispatch_committed"
 
 
 class UndeclaredWrite(RuntimeError):
@@ -61,6 +64,7 @@ def write(work: Callable[[], T]) -> T:
     except BaseException:
         db.session.rollback()
         raise
+    setattr(g, COMMITTED, True)
     return result
 
 
@@ -81,9 +85,19 @@ def disaster_or_404(slug: str) -> Disaster:
     return disaster
 
 
+def parse_id(text: str) -> int | None:
+    """An id or a page number as typed: ASCII digits up to limits.MAX_ID, else None (never an int the
+    database cannot hold, nor a digit of another script)."""
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_ID)):
+        return None
+    number = int(text)
+    return number if number <= MAX_ID else None
+
+
 class QueryArgs:
     """The query string, read once: every date parsed by the one parser (ISO, 2023/7/20, 和暦, full-width)
-    with the same message, and each value that does not parse reported under its name, never ignored."""
+    within the dates anyone may ask for (limits.py), ids and page numbers within what the database holds,
+    and each value that does not parse reported under its name, never ignored."""
 
     def __init__(self, args: Mapping[str, str] | None = None) -> None:
         self.args = request.args if args is None else args
@@ -92,15 +106,51 @@ class QueryArgs:
     def text(self, name: str) -> str | None:
         return self.args.get(name, "").strip() or None
 
+    def date_range(self, start: str = "date_from", end: str = "date_to") -> tuple[date | None, date | None]:
+        """The two dates of a range; an end before the start is refused under the end's name, as a list or an
+        export of it would be empty with nothing on the screen to say why."""
+        first, last = self.date(start), self.date(end)
+        if first is not None and last is not None and last < first:
+            self.errors[end] = (
+                f"終了日（{format_long(last)}）が開始日（{format_long(first)}）より前です。"
+                "開始日以降の日付を指定してください。"
+            )
+        return first, last
+
     def date(self, name: str) -> date | None:
         value = self.text(name)
         if value is None:
             return None
         try:
-            return parse_date(value)
+            day = parse_date(value)
         except WarekiError as exc:
             self.errors[name] = str(exc)
             return None
+        problem = date_out_of_bounds(day)
+        if problem:
+            self.errors[name] = problem
+            return None
+        return day
+
+    def integer(self, name: str) -> int | None:
+        """An id: None when absent, or when it is not one (reported under its name)."""
+        value = self.text(name)
+        if value is None:
+            return None
+        number = parse_id(value)
+        if number is None:
+            self.errors[name] = f"「{value}」は番号として読めません（{MAX_ID:,}以下の半角数字）。"
+        return number
+
+    def page(self) -> int:
+        """?page=: 1 when absent; a page number that cannot exist is a page not found (404)."""
+        value = self.text("page")
+        if value is None:
+            return 1
+        number = parse_id(value)
+        if number is None:
+            abort(404)
+        return max(number, 1)
 
 
 def as_of_from_request() -> tuple[date, str | None]:

@@ -17,23 +17,38 @@ A write that depends on what it read must not interleave with another writer's:
 Entry points: ``begin_write()`` for the ORM session (the request pipeline in views.py, ``writing()`` for
 CLI commands and jobs), ``core_transaction(conn)`` for a core connection of its own (the delivery ledger),
 ``take_turns_on_disaster(conn, id)`` for the tally. Nothing else takes a lock.
+
+Every wait ends: after ``WRITE_LOCK_TIMEOUT_SECONDS`` (config.py; the delivery ledger six times that) a
+writer gives up with ``errors.Busy`` (「混み合っています…」, 503), having written nothing. The file lock is waited for in a thread of its own
+(``_Waiter``), so the writer keeps its place in the kernel's queue yet can stop waiting at its deadline;
+SQLite's busy timeout and PostgreSQL's ``lock_timeout`` bound the database's own waits, and their errors
+become the same ``Busy`` wherever a statement meets them (``_busy_errors``).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from flask import current_app, has_app_context
 from sqlalchemy import Connection, event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.orm import Session, SessionTransaction
 
+from .errors import Busy
 from .extensions import db
 
-SQLITE_BUSY_TIMEOUT_MS = 15_000
+# How long a writer waits for the lock when no app says otherwise (WRITE_LOCK_TIMEOUT_SECONDS).
+DEFAULT_TIMEOUT_S = 10.0
+# The delivery ledger's writes wait this many times as long as a page's (core_transaction).
+LEDGER_PATIENCE = 6
+# PostgreSQL's "lock_not_available": lock_timeout ran out.
+_PG_LOCK_NOT_AVAILABLE = "55P03"
 SQLITE_CACHE_KIB = 16_384
 # An execution option: begin this connection's transaction as a writer (BEGIN IMMEDIATE on SQLite).
 BEGIN_IMMEDIATE = "dispatch_begin_immediate"
@@ -49,7 +64,7 @@ def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout = {round(lock_timeout() * 1000)}")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
     # Totals seek one tally row per organisation across the file: keep those pages in a bigger page cache
@@ -66,6 +81,24 @@ def _begin_sqlite(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def lock_timeout() -> float:
+    """Seconds a writer waits for the lock: the app's WRITE_LOCK_TIMEOUT_SECONDS, else the default."""
+    if has_app_context():
+        return float(current_app.config.get("WRITE_LOCK_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_S))
+    return DEFAULT_TIMEOUT_S
+
+
+@event.listens_for(Engine, "handle_error")
+def _busy_errors(context: ExceptionContext) -> None:
+    """A statement that waited past the timeout (SQLite's busy timeout, PostgreSQL's lock_timeout) is Busy,
+    wherever it ran: a page shows 「混み合っています」 instead of an error page."""
+    error = context.original_exception
+    if isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+        raise Busy() from error
+    if getattr(error, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE:
+        raise Busy() from error
+
+
 def begin_write() -> None:
     """Start the session's transaction as a writer.
 
@@ -80,8 +113,14 @@ def begin_write() -> None:
             session.rollback()
         else:
             _end_reading(session)
-    _queue(db.engine.url.database if db.engine.dialect.name == "sqlite" else None, session.info)
-    session.connection(execution_options={BEGIN_IMMEDIATE: True})
+    timeout = lock_timeout()
+    _queue(db.engine.url.database if db.engine.dialect.name == "sqlite" else None, session.info, timeout)
+    try:
+        _bound_lock_waits(session.connection(execution_options={BEGIN_IMMEDIATE: True}), timeout)
+    except Busy:
+        session.rollback()
+        _leave_queue(session.info)
+        raise
 
 
 def commit_keeping_objects() -> None:
@@ -127,12 +166,18 @@ def writing() -> Iterator[None]:
 
 @contextmanager
 def core_transaction(conn: Connection) -> Iterator[Connection]:
-    """A short write transaction on a core connection of its own, under the same protocol."""
+    """A short write transaction on a core connection of its own, under the same protocol.
+
+    Its writer is a job, not a person, and what it records must not be lost (a digest sent but not marked
+    sent would be sent again): it waits LEDGER_PATIENCE times as long as a page before it gives up.
+    """
+    timeout = lock_timeout() * LEDGER_PATIENCE
     info: dict[str, int] = {}
-    _queue(conn.engine.url.database if conn.dialect.name == "sqlite" else None, info)
+    _queue(conn.engine.url.database if conn.dialect.name == "sqlite" else None, info, timeout)
     try:
         writer = conn.execution_options(**{BEGIN_IMMEDIATE: True})
         with writer.begin():
+            _bound_lock_waits(writer, timeout)
             yield writer
     finally:
         _leave_queue(info)
@@ -147,13 +192,79 @@ def take_turns_on_disaster(conn: Connection, disaster_id: int) -> None:
     conn.execute(select(Disaster.id).where(Disaster.id == disaster_id).with_for_update(key_share=True))
 
 
-def _queue(database: str | None, info: dict[Any, Any]) -> None:
-    """On a SQLite file, wait in the kernel for the writers of every process to finish first."""
+def _bound_lock_waits(conn: Connection, timeout: float) -> None:
+    """PostgreSQL: no statement of this write transaction waits for a lock longer than the timeout (the
+    disaster's row in take_turns_on_disaster, a key another writer is inserting). SQLite's busy timeout is
+    set once per connection."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {round(timeout * 1000)}")
+
+
+def _queue(database: str | None, info: dict[Any, Any], timeout: float) -> None:
+    """On a SQLite file, wait in the kernel for the writers of every process to finish first, at most
+    ``timeout`` seconds (then Busy)."""
     if not database or database == ":memory:" or _QUEUE_FD in info:
         return
     fd = os.open(f"{database}.write-queue", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        # Taken: wait for it without blocking this thread past its deadline. The waiter owns fd from here.
+        if not _Waiter(fd).wait(timeout):
+            raise Busy() from None
     info[_QUEUE_FD] = fd
+
+
+class _Waiter:
+    """Waits for the file lock in a thread of its own, so that the writer keeps its place in the kernel's
+    queue (woken the moment the lock is free, not after a sleep) and still stops waiting at its deadline.
+
+    A writer that gave up leaves the waiter blocked in the queue; when its turn comes it lets go at once and
+    closes the file. Waiters left this way in one process are capped: past _MAX_ABANDONED the lock is
+    plainly stuck, and a writer gives up without waiting rather than add another thread.
+    """
+
+    _abandoned = 0
+    _count = threading.Lock()
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._taken = threading.Event()
+        self._state = threading.Lock()
+        self._given_up = False
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the lock is ours; if not, the file is closed (now or when the waiter's turn comes)."""
+        with _Waiter._count:
+            stuck = _Waiter._abandoned >= _MAX_ABANDONED
+        if stuck:
+            os.close(self._fd)
+            return False
+        threading.Thread(target=self._take, name="write-queue", daemon=True).start()
+        if self._taken.wait(timeout):
+            return True
+        with self._state:
+            if self._taken.is_set():
+                return True
+            self._given_up = True
+            with _Waiter._count:
+                _Waiter._abandoned += 1
+        return False
+
+    def _take(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        with self._state:
+            if not self._given_up:
+                self._taken.set()
+                return
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        with _Waiter._count:
+            _Waiter._abandoned -= 1
+
+
+# Waiters a process leaves in the queue before it stops adding more (see _Waiter).
+_MAX_ABANDONED = 16
 
 
 def _leave_queue(info: dict[Any, Any]) -> None:

@@ -85,10 +85,35 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(connection, on=False)
+        try:
+            context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    _check_sqlite_foreign_keys(connection)
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(connection, on=True)
+
+
+def _sqlite_foreign_keys(connection, *, on):
+    """SQLite rebuilds a table in batch mode by dropping the old one; with foreign keys on, that drop deletes
+    its rows first and cascades into every table that refers to it (a disaster's operations, their entries).
+    SQLite's recommended procedure turns them off for the change; the pragma is ignored inside a transaction,
+    so it goes to the driver's connection before Alembic begins one (write_lock.py begins transactions itself
+    and leaves the driver in autocommit)."""
+    connection.connection.driver_connection.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+
+
+def _check_sqlite_foreign_keys(connection):
+    """Every reference must still hold before the migrations commit: a violation rolls all of them back."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"migrations left {len(broken)} broken foreign keys, e.g. {broken[:5]}")
 
 
 if context.is_offline_mode():

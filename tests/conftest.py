@@ -23,7 +23,7 @@ from dispatch import create_app
 from dispatch.extensions import db
 from dispatch.masterdata import load_master_data
 from dispatch.models import Disaster, Role
-from dispatch.seeding import seed_founding_case
+from dispatch.seeding import seed_founding_case, seed_sending_case
 from tests.factories import (
     OGA,
     PASSWORD,  # noqa: F401 - tests/test_pipeline.py still imports it from here
@@ -48,13 +48,13 @@ TEST_TABLES = (
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL, tests about SQLite itself do not apply: deselect them, so nothing shows as skipped."""
-    if not POSTGRES_URL:
-        return
-    deselected = [item for item in items if item.get_closest_marker("sqlite_only")]
+    """Tests about one database alone do not apply on the other: deselect them, so nothing shows as
+    skipped (on PostgreSQL the sqlite_only ones, on SQLite the postgresql_only ones)."""
+    other = "sqlite_only" if POSTGRES_URL else "postgresql_only"
+    deselected = [item for item in items if item.get_closest_marker(other)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not item.get_closest_marker("sqlite_only")]
+        items[:] = [item for item in items if not item.get_closest_marker(other)]
 
 
 def make_app(url: str, **overrides: Any) -> Flask:
@@ -102,11 +102,15 @@ def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
         app = make_app(POSTGRES_URL)
         with app.app_context():
             db.session.execute(text(f"TRUNCATE {', '.join(TEST_TABLES)} RESTART IDENTITY CASCADE"))
+            # Master data stays, but not what a test did to it: other bodies it added, bodies it deactivated.
+            db.session.execute(text("DELETE FROM organisation WHERE kind = 'other'"))
+            db.session.execute(text("UPDATE organisation SET active = TRUE WHERE NOT active"))
             db.session.commit()
             db.engine.dispose()
         return
     path = tmp_path / "dispatch.sqlite"
     shutil.copyfile(database_template, path)
+    os.chmod(path, 0o600)  # as the app creates it (private_files.py)
     yield f"sqlite:///{path}"
 
 
@@ -189,6 +193,15 @@ def demo(app: Flask) -> None:
 
 
 @pytest.fixture
+def sending_demo(app: Flask) -> None:
+    """The invented disaster seen from a sending prefecture (dispatch/demo_sending.py), noto-2024-drill:
+    秋田県, 三重県, some of their municipalities and 総務省 to 輪島市 and 珠洲市, 延べ485人 to 2024-04-30."""
+    with app.app_context():
+        seed_sending_case()
+        db.session.commit()
+
+
+@pytest.fixture
 def demo_disaster(ctx: None) -> Disaster:
     """The founding case seeded inside the test's application context (not committed), for tests that
     call totals and reports directly."""
@@ -230,8 +243,8 @@ def smtp_server() -> Iterator[Any]:
     server.stop()
 
 
-def make_mail_app(url: str, port: int, **overrides: Any) -> Flask:
-    """An app whose mail goes to the test SMTP server on 127.0.0.1."""
+def mail_settings(port: int, **overrides: Any) -> dict[str, Any]:
+    """Settings that send mail to the test SMTP server on 127.0.0.1."""
     settings: dict[str, Any] = {
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": port,
@@ -240,12 +253,15 @@ def make_mail_app(url: str, port: int, **overrides: Any) -> Flask:
         "BASE_URL": "https://dispatch.example.lg.jp",
     }
     settings.update(overrides)
-    return make_app(url, **settings)
+    return settings
 
 
 @pytest.fixture
-def mail_app(database_url: str, smtp_server: Any) -> Iterator[Flask]:
-    app = make_mail_app(database_url, smtp_server.port)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+def mail_app_with(app_with: Callable[..., Flask], smtp_server: Any) -> Callable[..., Flask]:
+    """More apps whose mail goes to the test SMTP server: a second worker, or one with a setting changed."""
+    return lambda **overrides: app_with(**mail_settings(smtp_server.port, **overrides))
+
+
+@pytest.fixture
+def mail_app(mail_app_with: Callable[..., Flask]) -> Flask:
+    return mail_app_with()

@@ -6,6 +6,7 @@ The codes are the organisations' 全国地方公共団体コード; SLUG and BAS
 
 from __future__ import annotations
 
+import io
 from datetime import date
 from typing import Any
 
@@ -159,3 +160,12 @@ def entry_form(**changes: str) -> dict[str, str]:
     }
     form.update(changes)
     return form
+
+
+IMPORT_HEADER = "日付,派遣区分,派遣元,所属,派遣先,業務,人数,備考"
+
+
+def import_form(lines: list[str]) -> dict[str, object]:
+    """The import page's form with a UTF-8 CSV file of these rows under the Japanese header."""
+    data = "\n".join([IMPORT_HEADER, *lines, ""]).encode("utf-8")
+    return {"file": (io.BytesIO(data), "x.csv"), "encoding": "auto"}

@@ -6,15 +6,20 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date
 from html import unescape
 from importlib import resources
+from typing import Any
 
 from click.testing import Result
 from flask import Flask
-from sqlalchemy import func, select
+from flask.testing import FlaskClient
+from sqlalchemy import ColumnElement, func, select
 
 from dispatch.extensions import db
-from dispatch.models import Entry
+from dispatch.models import AuditRecord, Duty, Entry, Operation
+from dispatch.query import Destination, Sender, joined
+from tests.factories import BASE
 
 # --- pages ----------------------------------------------------------------------------------------------
 
@@ -37,6 +42,13 @@ def field_errors(text: str) -> dict[str, list[str]]:
     for field, message in re.findall(r'<p class="error" id="([\w-]+)-error">(.*?)</p>', text, re.S):
         found.setdefault(field, []).append(plain(message))
     return found
+
+
+def totals_json(client: FlaskClient, as_of: str, by: str = "operation") -> dict[str, Any]:
+    """The founding case's totals as of a date, by a dimension, from totals.json."""
+    response = client.get(f"{BASE}/totals.json?as_of={as_of}&by={by}")
+    assert response.status_code == 200
+    return response.get_json()
 
 
 def list_summary(text: str) -> str:
@@ -65,6 +77,58 @@ def assert_ok(result: Result) -> None:
 
 
 # --- the database ---------------------------------------------------------------------------------------
+
+
+def facts(*where: ColumnElement[bool]) -> list[tuple[Any, ...]]:
+    """The entries that match, as codes (date, operation, sender, unit, destination, duty, headcount, note),
+    sorted; read in the current application context."""
+    stmt = joined(
+        select(
+            Entry.date,
+            Operation.code,
+            Sender.code,
+            Entry.sender_unit,
+            Destination.code,
+            Duty.code,
+            Entry.headcount,
+            Entry.note,
+        )
+    ).where(*where)
+    return sorted(tuple(row) for row in db.session.execute(stmt))
+
+
+def entry_id(
+    app: Flask,
+    day: date,
+    *,
+    sender: str,
+    destination: str,
+    duty: str,
+    operation: str | None = None,
+    sender_unit: str | None = None,
+) -> int:
+    """The id of the one entry on the day with these codes (the whole key, or as much as tells it apart)."""
+    found = [Entry.date == day, Sender.code == sender, Destination.code == destination, Duty.code == duty]
+    if operation is not None:
+        found.append(Operation.code == operation)
+    if sender_unit is not None:
+        found.append(Entry.sender_unit == sender_unit)
+    with app.app_context():
+        [entry] = db.session.scalars(joined(select(Entry.id)).where(*found))
+        return entry
+
+
+def audit_record_id(app: Flask, entry_id: int, action: str) -> int:
+    """The id of the audit record of an entry's creation, change, deletion or restoring."""
+    with app.app_context():
+        [record] = db.session.scalars(
+            select(AuditRecord.id).where(
+                AuditRecord.object_type == "entry",
+                AuditRecord.object_id == entry_id,
+                AuditRecord.action == action,
+            )
+        )
+        return record
 
 
 def count(app: Flask, model: type) -> int:

@@ -14,8 +14,6 @@ other 85.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Callable
 from datetime import date
@@ -24,49 +22,28 @@ from urllib.parse import quote
 import pytest
 from flask import Flask, url_for
 from flask.testing import FlaskClient
-from flask_login import FlaskLoginClient
 from sqlalchemy import func, select
 
 from dispatch import access
 from dispatch.extensions import db
 from dispatch.models import AuditRecord, ClosedDay, Entry, Role, User
 from dispatch.query import Destination, Sender, joined
-from tests.conftest import make_app, make_user
-
-SLUG = "akita-2023-rain"
-BASE = f"/disasters/{SLUG}"
-GOJOME = "053619"
-OGA = "052060"
-
-
-def entry_id(app: Flask, day: date, sender: str, destination: str, duty: str) -> int:
-    with app.app_context():
-        found = db.session.scalar(
-            joined(select(Entry.id)).where(
-                Entry.date == day,
-                Sender.code == sender,
-                Destination.code == destination,
-                Entry.duty.has(code=duty),
-            )
-        )
-        assert found is not None
-        return found
+from tests.factories import BASE, GOJOME, OGA, SLUG, entry_form, import_form, logged_in, make_user
+from tests.reading import audit_record_id, counts, csv_rows, entry_id, list_summary, totals_json
 
 
 def pref_relief(app: Flask) -> int:
     """秋田県 (総務部総合防災課) -> 五城目町 on 2023-10-31: involves 五城目町, not 男鹿市."""
-    return entry_id(app, date(2023, 10, 31), "050008", GOJOME, "relief_act")
+    return entry_id(app, date(2023, 10, 31), sender="050008", destination=GOJOME, duty="relief_act")
 
 
 def state(app: Flask) -> tuple[int, int, int, int, int]:
     """(entries, person-days, audit records, users, closed days): what a refused write must leave alone."""
+    entries, person_days = counts(app)
     with app.app_context():
-        entries, person_days = db.session.execute(
-            select(func.count(Entry.id), func.coalesce(func.sum(Entry.headcount), 0))
-        ).one()
         return (
-            int(entries),
-            int(person_days),
+            entries,
+            person_days,
             db.session.scalar(select(func.count(AuditRecord.id))) or 0,
             db.session.scalar(select(func.count(User.id))) or 0,
             db.session.scalar(select(func.count(ClosedDay.id))) or 0,
@@ -85,17 +62,14 @@ def test_every_route_is_in_the_allow_list(app: Flask) -> None:
     assert sorted(access.PUBLIC) == ["auth.login", "health.healthz", "static"]
 
 
-def test_a_view_missing_from_the_table_is_refused_to_everyone(database_url: str) -> None:
-    app = make_app(database_url)
+def test_a_view_missing_from_the_table_is_refused_to_everyone(app_with: Callable[..., Flask]) -> None:
+    app = app_with()
     app.add_url_rule("/forgotten", "forgotten", lambda: "secret")
-    app.test_client_class = FlaskLoginClient
-    admin = app.test_client(user=make_user(app, Role.ADMIN))
+    admin = logged_in(app, make_user(app, Role.ADMIN))
     assert admin.get("/forgotten").status_code == 403
     anonymous = app.test_client().get("/forgotten")
     assert anonymous.status_code == 302
     assert anonymous.headers["Location"] == "/login?next=/forgotten"
-    with app.app_context():
-        db.engine.dispose()
 
 
 # --- pages by role ------------------------------------------------------------------------------------
@@ -173,39 +147,19 @@ def test_refusal_is_a_japanese_page(client_as: Callable[..., FlaskClient], demo:
     assert "<h1>権限がありません</h1>" in response.text
 
 
-def entry_form(**changes: str) -> dict[str, str]:
-    form = {
-        "date": "2023-11-01",
-        "operation": "relief-act",
-        "sender": "052035 横手市",
-        "sender_unit": "",
-        "destination": "053619 五城目町",
-        "duty": "relief_act",
-        "headcount": "2",
-        "note": "",
-        "reason": "",
-    }
-    form.update(changes)
-    return form
-
-
 def test_a_municipality_user_cannot_write(
     app: Flask, client_as: Callable[..., FlaskClient], demo: None
 ) -> None:
     target = pref_relief(app)
     admin = make_user(app, Role.ADMIN, "admin-user")
-    with app.app_context():
-        creation_id = db.session.scalar(
-            select(AuditRecord.id).where(AuditRecord.object_type == "entry", AuditRecord.object_id == target)
-        )
+    creation_id = audit_record_id(app, target, "create")
     town = client_as(Role.MUNICIPALITY, "gojome", GOJOME)
     before = state(app)
-    csv = "日付,派遣区分,派遣元,所属,派遣先,業務,人数,備考\n2023-11-01,relief-act,052035,,053619,relief_act,2,\n"
     posts: list[tuple[str, dict[str, object]]] = [
         (f"{BASE}/entries/new", entry_form()),
         (f"{BASE}/entries/period", {**entry_form(), "date_from": "2023-11-01", "date_to": "2023-11-02"}),
         (f"{BASE}/entries/copy", {"source": "2023-10-31", "target_from": "2023-11-01"}),
-        (f"{BASE}/import", {"file": (io.BytesIO(csv.encode()), "x.csv"), "encoding": "auto"}),
+        (f"{BASE}/import", import_form(["2023-11-01,relief-act,052035,,053619,relief_act,2,"])),
         (f"{BASE}/entries/{target}/edit", entry_form(date="2023-10-31", headcount="9")),
         (f"{BASE}/entries/{target}/delete", {"reason": ""}),
         (f"{BASE}/closing", {"close-day": "2023-10-31", "close-submit": "締める（確定）"}),
@@ -307,31 +261,25 @@ def test_login_and_health_check_need_no_login(anonymous: FlaskClient) -> None:
 # --- a municipality sees its own entries only ---------------------------------------------------------
 
 
-@pytest.fixture
-def oga(client_as: Callable[..., FlaskClient], demo: None) -> FlaskClient:
-    return client_as(Role.MUNICIPALITY, "oga", OGA)
-
-
 def test_municipality_totals_count_only_its_own_entries(oga: FlaskClient) -> None:
-    data = oga.get(f"{BASE}/totals.json?as_of=2023-10-31").get_json()
+    data = totals_json(oga, "2023-10-31")
     assert data["person_days"] == 20
     assert data["rows"] == [
         {"key": "water-supply", "name": "応急給水業務に係る派遣", "person_days": 20, "active": 0}
     ]
-    by_sender = oga.get(f"{BASE}/totals.json?as_of=2023-10-31&by=sender").get_json()
+    by_sender = totals_json(oga, "2023-10-31", by="sender")
     assert {row["key"]: row["person_days"] for row in by_sender["rows"]} == {"052019": 8, "052108": 12}
     # On 7/18 both crews were there: 2 + 2.
-    assert oga.get(f"{BASE}/totals.json?as_of=2023-07-18").get_json()["active"] == 4
+    assert totals_json(oga, "2023-07-18")["active"] == 4
 
 
 def test_municipality_list_and_totals_page_count_only_its_own_entries(oga: FlaskClient) -> None:
     listing = oga.get(f"{BASE}/entries")
     assert listing.status_code == 200
-    [found] = re.findall(r'data-testid="list-summary">(.*?)</p>', listing.text, re.S)
-    assert re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", found)).strip() == "該当 10件 延べ 20人"
+    assert list_summary(listing.text) == "該当 10件 延べ 20人"
     export = oga.get(f"{BASE}/entries.csv")
     assert export.status_code == 200
-    rows = list(csv.reader(io.StringIO(export.get_data().decode("utf-8-sig"))))
+    rows = csv_rows(export.data)
     assert len(rows) == 1 + 10
     assert rows[0][6] == "人数"
     assert sum(int(row[6]) for row in rows[1:]) == 20
@@ -372,9 +320,9 @@ def test_municipality_cannot_read_the_history_of_another_towns_deleted_entry(
     assert client.get(f"{BASE}/entries/{target}/history").status_code == 200
     assert oga.get(f"{BASE}/entries/{target}/history").status_code == 404
 
-    oga_entry = entry_id(app, date(2023, 7, 16), "052019", OGA, "water_supply")
+    oga_entry = entry_id(app, date(2023, 7, 16), sender="052019", destination=OGA, duty="water_supply")
     assert client.post(f"{BASE}/entries/{oga_entry}/delete", data={"reason": ""}).status_code == 302
     history = oga.get(f"{BASE}/entries/{oga_entry}/history")
     assert history.status_code == 200
     assert "この派遣は削除されています。" in history.text
-    assert oga.get(f"{BASE}/totals.json?as_of=2023-10-31").get_json()["person_days"] == 18
+    assert totals_json(oga, "2023-10-31")["person_days"] == 18

@@ -10,12 +10,9 @@ The closed-day tests edit 秋田県 (総務部総合防災課) -> 五城目町 o
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Callable
 from datetime import date
-from html import unescape
 
 import pytest
 from flask import Flask
@@ -25,44 +22,33 @@ from sqlalchemy import select
 from dispatch.extensions import db
 from dispatch.models import AuditRecord, Entry, Role
 from dispatch.query import Destination, Sender, joined
+from tests.factories import BASE, entry_form
+from tests.reading import audit_record_id, csv_rows, flashes, plain, totals_json
 
-SLUG = "akita-2023-rain"
-BASE = f"/disasters/{SLUG}"
-HEADER = ["日時", "利用者", "操作", "対象", "対象ID", "内容", "変更前", "変更後", "理由", "確定日の変更"]
+HEADER = [
+    "日時",
+    "利用者",
+    "操作",
+    "対象",
+    "対象ID",
+    "内容",
+    "変更前",
+    "変更後",
+    "理由",
+    "確定日の変更",
+    "変更内容",
+]
 ADDED = "令和5年11月1日 横手市→五城目町 災害救助法関係事務"
 
 
-def plain(fragment: str) -> str:
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", fragment))).strip()
-
-
 def rows_of(text: str) -> list[list[str]]:
-    """The body rows of the page's table, cell by cell, as text."""
+    """The body rows of the page's table, cell by cell, as text; each element of a cell a word of its own
+    (the 確定日 badge beside an action reads "削除 確定日")."""
     [body] = re.findall(r"<tbody>(.*?)</tbody>", text, re.S)
     return [
-        [plain(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        [plain(cell.replace("<", " <")) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
         for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
     ]
-
-
-def flashes(text: str, category: str) -> list[str]:
-    return [plain(m) for m in re.findall(rf'<p class="flash flash-{category}"[^>]*>(.*?)</p>', text, re.S)]
-
-
-def entry_form(**changes: str) -> dict[str, str]:
-    form = {
-        "date": "2023-11-01",
-        "operation": "relief-act",
-        "sender": "052035 横手市",
-        "sender_unit": "",
-        "destination": "053619 五城目町",
-        "duty": "relief_act",
-        "headcount": "2",
-        "note": "",
-        "reason": "",
-    }
-    form.update(changes)
-    return form
 
 
 def find_entry(app: Flask, day: date, sender: str, destination: str = "053619") -> Entry | None:
@@ -78,7 +64,7 @@ def find_entry(app: Flask, day: date, sender: str, destination: str = "053619") 
 
 
 def person_days(client: FlaskClient, as_of: str) -> int:
-    return client.get(f"{BASE}/totals.json?as_of={as_of}").get_json()["person_days"]
+    return totals_json(client, as_of)["person_days"]
 
 
 @pytest.fixture
@@ -112,7 +98,7 @@ def test_history_shows_create_update_delete_in_order(client: FlaskClient, change
     rows = rows_of(response.text)
     assert [row[1:] for row in rows] == [
         ["hq-user", "登録", f"{ADDED} 2人", "", ""],
-        ["hq-user", "変更", f"{ADDED} 3人", "headcount: 2 → 3", ""],
+        ["hq-user", "変更", f"{ADDED} 3人", "人数: 2 → 3", ""],
         ["hq-user", "削除", f"{ADDED} 3人", "", ""],
     ]
     assert all(re.fullmatch(r"令和\d+年\d+月\d+日 \d\d:\d\d(:\d\d)?", row[0]) for row in rows), rows
@@ -129,7 +115,7 @@ def test_audit_log_filtered_by_object(reviewer: FlaskClient, changed: int) -> No
     rows = rows_of(response.text)
     assert [row[1:7] for row in rows] == [
         ["hq-user", "削除", f"派遣 #{changed}", f"{ADDED} 3人", "", ""],
-        ["hq-user", "変更", f"派遣 #{changed}", f"{ADDED} 3人", "headcount: 2 → 3", ""],
+        ["hq-user", "変更", f"派遣 #{changed}", f"{ADDED} 3人", "人数: 2 → 3", ""],
         ["hq-user", "登録", f"派遣 #{changed}", f"{ADDED} 2人", "", ""],
     ]
     # Only the deletion offers a restore.
@@ -151,7 +137,7 @@ def test_audit_export_is_utf8_with_a_bom_and_japanese_headers(reviewer: FlaskCli
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     body = response.get_data()
     assert body.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.reader(io.StringIO(body[3:].decode("utf-8"))))
+    rows = csv_rows(body)
     assert rows[0] == HEADER
     assert [(r[1], r[2], r[3], r[4], r[5]) for r in rows[1:]] == [
         ("hq-user", "削除", "派遣", str(changed), f"{ADDED} 3人"),
@@ -162,7 +148,7 @@ def test_audit_export_is_utf8_with_a_bom_and_japanese_headers(reviewer: FlaskCli
     assert '"headcount": 2' in update[6]
     assert '"headcount": 3' in update[7]
     assert '"sender_name": "横手市"' in update[7]
-    assert update[8:] == ["", ""]
+    assert update[8:] == ["", "", "人数: 2 → 3"]
 
 
 def test_audit_export_in_cp932(reviewer: FlaskClient, changed: int) -> None:
@@ -173,7 +159,7 @@ def test_audit_export_in_cp932(reviewer: FlaskClient, changed: int) -> None:
     assert not body.startswith(b"\xef\xbb\xbf")
     with pytest.raises(UnicodeDecodeError):
         body.decode("utf-8")
-    rows = list(csv.reader(io.StringIO(body.decode("cp932"))))
+    rows = csv_rows(body, "cp932")
     assert rows[0] == HEADER
     assert [r[2] for r in rows[1:]] == ["削除", "変更", "登録"]
     assert rows[1][5] == f"{ADDED} 3人"
@@ -200,14 +186,7 @@ def test_audit_export_in_cp932_refuses_what_cp932_cannot_hold(
 def test_a_deleted_entry_is_restored_from_the_log_once(
     app: Flask, reviewer: FlaskClient, changed: int
 ) -> None:
-    with app.app_context():
-        deletion = db.session.scalar(
-            select(AuditRecord.id).where(
-                AuditRecord.object_id == changed,
-                AuditRecord.object_type == "entry",
-                AuditRecord.action == "delete",
-            )
-        )
+    deletion = audit_record_id(app, changed, "delete")
     response = reviewer.post(f"/audit/{deletion}/restore", data={"reason": ""})
     assert response.status_code == 302
     restored = find_entry(app, date(2023, 11, 1), "052035")
@@ -241,14 +220,7 @@ def test_a_new_entry_never_takes_the_id_of_a_deleted_one(
 
 
 def test_only_a_deletion_can_be_restored(app: Flask, reviewer: FlaskClient, changed: int) -> None:
-    with app.app_context():
-        creation = db.session.scalar(
-            select(AuditRecord.id).where(
-                AuditRecord.object_id == changed,
-                AuditRecord.object_type == "entry",
-                AuditRecord.action == "create",
-            )
-        )
+    creation = audit_record_id(app, changed, "create")
     response = reviewer.post(f"/audit/{creation}/restore", data={"reason": ""})
     refused = reviewer.get(response.headers["Location"])
     assert flashes(refused.text, "error") == ["復元できるのは派遣の削除の記録だけです。"]
@@ -306,7 +278,7 @@ def test_editing_a_closed_day(
         "kato",
         "変更 確定日",
         "令和5年10月31日 秋田県（総務部総合防災課）→五城目町 災害救助法関係事務 2人",
-        "headcount: 1 → 2",
+        "人数: 1 → 2",
         "五城目町の報告訂正",
     ]
     assert '<span class="badge badge-closed">確定日</span>' in history.text

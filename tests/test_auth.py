@@ -1,26 +1,29 @@
 """Logging in through the real login page, throttling shared by every worker, the security headers,
 changing and resetting passwords, and the create-user command.
 
-Users come from `make_user` (conftest) with the password PASSWORD unless a test issues one itself.
+Users come from `make_user` (tests/factories.py) with the password PASSWORD unless a test issues one itself.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from html import unescape
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from flask_login import FlaskLoginClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.test import TestResponse
 
 from dispatch.extensions import db
-from dispatch.models import AuditRecord, Role, User
-from tests.conftest import PASSWORD, make_app, make_user
+from dispatch.models import AuditRecord, LoginThrottle, Role, User, utcnow
+from dispatch.security import USERNAME, ThrottlePolicy, begin_check, throttle_keys
+from tests.factories import PASSWORD, logged_in, make_user
+from tests.reading import field_errors, flashes
 
 WRONG = "not the password"
 BAD_CREDENTIALS = "ユーザー名またはパスワードが違います。"
@@ -33,13 +36,14 @@ def login(client: FlaskClient, username: str, password: str, next_: str | None =
 
 
 def error_on(response: TestResponse) -> str:
-    [message] = re.findall(r'<p class="flash flash-error" role="alert">(.*?)</p>', response.text, re.S)
-    return unescape(message)
+    """The one error message a page shows (the login page's refusal, or an admin page's)."""
+    [message] = flashes(response.text, "error")
+    return message
 
 
 def field_error(response: TestResponse, field: str) -> str:
-    [message] = re.findall(rf'<p class="error" id="{field}-error">(.*?)</p>', response.text, re.S)
-    return unescape(message)
+    [message] = field_errors(response.text)[field]
+    return message
 
 
 def shown_password(response: TestResponse) -> str:
@@ -170,27 +174,11 @@ def test_logout_ends_the_session(app: Flask, anonymous: FlaskClient) -> None:
 # --- throttling ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def workers(database_url: str) -> Iterator[Callable[..., Flask]]:
-    """Apps with their own engines on one database, as separate web workers would be."""
-    made: list[Flask] = []
-
-    def worker(**overrides: object) -> Flask:
-        app = make_app(database_url, **overrides)
-        made.append(app)
-        return app
-
-    yield worker
-    for app in made:
-        with app.app_context():
-            db.engine.dispose()
-
-
 LOCK_AFTER_3 = {"LOGIN_SLOW_AFTER": 100, "LOGIN_LOCK_AFTER": 3}
 
 
-def test_the_account_locks_after_repeated_failures(workers: Callable[..., Flask]) -> None:
-    app = workers(**LOCK_AFTER_3)
+def test_the_account_locks_after_repeated_failures(app_with: Callable[..., Flask]) -> None:
+    app = app_with(**LOCK_AFTER_3)
     make_user(app, Role.HQ, "sato")
     make_user(app, Role.HQ, "suzuki")
     client = app.test_client()
@@ -201,15 +189,14 @@ def test_the_account_locks_after_repeated_failures(workers: Callable[..., Flask]
 
     refused = login(client, "sato", PASSWORD)
     assert refused.status_code == 401
-    assert error_on(refused).startswith(LOCKED)
-    assert "約15分後にもう一度お試しください。" in error_on(refused)
+    assert error_on(refused).startswith(LOCKED)  # for how long: test_a_lock_runs_out_and_the_count_restarts
     assert client.get("/").status_code == 302
     # The account is locked, not the office's address: a colleague still logs in.
     assert login(client, "suzuki", PASSWORD).status_code == 302
 
 
-def test_failures_and_the_lock_are_shared_by_every_worker(workers: Callable[..., Flask]) -> None:
-    first, second = workers(**LOCK_AFTER_3), workers(**LOCK_AFTER_3)
+def test_failures_and_the_lock_are_shared_by_every_worker(app_with: Callable[..., Flask]) -> None:
+    first, second = app_with(**LOCK_AFTER_3), app_with(**LOCK_AFTER_3)
     with first.app_context():
         first_engine = db.engine
     with second.app_context():
@@ -227,15 +214,103 @@ def test_failures_and_the_lock_are_shared_by_every_worker(workers: Callable[...,
         assert error_on(refused).startswith(LOCKED)
 
 
-def test_after_a_failure_the_next_attempt_must_wait(workers: Callable[..., Flask]) -> None:
-    app = workers(LOGIN_SLOW_AFTER=1, LOGIN_LOCK_AFTER=100)
+# The throttle's arithmetic at chosen moments: no test waits, and none depends on how fast it runs.
+T0 = datetime(2023, 8, 1, 0, 0, tzinfo=UTC)
+KEYS = throttle_keys("sato", "192.0.2.1")
+
+
+def wait_for(seconds: int) -> str:
+    return f"ログインの失敗が続いています。{seconds}秒待ってからもう一度お試しください。"
+
+
+def failures() -> dict[str, int]:
+    """The failures counted within the window, by throttle key (read afresh: checks commit on their own)."""
+    db.session.commit()
+    rows = db.session.execute(select(LoginThrottle.key, LoginThrottle.failures_by_minute))
+    return {key: sum(by_minute.values()) for key, by_minute in rows}
+
+
+def minute(moment: datetime) -> str:
+    return moment.replace(second=0, microsecond=0).isoformat()
+
+
+def set_throttle(app: Flask, **values: Any) -> None:
+    """Every throttle row given the same values (failures by minute, the time of the last failure)."""
+    with app.app_context():
+        db.session.execute(update(LoginThrottle).values(**values))
+        db.session.commit()
+
+
+def refusal_at(moment: datetime, policy: ThrottlePolicy) -> str | None:
+    """A password check begun at the moment: why it is refused, or None when it is made (and counted as a
+    failure, as every check is until its password is found right)."""
+    return begin_check(KEYS, moment, policy).refusal
+
+
+def test_after_a_failure_the_next_attempt_must_wait(ctx: None) -> None:
+    policy = ThrottlePolicy(slow_after=1, lock_after=100)
+    assert refusal_at(T0, policy) is None
+    assert failures() == {"user:sato": 1, "addr:192.0.2.1": 1}
+    # The first failure past slow_after costs a second, the next two, then four ...
+    assert refusal_at(T0 + timedelta(milliseconds=500), policy) == wait_for(1)
+    assert refusal_at(T0 + timedelta(seconds=1), policy) is None
+
+    assert refusal_at(T0 + timedelta(seconds=1.5), policy) == wait_for(2)
+    assert refusal_at(T0 + timedelta(seconds=3), policy) is None
+
+    assert refusal_at(T0 + timedelta(seconds=3), policy) == wait_for(5)
+    assert refusal_at(T0 + timedelta(seconds=7), policy) is None
+    # A refused attempt is not counted: four checks were made.
+    assert failures() == {"user:sato": 4, "addr:192.0.2.1": 4}
+
+
+def test_a_lock_runs_out_and_the_count_restarts(ctx: None) -> None:
+    policy = ThrottlePolicy(slow_after=100, lock_after=3, lock_for=timedelta(minutes=15))
+    for second in range(3):
+        assert refusal_at(T0 + timedelta(seconds=second), policy) is None
+    locked_at = T0 + timedelta(seconds=2)
+
+    def refusal_after(elapsed: timedelta) -> str | None:
+        return refusal_at(locked_at + elapsed, policy)
+
+    assert refusal_after(timedelta(seconds=1)) == (
+        f"{LOCKED}約15分後にもう一度お試しください。急ぐ場合は管理者に連絡してください。"
+    )
+    assert refusal_after(timedelta(minutes=14, seconds=30)) == (
+        f"{LOCKED}約1分後にもう一度お試しください。急ぐ場合は管理者に連絡してください。"
+    )
+    # The next check after the lock ran out counts as the first again, and does not lock.
+    assert refusal_after(timedelta(minutes=15)) is None
+    assert failures()["user:sato"] == 1
+    assert refusal_after(timedelta(minutes=15, seconds=1)) is None
+
+
+def test_the_login_page_counts_failures_and_makes_the_next_attempt_wait(
+    app_with: Callable[..., Flask],
+) -> None:
+    app = app_with(LOGIN_SLOW_AFTER=1, LOGIN_LOCK_AFTER=100)
     make_user(app, Role.HQ, "sato")
     client = app.test_client()
     assert error_on(login(client, "sato", WRONG)) == BAD_CREDENTIALS
+    with app.app_context():
+        assert failures() == {"user:sato": 1, "addr:127.0.0.1": 1}
+
+    # The page reads the clock itself, so the rows are dated for it: six failures, the last just now, mean
+    # the longest wait (30 seconds, far longer than the next request takes); the last ten minutes ago, none,
+    # though all six are still within the window (15 minutes).
+    now = utcnow()
+    set_throttle(app, failures_by_minute={minute(now): 6}, last_failure_at=now)
     refused = login(client, "sato", PASSWORD)
     assert refused.status_code == 401
     assert "秒待って" in error_on(refused)
     assert client.get("/").status_code == 302
+
+    earlier = utcnow() - timedelta(minutes=10)
+    set_throttle(app, failures_by_minute={minute(earlier): 6}, last_failure_at=earlier)
+    assert login(client, "sato", PASSWORD).status_code == 302
+    # Logging in clears the account's count, not the address's.
+    with app.app_context():
+        assert failures() == {"addr:127.0.0.1": 6}
 
 
 # --- headers, cookies, CSRF ---------------------------------------------------------------------------
@@ -288,8 +363,8 @@ def test_session_cookie_is_secure_over_https(app: Flask) -> None:
     assert "SameSite=Lax" in cookie
 
 
-def test_login_needs_the_csrf_token(workers: Callable[..., Flask]) -> None:
-    app = workers(WTF_CSRF_ENABLED=True)
+def test_login_needs_the_csrf_token(csrf_app: Flask) -> None:
+    app = csrf_app
     make_user(app, Role.HQ, "sato")
     client = app.test_client()
     refused = login(client, "sato", PASSWORD)
@@ -309,11 +384,6 @@ def test_login_needs_the_csrf_token(workers: Callable[..., Flask]) -> None:
 @pytest.fixture
 def sato(app: Flask) -> User:
     return make_user(app, Role.HQ, "sato")
-
-
-def logged_in(app: Flask, user: User) -> FlaskClient:
-    app.test_client_class = FlaskLoginClient
-    return app.test_client(user=user)
 
 
 NEW_PASSWORD = "a much longer new one"
@@ -336,8 +406,8 @@ def test_change_password_refuses_a_wrong_current_password(app: Flask, sato: User
 @pytest.mark.parametrize(
     ("new", "confirm", "field", "message"),
     [
-        ("short", None, "new", "パスワードは10文字以上にしてください。"),
-        ("123456789", None, "new", "パスワードは10文字以上にしてください。"),
+        ("short", None, "new", "パスワードは12文字以上にしてください。"),
+        ("12345678901", None, "new", "パスワードは12文字以上にしてください。"),
         (NEW_PASSWORD, "something else", "confirm", "確認用のパスワードが一致しません。"),
     ],
 )
@@ -351,9 +421,9 @@ def test_change_password_refuses_a_short_or_mistyped_one(
 
 
 def test_change_password_refuses_the_username(app: Flask) -> None:
-    user = make_user(app, Role.HQ, "satosatosato")  # ten letters or more, so only the name is wrong
+    user = make_user(app, Role.HQ, "satosatosato")  # twelve letters or more, so only the name is wrong
     response = change(logged_in(app, user), PASSWORD, "SatoSatoSato")
-    assert field_error(response, "new") == "ユーザー名と同じパスワードは使えません。"
+    assert field_error(response, "new") == USERNAME
     assert user_named(app, "satosatosato").password_hash == user.password_hash
 
 
@@ -468,8 +538,8 @@ def test_admin_resets_a_password(app: Flask, admin: FlaskClient, sato: User, ano
     assert_no_secrets(app, [record], PASSWORD, password)
 
 
-def test_a_reset_lifts_the_lock(workers: Callable[..., Flask]) -> None:
-    app = workers(**LOCK_AFTER_3)
+def test_a_reset_lifts_the_lock(app_with: Callable[..., Flask]) -> None:
+    app = app_with(**LOCK_AFTER_3)
     sato = make_user(app, Role.HQ, "sato")
     client = app.test_client()
     for _ in range(3):
@@ -486,18 +556,11 @@ def test_an_admin_cannot_remove_their_own_admin_role(app: Flask, admin: FlaskCli
     for data in (user_form(role="hq"), {k: v for k, v in user_form(role="admin").items() if k != "active"}):
         response = admin.post(f"/admin/users/{me.id}", data=data)
         assert response.status_code == 200
-        assert (
-            error_on_flash(response) == "自分自身の管理者権限は外せません（他の管理者に依頼してください）。"
-        )
+        assert error_on(response) == "自分自身の管理者権限は外せません（他の管理者に依頼してください）。"
         after = user_named(app, "admin-user")
         assert (after.role, after.active) == ("admin", True)
     assert admin.get("/admin/users").status_code == 200
     assert audit_of(app, me.id)[1:] == []
-
-
-def error_on_flash(response: TestResponse) -> str:
-    [message] = re.findall(r'<p class="flash flash-error"[^>]*>(.*?)</p>', response.text, re.S)
-    return unescape(message)
 
 
 # --- the create-user command --------------------------------------------------------------------------
@@ -542,7 +605,7 @@ def test_create_user_reads_the_password_from_stdin(
 def test_create_user_refuses_a_short_password_from_stdin(app: Flask, runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["create-user", "ito", "--role", "hq", "--password-stdin"], input="short\n")
     assert result.exit_code == 1
-    assert "パスワードは10文字以上にしてください。" in result.output
+    assert "パスワードは12文字以上にしてください。" in result.output
     with app.app_context():
         assert db.session.scalar(select(User).where(User.username == "ito")) is None
 

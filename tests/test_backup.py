@@ -9,16 +9,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from dispatch.extensions import db
-from dispatch.seeding import seed_founding_case
-
 pytestmark = pytest.mark.sqlite_only
 
 
-def test_backup_copies_every_entry(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
-    with app.app_context():
-        seed_founding_case()
-        db.session.commit()
+def test_backup_copies_every_entry(runner: FlaskCliRunner, demo: None, tmp_path: Path) -> None:
     target = tmp_path / "backups" / "dispatch.sqlite"
 
     result = runner.invoke(args=["backup", str(target)])

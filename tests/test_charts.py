@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import pytest
 from markupsafe import Markup
 
-from dispatch.charts import bar_chart, daily_chart, nice_ticks
+from dispatch.charts import PHONE_WIDTH, bar_chart, daily_chart, for_screens, nice_ticks
 from dispatch.totals import DayPoint
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -309,3 +309,44 @@ def test_same_input_draws_the_same_chart() -> None:
     assert daily_chart(THREE_DAYS, OPERATIONS, title="日別") == daily_chart(
         THREE_DAYS, OPERATIONS, title="日別"
     )
+
+
+def font_sizes(root: ET.Element) -> list[float]:
+    """Each text's size in the chart's own units: its font-size, or the chart's."""
+    return [float(el.get("font-size") or root.attrib["font-size"]) for el in root.iter(f"{SVG}text")]
+
+
+def test_a_phone_copy_is_narrow_and_keeps_its_text_at_twelve_units() -> None:
+    daily = parse(
+        daily_chart(
+            THREE_DAYS, OPERATIONS, title="日ごとの派遣人数（派遣区分別）と累計延べ人数", width=PHONE_WIDTH
+        )
+    )
+    bar = parse(bar_chart(DESTINATIONS, title="派遣先別の累計延べ人数", width=PHONE_WIDTH))
+
+    for root in (daily, bar):
+        assert root.attrib["viewBox"].startswith("0 0 320 ")
+        # Shown about 350 px wide on a phone, 12 units read at 13 px.
+        assert min(font_sizes(root)) == 12
+    # A title too long for the width breaks after its bracket rather than running off the edge.
+    assert texts(daily)[:2] == ["日ごとの派遣人数（派遣区分別）", "と累計延べ人数"]
+    # The wide chart keeps its smaller axis figures and its one-line title.
+    wide = parse(daily_chart(THREE_DAYS, OPERATIONS, title="日ごとの派遣人数（派遣区分別）と累計延べ人数"))
+    assert texts(wide)[0] == "日ごとの派遣人数（派遣区分別）と累計延べ人数"
+    assert 11 in font_sizes(parse(bar_chart(DESTINATIONS, title="派遣先別の累計延べ人数")))
+
+
+def test_for_screens_draws_both_copies_each_with_its_own_patterns() -> None:
+    both = str(for_screens(lambda width: bar_chart(DESTINATIONS, title="派遣先", width=width)))
+    wide, narrow = (
+        parse(Markup(svg))
+        for svg in re.findall(r'<div class="chart-(?:wide|narrow)">(.*?)</div>', both, re.S)
+    )
+
+    assert wide.attrib["viewBox"].startswith("0 0 800 ")
+    assert narrow.attrib["viewBox"].startswith(f"0 0 {PHONE_WIDTH} ")
+    # One page holds both: a fill must not point at the pattern of the copy that is hidden.
+    wide_ids = {el.attrib["id"] for el in wide.iter(f"{SVG}pattern")}
+    narrow_ids = {el.attrib["id"] for el in narrow.iter(f"{SVG}pattern")}
+    assert wide_ids and narrow_ids
+    assert wide_ids.isdisjoint(narrow_ids)

@@ -7,19 +7,18 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskCliRunner
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from dispatch import create_app
 from dispatch.extensions import db
 from dispatch.models import Disaster, Duty, Entry, Operation, Organisation
-
-AKITA = "akita-2023-rain"
+from tests.factories import SLUG
+from tests.reading import assert_ok, count
 
 AS_OF_8_31 = {
-    "disaster": AKITA,
+    "disaster": SLUG,
     "as_of": "2023-08-31",
     "person_days": 2232,
     "active": 11,
@@ -42,26 +41,16 @@ AS_OF_8_31 = {
 }
 
 
-def _ok(result: Result) -> None:
-    """Exit 0, or fail showing what the command printed and raised."""
-    assert result.exit_code == 0, f"{result.output}{result.exception!r}"
-
-
-def _count(app: Flask, model: type) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(model))
-
-
 @pytest.fixture
 def seeded(runner: FlaskCliRunner) -> FlaskCliRunner:
     result = runner.invoke(args=["seed-demo"])
-    _ok(result)
+    assert_ok(result)
     return runner
 
 
 def _totals(runner: FlaskCliRunner, *args: str) -> dict:
-    result = runner.invoke(args=["totals", AKITA, *args, "--format", "json"])
-    _ok(result)
+    result = runner.invoke(args=["totals", SLUG, *args, "--format", "json"])
+    assert_ok(result)
     return json.loads(result.stdout)
 
 
@@ -82,10 +71,13 @@ def test_init_db_on_an_empty_database_twice(tmp_path: Path) -> None:
     try:
         for _ in range(2):
             result = runner.invoke(args=["init-db"])
-            _ok(result)
-            assert "schema at head; master data: 72 organisations, 19 duties" in result.stdout
-            assert _count(app, Organisation) == 72
-            assert _count(app, Duty) == 19
+            assert_ok(result)
+            assert "master data: 1,788 local governments and 171 wards" in result.stdout
+            assert "19 duties" in result.stdout
+            # The whole country's list: 1,788 bodies and 171 wards of designated cities.
+            assert count(app, Organisation) == 1_959
+            assert count(app, Duty) == 19
+        assert "(0 added, 0 no longer listed and deactivated)" in result.stdout
     finally:
         with app.app_context():
             db.engine.dispose()
@@ -93,21 +85,27 @@ def test_init_db_on_an_empty_database_twice(tmp_path: Path) -> None:
 
 def test_init_db_again_keeps_entries(seeded: FlaskCliRunner, app: Flask) -> None:
     result = seeded.invoke(args=["init-db"])
-    _ok(result)
-    assert _count(app, Organisation) == 72
-    assert _count(app, Entry) == 549
+    assert_ok(result)
+    # The country's 1,959 and 総務省, the other body the demo registered; both demo disasters' entries.
+    assert count(app, Organisation) == 1_960
+    assert count(app, Entry) == 549 + 228
 
 
 def test_seed_demo_twice(runner: FlaskCliRunner, app: Flask) -> None:
     first = runner.invoke(args=["seed-demo"])
-    _ok(first)
-    assert first.stdout == "akita-2023-rain: added 549 entries, 2319 person-days\n"
+    assert_ok(first)
+    # The founding case, and the invented disaster seen from a sending prefecture (demo_sending.py).
+    assert first.stdout == (
+        "akita-2023-rain: added 549 entries, 2319 person-days\nnoto-2024-drill: added 228 entries, 485 person-days\n"
+    )
     second = runner.invoke(args=["seed-demo"])
-    _ok(second)
-    assert second.stdout == "akita-2023-rain: added 0 entries, 0 person-days\n"
-    assert _count(app, Entry) == 549
-    assert _count(app, Disaster) == 1
-    assert _count(app, Operation) == 4
+    assert_ok(second)
+    assert second.stdout == (
+        "akita-2023-rain: added 0 entries, 0 person-days\nnoto-2024-drill: added 0 entries, 0 person-days\n"
+    )
+    assert count(app, Entry) == 549 + 228
+    assert count(app, Disaster) == 2
+    assert count(app, Operation) == 4 + 3
 
 
 # --- create-disaster, create-operation --------------------------------------------------------
@@ -117,7 +115,7 @@ def test_create_disaster(runner: FlaskCliRunner, app: Flask) -> None:
     result = runner.invoke(
         args=["create-disaster", "noto-2024", "--name", "令和6年能登半島地震", "--start", "2024-01-01"]
     )
-    _ok(result)
+    assert_ok(result)
     assert result.stdout == "created disaster noto-2024: 令和6年能登半島地震 (令和6年1月1日～)\n"
     with app.app_context():
         created = db.session.scalar(select(Disaster).where(Disaster.slug == "noto-2024"))
@@ -129,15 +127,15 @@ def test_create_disaster_accepts_a_wareki_start(runner: FlaskCliRunner, app: Fla
     result = runner.invoke(
         args=["create-disaster", "akita-2023-rain", "--name", "大雨", "--start", "令和5年7月14日"]
     )
-    _ok(result)
+    assert_ok(result)
     with app.app_context():
-        start = db.session.scalar(select(Disaster.start_date).where(Disaster.slug == AKITA))
+        start = db.session.scalar(select(Disaster.start_date).where(Disaster.slug == SLUG))
     assert start == date(2023, 7, 14)
 
 
 def test_create_disaster_twice_fails_in_japanese(runner: FlaskCliRunner, app: Flask) -> None:
     args = ["create-disaster", "noto-2024", "--name", "令和6年能登半島地震", "--start", "2024-01-01"]
-    _ok(runner.invoke(args=args))
+    assert_ok(runner.invoke(args=args))
     again = runner.invoke(args=[*args[:3], "別の名前", *args[4:]])
     assert again.exit_code == 1
     assert "災害「noto-2024」は登録済みです。" in again.stderr
@@ -150,45 +148,45 @@ def test_create_disaster_refuses_a_bad_slug(runner: FlaskCliRunner, app: Flask) 
     result = runner.invoke(args=["create-disaster", "Noto 2024", "--name", "地震", "--start", "2024-01-01"])
     assert result.exit_code == 1
     assert "識別子（slug）は半角英小文字・数字・ハイフンで入力してください。" in result.stderr
-    assert _count(app, Disaster) == 0
+    assert count(app, Disaster) == 0
 
 
 def test_create_disaster_bad_date_is_a_usage_error(runner: FlaskCliRunner, app: Flask) -> None:
     result = runner.invoke(args=["create-disaster", "noto-2024", "--name", "地震", "--start", "2024-02-30"])
     assert result.exit_code == 2
     assert "Invalid value for '--start'" in result.stderr
-    assert _count(app, Disaster) == 0
+    assert count(app, Disaster) == 0
 
 
 def test_create_operation(runner: FlaskCliRunner, app: Flask) -> None:
-    _ok(runner.invoke(args=["create-disaster", "noto-2024", "--name", "地震", "--start", "2024-01-01"]))
+    assert_ok(runner.invoke(args=["create-disaster", "noto-2024", "--name", "地震", "--start", "2024-01-01"]))
     first = runner.invoke(args=["create-operation", "noto-2024", "debris", "--name", "災害廃棄物"])
-    _ok(first)
+    assert_ok(first)
     assert first.stdout == "created operation debris: 災害廃棄物\n"
     second = runner.invoke(
         args=["create-operation", "noto-2024", "shelter", "--name", "避難所", "--order", "7"]
     )
-    _ok(second)
+    assert_ok(second)
     with app.app_context():
         ops = db.session.execute(select(Operation.code, Operation.display_order).order_by(Operation.id)).all()
     assert [tuple(op) for op in ops] == [("debris", 1), ("shelter", 7)]
 
 
 def test_create_operation_twice_fails(runner: FlaskCliRunner, app: Flask) -> None:
-    _ok(runner.invoke(args=["create-disaster", "noto-2024", "--name", "地震", "--start", "2024-01-01"]))
+    assert_ok(runner.invoke(args=["create-disaster", "noto-2024", "--name", "地震", "--start", "2024-01-01"]))
     args = ["create-operation", "noto-2024", "debris", "--name", "災害廃棄物"]
-    _ok(runner.invoke(args=args))
+    assert_ok(runner.invoke(args=args))
     again = runner.invoke(args=args)
     assert again.exit_code == 1
     assert "派遣区分「debris」は登録済みです。" in again.stderr
-    assert _count(app, Operation) == 1
+    assert count(app, Operation) == 1
 
 
 def test_create_operation_for_an_unknown_disaster(runner: FlaskCliRunner, app: Flask) -> None:
     result = runner.invoke(args=["create-operation", "nope", "debris", "--name", "災害廃棄物"])
     assert result.exit_code == 1
     assert "災害「nope」は登録されていません。" in result.stderr
-    assert _count(app, Operation) == 0
+    assert count(app, Operation) == 0
 
 
 # --- totals -----------------------------------------------------------------------------------
@@ -234,8 +232,8 @@ def test_totals_by_destination(seeded: FlaskCliRunner) -> None:
 
 
 def test_totals_csv(seeded: FlaskCliRunner) -> None:
-    result = seeded.invoke(args=["totals", AKITA, "--as-of", "2023-08-31", "--format", "csv"])
-    _ok(result)
+    result = seeded.invoke(args=["totals", SLUG, "--as-of", "2023-08-31", "--format", "csv"])
+    assert_ok(result)
     assert result.stdout == (
         "key,name,person_days,active\n"
         "mutual-aid,災害時の相互応援協定に基づく派遣,2101,10\n"
@@ -245,8 +243,8 @@ def test_totals_csv(seeded: FlaskCliRunner) -> None:
 
 
 def test_totals_table(seeded: FlaskCliRunner) -> None:
-    result = seeded.invoke(args=["totals", AKITA, "--as-of", "2023-08-31"])
-    _ok(result)
+    result = seeded.invoke(args=["totals", SLUG, "--as-of", "2023-08-31"])
+    assert_ok(result)
     lines = result.stdout.splitlines()
     assert lines[0] == "akita-2023-rain 令和5年8月31日時点（2023-08-31）"
     assert lines[1] == "延べ人数 2,232人 / 当日派遣人数 11人"
@@ -270,6 +268,6 @@ def test_totals_unknown_disaster(runner: FlaskCliRunner) -> None:
 
 
 def test_totals_bad_as_of_is_a_usage_error(seeded: FlaskCliRunner) -> None:
-    result = seeded.invoke(args=["totals", AKITA, "--as-of", "8月31日"])
+    result = seeded.invoke(args=["totals", SLUG, "--as-of", "8月31日"])
     assert result.exit_code == 2
     assert "Invalid value for '--as-of'" in result.stderr

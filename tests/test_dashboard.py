@@ -6,22 +6,14 @@ import re
 from collections.abc import Callable
 from datetime import date
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from dispatch.extensions import db
 from dispatch.models import Organisation, OrgKind, Role
-from dispatch.seeding import seed_founding_case
 from tests import factories
-
-
-@pytest.fixture
-def demo(app: Flask) -> None:
-    with app.app_context():
-        seed_founding_case()
-        db.session.commit()
+from tests.factories import BASE
 
 
 def figure_text(html: str, name: str) -> str:
@@ -31,7 +23,7 @@ def figure_text(html: str, name: str) -> str:
 
 
 def test_headline_as_of_the_end_of_october(demo: None, client: FlaskClient) -> None:
-    html = client.get("/disasters/akita-2023-rain/?as_of=2023-10-31").get_data(as_text=True)
+    html = client.get(f"{BASE}/?as_of=2023-10-31").get_data(as_text=True)
     assert figure_text(html, "as-of").startswith("令和5年10月31日時点（2023-10-31）")
     assert figure_text(html, "headline-person-days") == "2,319"
     assert figure_text(html, "headline-active") == "3"
@@ -42,16 +34,18 @@ def test_headline_as_of_the_end_of_october(demo: None, client: FlaskClient) -> N
 
 
 def test_cross_table_totals_equal_the_headline(demo: None, client: FlaskClient) -> None:
-    html = client.get("/disasters/akita-2023-rain/?as_of=2023-08-31").get_data(as_text=True)
+    html = client.get(f"{BASE}/?as_of=2023-08-31").get_data(as_text=True)
     assert figure_text(html, "headline-person-days") == "2,232"
     assert figure_text(html, "cross-destination-duty-total") == "2,232"
     assert figure_text(html, "cross-sender-destination-total") == "2,232"
 
 
 def test_charts_are_inline_svg_with_their_tables(demo: None, client: FlaskClient) -> None:
-    html = client.get("/disasters/akita-2023-rain/?as_of=2023-10-31").get_data(as_text=True)
-    assert html.count('data-chart="daily"') == 1
-    assert html.count('data-chart="bar"') == 2
+    html = client.get(f"{BASE}/?as_of=2023-10-31").get_data(as_text=True)
+    # Each chart twice: for wide screens, and drawn narrower for phones (charts.for_screens).
+    assert html.count('data-chart="daily"') == 2
+    assert html.count('data-chart="bar"') == 4
+    assert html.count('<div class="chart-narrow">') == 3
     assert 'data-testid="daily-table"' in html
     assert 'data-testid="destination-table"' in html
     assert "<script" not in html.split("</main>")[0]
@@ -60,18 +54,15 @@ def test_charts_are_inline_svg_with_their_tables(demo: None, client: FlaskClient
 def test_closed_days_are_counted(demo: None, client_as: Callable[..., FlaskClient]) -> None:
     reviewer = client_as(Role.REVIEWER)
     for day in ("2023-10-30", "2023-10-31"):
-        response = reviewer.post(
-            "/disasters/akita-2023-rain/closing", data={"close-day": day, "close-submit": "締める（確定）"}
-        )
+        response = reviewer.post(f"{BASE}/closing", data={"close-day": day, "close-submit": "締める（確定）"})
         assert response.status_code == 302
-    html = reviewer.get("/disasters/akita-2023-rain/?as_of=2023-10-31").get_data(as_text=True)
+    html = reviewer.get(f"{BASE}/?as_of=2023-10-31").get_data(as_text=True)
     assert figure_text(html, "headline-days") == "2 / 86"
     assert 'badge-closed">確定' in html
 
 
-def test_municipality_sees_only_its_own_figures(demo: None, client_as: Callable[..., FlaskClient]) -> None:
-    oga = client_as(Role.MUNICIPALITY, "oga", "052060")
-    html = oga.get("/disasters/akita-2023-rain/?as_of=2023-10-31").get_data(as_text=True)
+def test_municipality_sees_only_its_own_figures(oga: FlaskClient) -> None:
+    html = oga.get(f"{BASE}/?as_of=2023-10-31").get_data(as_text=True)
     # 男鹿市 received water-supply staff only: 20 person-days (dispatch/demo.py, item 4).
     assert figure_text(html, "headline-person-days") == "20"
     assert figure_text(html, "cross-destination-duty-total") == "20"

@@ -2,48 +2,30 @@
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from datetime import date
-from pathlib import Path
 
 import pytest
 
-from dispatch import demo
+from dispatch import demo, demo_sending
 from dispatch.demo import (
     OPERATIONS,
     DemoEntry,
     founding_case_entries,
 )
-
-AKITA_PREF = "050008"
-AKITA_CITY = "052019"
-OGA = "052060"
-HAPPO = "053490"
-GOJOME = "053619"
-IKAWA = "053660"
-
-
-def _data_dir() -> Path:
-    packaged = Path(__file__).resolve().parents[1] / "dispatch" / "data"
-    if (packaged / "akita_municipalities.csv").is_file():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def _read_csv(name: str) -> list[dict[str, str]]:
-    with (_data_dir() / name).open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle))
+from dispatch.demo_sending import sending_case_entries
+from tests.factories import AKITA_CITY, AKITA_PREF, GOJOME, HAPPO, IKAWA, OGA
+from tests.reading import master_csv
 
 
 @pytest.fixture(scope="module")
 def organisation_kinds() -> dict[str, str]:
-    return {row["code6"]: row["kind"] for row in _read_csv("akita_municipalities.csv")}
+    return {row["code6"]: row["kind"] for row in master_csv("akita_municipalities.csv")}
 
 
 @pytest.fixture(scope="module")
 def duty_codes() -> set[str]:
-    return {row["code"] for row in _read_csv("duties.csv")}
+    return {row["code"] for row in master_csv("duties.csv")}
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +53,22 @@ def test_disaster_and_operations_in_report_order() -> None:
         "令和5年7月14日からの大雨",
         date(2023, 7, 14),
     )
-    assert [(op.display_order, op.code, op.name, op.closed) for op in OPERATIONS] == [
-        (1, "mutual-aid", "災害時の相互応援協定に基づく派遣", True),
-        (2, "recovery-support", "災害復旧支援業務に係る派遣", True),
-        (3, "relief-act", "災害救助法業務に係る派遣", False),
-        (4, "water-supply", "応急給水業務に係る派遣", True),
+    # Each ended operation ends on its published last day: 8月31日, 9月29日, 7月26日; item 3 is 継続中.
+    assert [(op.display_order, op.code, op.name, op.end_date) for op in OPERATIONS] == [
+        (1, "mutual-aid", "災害時の相互応援協定に基づく派遣", date(2023, 8, 31)),
+        (2, "recovery-support", "災害復旧支援業務に係る派遣", date(2023, 9, 29)),
+        (3, "relief-act", "災害救助法業務に係る派遣", None),
+        (4, "water-supply", "応急給水業務に係る派遣", date(2023, 7, 26)),
     ]
+    assert demo.AFFECTED_PREFECTURES == ("050008",)
+    assert demo.OWN_ORGANISATION == "050008"
+    assert demo.RECEIVING_SECTIONS == (("recovery-support", "053619", "町災害対策本部事務局"),)
+
+
+def test_each_ended_operation_ends_on_its_last_entry(entries: list[DemoEntry]) -> None:
+    for operation in OPERATIONS:
+        if operation.end_date is not None:
+            assert max(e.date for e in _of(entries, operation.code)) == operation.end_date
 
 
 def test_every_entry_belongs_to_a_known_operation(entries: list[DemoEntry]) -> None:
@@ -182,3 +174,42 @@ def test_rows_are_valid(
         assert entry.destination in organisation_kinds
         assert entry.duty in duty_codes
         assert date(2023, 7, 16) <= entry.date <= date(2023, 10, 31)
+
+
+# --- the invented disaster seen from a sending prefecture (demo_sending.py) -----------------------------------
+
+
+def test_the_sending_case_is_named_as_invented() -> None:
+    assert demo_sending.DISASTER_SLUG == "noto-2024-drill"
+    assert "架空" in demo_sending.DISASTER_NAME
+    assert [(op.display_order, op.code, op.end_date) for op in demo_sending.OPERATIONS] == [
+        (1, "counterpart", date(2024, 2, 29)),
+        (2, "water-supply", date(2024, 1, 18)),
+        (3, "long-term", None),
+    ]
+
+
+def test_the_sending_case_figures_added_up_by_hand() -> None:
+    rows = sending_case_entries()
+    by_operation: dict[str, int] = defaultdict(int)
+    by_sender: dict[str, int] = defaultdict(int)
+    for entry in rows:
+        by_operation[entry.operation] += entry.headcount
+        by_sender[entry.sender] += entry.headcount
+    assert dict(by_operation) == {"counterpart": 347, "water-supply": 78, "long-term": 60}
+    assert dict(by_sender) == {
+        "240001": 88 + 123 + 30,  # 三重県
+        "242012": 42,  # 津市
+        "242021": 28,  # 四日市市
+        "242071": 20,  # 鈴鹿市
+        "050008": 28 + 30,  # 秋田県
+        "052019": 28 + 16,  # 秋田市
+        "052035": 42,  # 横手市
+        "総務省": 10,
+    }
+    assert {e.destination for e in rows} == {"172049", "172057"}  # 輪島市, 珠洲市
+    for operation in demo_sending.OPERATIONS:
+        if operation.end_date is not None:
+            assert max(e.date for e in rows if e.operation == operation.code) == operation.end_date
+    keys = [(e.operation, e.date, e.sender, e.sender_unit, e.destination, e.duty) for e in rows]
+    assert len(keys) == len(set(keys))

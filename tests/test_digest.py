@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -54,19 +53,14 @@ from dispatch.models import (
 )
 from dispatch.seeding import seed_founding_case
 from tests import factories
-from tests.conftest import make_mail_app
+from tests.factories import AKITA_CITY, AKITA_PREF, GOJOME, KOSAKA, OGA, SLUG
+from tests.racing import at_once, in_context
 from tests.smtp import SMTPServer
 
 DIGEST_DATE = date(2023, 8, 1)
 AS_OF = "令和5年7月31日時点"
 DISASTER = "令和5年7月14日からの大雨"
 LINK = "https://dispatch.example.lg.jp/disasters/akita-2023-rain/?as_of=2023-07-31"
-
-GOJOME = "053619"
-AKITA_CITY = "052019"
-AKITA_PREF = "050008"
-KOSAKA = "053031"
-OGA = "052060"
 
 GOSHIN = "goshin@example.lg.jp"
 GOSHIN_SOMU = "somu@town.gojome.example.lg.jp"
@@ -154,7 +148,7 @@ def _org(code: str) -> Organisation:
 
 
 def _demo_disaster() -> Disaster:
-    return db.session.execute(select(Disaster).where(Disaster.slug == "akita-2023-rain")).scalar_one()
+    return db.session.execute(select(Disaster).where(Disaster.slug == SLUG)).scalar_one()
 
 
 def test_figures_as_of_2023_07_31(app: Flask, demo: None, ctx: None) -> None:
@@ -254,7 +248,7 @@ def test_several_open_disasters_are_named_by_the_first(app: Flask, demo: None, c
     assert body.count("■") == 2
     assert "■テスト豪雨（7月31日分は速報）\n受入 7月31日 2人／延べ2人" in body
     # A closed disaster is over: no longer reported.
-    db.session.get_one(Disaster, other.id).closed = True
+    db.session.get_one(Disaster, other.id).closed_on = date(2023, 7, 31)
     db.session.flush()
     subject, _ = preview(_org(GOJOME), DIGEST_DATE) or ("", "")
     assert subject == f"【応援職員派遣 日報】{DISASTER} 五城目町 {AS_OF}"
@@ -345,35 +339,18 @@ def test_send_digests_twice_sends_each_once(
 
 
 def test_two_racing_runs_send_each_once(
-    database_url: str, mail_app: Flask, demo_recipients: None, smtp_server: SMTPServer
+    mail_app_with: Callable[..., Flask], demo_recipients: None, smtp_server: SMTPServer
 ) -> None:
-    apps = [make_mail_app(database_url, smtp_server.port) for _ in range(2)]
-    start = threading.Barrier(len(apps))
-    results: list[Any] = []
-    errors: list[BaseException] = []
+    first, second = mail_app_with(), mail_app_with()
+    results = at_once(
+        in_context(first, send_due_digests, DIGEST_DATE, worker="worker-0"),
+        in_context(second, send_due_digests, DIGEST_DATE, worker="worker-1"),
+    )
 
-    def job(app: Flask, name: str) -> None:
-        try:
-            with app.app_context():
-                start.wait(timeout=10)
-                results.append(send_due_digests(DIGEST_DATE, worker=name))
-        except BaseException as exc:  # reported below, in the test's own thread
-            errors.append(exc)
-        finally:
-            with app.app_context():
-                db.engine.dispose()
-
-    threads = [threading.Thread(target=job, args=(app, f"worker-{n}")) for n, app in enumerate(apps)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert errors == []
     assert sum(r.sent for r in results) == 6
     assert sum(r.skipped_taken for r in results) == 6
     assert sorted(smtp_server.recipients()) == sorted(EXPECTED)
-    assert {d.claimed_by for d in deliveries(mail_app).values()} <= {"worker-0", "worker-1"}
+    assert {d.claimed_by for d in deliveries(first).values()} <= {"worker-0", "worker-1"}
 
 
 def test_smtp_down_then_a_retry_delivers_each_missing_digest_once(
@@ -501,8 +478,8 @@ def test_a_crashed_senders_claim_is_retried_after_30_minutes(
 
 
 def test_two_racing_retriers_send_each_once(
-    database_url: str,
     mail_app: Flask,
+    mail_app_with: Callable[..., Flask],
     demo_recipients: None,
     smtp_server: SMTPServer,
     run: Callable[..., Any],
@@ -512,29 +489,8 @@ def test_two_racing_retriers_send_each_once(
     smtp_server.start()
     later = utcnow() + timedelta(minutes=6)
 
-    apps = [make_mail_app(database_url, smtp_server.port) for _ in range(2)]
-    start = threading.Barrier(len(apps))
-    results: list[Any] = []
-    errors: list[BaseException] = []
+    results = at_once(*(in_context(mail_app_with(), retry_failed, later) for _ in range(2)))
 
-    def job(app: Flask) -> None:
-        try:
-            with app.app_context():
-                start.wait(timeout=10)
-                results.append(retry_failed(later))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            with app.app_context():
-                db.engine.dispose()
-
-    threads = [threading.Thread(target=job, args=(app,)) for app in apps]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert errors == []
     assert sum(r.sent for r in results) == 6
     assert sorted(smtp_server.recipients()) == sorted(EXPECTED)
     assert {(d.status, d.attempts) for d in deliveries(mail_app).values()} == {("sent", 2)}
@@ -582,12 +538,10 @@ def test_dry_run_sends_and_claims_nothing(
 
 
 def test_without_a_sender_address_nothing_is_claimed(
-    database_url: str, mail_app: Flask, demo_recipients: None, smtp_server: SMTPServer
+    mail_app: Flask, mail_app_with: Callable[..., Flask], demo_recipients: None, smtp_server: SMTPServer
 ) -> None:
-    unset = make_mail_app(database_url, smtp_server.port, MAIL_FROM="")
+    unset = mail_app_with(MAIL_FROM="")
     result = unset.test_cli_runner().invoke(args=["send-digests", "--date", "2023-08-01"])
-    with unset.app_context():
-        db.engine.dispose()
 
     assert result.exit_code == 1
     assert "日報を送信できません。 / Cannot send digests: 送信元アドレスが設定されていません" in result.output

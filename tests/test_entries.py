@@ -459,12 +459,13 @@ def test_seed_founding_case_is_idempotent(ctx: None) -> None:
     assert _count() == 549
     assert _person_days() == 2319
     assert db.session.scalar(select(func.count()).select_from(Disaster)) == 1
-    assert [(op.code, op.display_order, op.closed) for op in second.disaster.operations] == [
-        ("mutual-aid", 1, True),
-        ("recovery-support", 2, True),
-        ("relief-act", 3, False),
-        ("water-supply", 4, True),
+    assert [(op.code, op.display_order, op.end_date) for op in second.disaster.operations] == [
+        ("mutual-aid", 1, date(2023, 8, 31)),
+        ("recovery-support", 2, date(2023, 9, 29)),
+        ("relief-act", 3, None),
+        ("water-supply", 4, date(2023, 7, 26)),
     ]
+    assert [p.code for p in second.disaster.prefectures] == ["050008"]
 
 
 def test_seed_founding_case_adds_only_what_is_missing(ctx: None) -> None:

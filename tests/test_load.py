@@ -31,9 +31,9 @@ from dispatch import tally
 from dispatch.backup import backup_sqlite, verify
 from dispatch.extensions import db
 from dispatch.models import Disaster, Entry, Role
-from dispatch.seeding import seed_founding_case
 from dispatch.totals import headline
-from tests.conftest import PASSWORD, POSTGRES_URL, make_user
+from tests.conftest import POSTGRES_URL
+from tests.factories import BASE, PASSWORD, SLUG, make_user
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = 8
@@ -52,10 +52,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def gunicorn(app: Flask, database_url: str, tmp_path: Path) -> Iterator[str]:
-    with app.app_context():
-        seed_founding_case()
-        db.session.commit()
+def gunicorn(app: Flask, demo: None, database_url: str, tmp_path: Path) -> Iterator[str]:
     for n in range(CLIENTS):
         make_user(app, Role.HQ, f"hq{n}")
     port = free_port()
@@ -157,7 +154,7 @@ class Client:
 
     def enter(self, token: str, day: date, sender: str, headcount: int) -> int:
         status, _ = self.request(
-            "/disasters/akita-2023-rain/entries/new",
+            f"{BASE}/entries/new",
             {
                 "csrf_token": token,
                 "date": day.isoformat(),
@@ -180,7 +177,7 @@ def run_client(
 ) -> None:
     try:
         client.log_in()
-        token = client.token("/disasters/akita-2023-rain/entries/new")
+        token = client.token(f"{BASE}/entries/new")
         sender = SENDERS[number]
         for i in range(OWN_ENTRIES):
             assert client.enter(token, START + timedelta(days=i), sender, 1 + (i + number) % 3) == 302
@@ -194,9 +191,9 @@ def run_client(
             for i in range(5)
         )
         header = "date,operation,sender,sender_unit,destination,duty,headcount\n"
-        token = client.token("/disasters/akita-2023-rain/import")
+        token = client.token(f"{BASE}/import")
         status, _ = client.request(
-            "/disasters/akita-2023-rain/import",
+            f"{BASE}/import",
             {"csrf_token": token, "encoding": "auto"},
             files=(header + own_rows).encode(),
         )
@@ -205,7 +202,7 @@ def run_client(
         shared = f"{(START + timedelta(days=50)).isoformat()},relief-act,052019,,053619,damage_survey,3\n"
         barrier.wait(timeout=60)
         status, _ = client.request(
-            "/disasters/akita-2023-rain/import",
+            f"{BASE}/import",
             {"csrf_token": token, "encoding": "auto"},
             files=(header + shared).encode(),
         )
@@ -260,7 +257,7 @@ def test_concurrent_clients_through_gunicorn(
         total = int(db.session.scalar(select(func.sum(Entry.headcount))))
         count = int(db.session.scalar(select(func.count(Entry.id))))
         # Eight writers at once left the tally behind every total exactly in step with the entries.
-        disaster = db.session.scalar(select(Disaster).where(Disaster.slug == "akita-2023-rain"))
+        disaster = db.session.scalar(select(Disaster).where(Disaster.slug == SLUG))
         assert disaster is not None
         assert tally.check(disaster.id) == []
         assert headline(disaster, date(2099, 12, 31))[0] == total

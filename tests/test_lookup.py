@@ -108,7 +108,9 @@ def test_unique_prefix_of_the_name(ctx: None) -> None:
 
 def test_unique_prefix_of_the_kana(ctx: None) -> None:
     assert code_of("よこて") == YOKOTE
-    assert code_of("ゴジョウ") == GOJOME
+    assert code_of("ゴジョウメ") == GOJOME
+    # The whole country has 五條市 (奈良県) too.
+    assert refusal("ゴジョウ").candidates == ["五城目町（053619）", "五條市（292079）"]
 
 
 def test_a_single_character_is_no_prefix(ctx: None) -> None:
@@ -126,7 +128,8 @@ def test_ambiguous_prefix_is_refused_naming_the_candidates(ctx: None) -> None:
 
 
 def test_ambiguous_kana_prefix_is_refused_too(ctx: None) -> None:
-    assert refusal("あきた").candidates == ["秋田県（050008）", "秋田市（052019）"]
+    # 安芸高田市 (広島県) reads アキタカタシ.
+    assert refusal("あきた").candidates == ["秋田県（050008）", "秋田市（052019）", "安芸高田市（342149）"]
 
 
 def test_exact_name_wins_over_prefixes(ctx: None) -> None:

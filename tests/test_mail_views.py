@@ -7,7 +7,7 @@ Previews use the demo disaster: the digest dated 2023-08-01 reports figures as o
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from html import unescape
 from typing import Any
@@ -15,45 +15,25 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_login import FlaskLoginClient
 from sqlalchemy import func, select
 
 from dispatch.extensions import db
 from dispatch.models import AuditRecord, Delivery, DeliveryStatus, Recipient, Role
 from dispatch.recipients import DIVISION_LABEL, add_recipient
 from tests import factories
-from tests.conftest import make_app, make_user
+from tests.factories import AKITA_CITY, BASE, GOJOME, logged_in, make_user
+from tests.reading import field_errors, flashes, plain
 
-SLUG = "akita-2023-rain"
-DASHBOARD = f"/disasters/{SLUG}/?as_of=2023-08-01"
-GOJOME = factories.GOJOME
-AKITA_CITY = factories.AKITA_CITY
+DASHBOARD = f"{BASE}/?as_of=2023-08-01"
 GOJOME_ADDRESS = "bousai@town.gojome.lg.jp"
 AKITA_ADDRESS = "kikikanri@city.akita.lg.jp"
 DIVISION_ADDRESS = "sogo-bousai@pref.akita.lg.jp"
 REFUSED = "SMTPサーバー 127.0.0.1:2525 に接続できません（接続を拒否されました）"
 
 
-def plain(fragment: str) -> str:
-    """Text as a person reads it: a line break is a space, other tags dropped, whitespace collapsed."""
-    text = re.sub(r"<[^>]+>", "", re.sub(r"<br\s*/?>", " ", fragment))
-    return re.sub(r"\s+", " ", unescape(text)).strip()
-
-
 def by_testid(text: str, name: str) -> str:
     [found] = re.findall(rf'data-testid="{name}"[^>]*>(.*?)</(?:section|p|pre|dd|table)>', text, re.S)
     return unescape(found)
-
-
-def flashes(text: str, category: str) -> list[str]:
-    return [plain(m) for m in re.findall(rf'<p class="flash flash-{category}"[^>]*>(.*?)</p>', text, re.S)]
-
-
-def field_errors(text: str) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for name, message in re.findall(r'<p class="error" id="([\w-]+)-error">(.*?)</p>', text, re.S):
-        found.setdefault(name, []).append(plain(message))
-    return found
 
 
 def recipient(app: Flask, org_code: str | None, email: str, **kwargs: Any) -> int:
@@ -421,8 +401,7 @@ def test_a_bad_filter_is_explained_and_the_list_unfiltered(
 
 @pytest.fixture
 def mail_admin(mail_app: Flask) -> FlaskClient:
-    mail_app.test_client_class = FlaskLoginClient
-    return mail_app.test_client(user=make_user(mail_app, Role.ADMIN, "kato"))
+    return logged_in(mail_app, make_user(mail_app, Role.ADMIN, "kato"))
 
 
 def test_a_test_mail_reaches_the_address(mail_admin: FlaskClient, smtp_server: Any) -> None:
@@ -529,19 +508,10 @@ def test_acknowledge_sends_nowhere_but_this_site(
     assert response.headers["Location"] == "/"
 
 
-@pytest.fixture
-def csrf_app(database_url: str) -> Iterator[Flask]:
-    app = make_app(database_url, WTF_CSRF_ENABLED=True)
-    app.test_client_class = FlaskLoginClient
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
 def test_acknowledging_needs_the_csrf_token_from_the_banner(
     csrf_app: Flask, demo: None, three_deliveries: dict[str, int]
 ) -> None:
-    client = csrf_app.test_client(user=make_user(csrf_app, Role.REVIEWER, "sato"))
+    client = logged_in(csrf_app, make_user(csrf_app, Role.REVIEWER, "sato"))
     page = client.get(DASHBOARD).text
     assert (
         client.post(

@@ -6,9 +6,7 @@ a bad row even when a code path forgets to check.
 
 from __future__ import annotations
 
-import csv
 from datetime import UTC, date, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,7 +25,8 @@ from dispatch.models import (
     is_valid_lg_code,
     lg_check_digit,
 )
-from tests.factories import AKITA_CITY, AKITA_PREF, GOJOME, disaster, duty, entry, operation, org
+from tests.factories import AKITA_CITY, AKITA_PREF, GOJOME, disaster, duty, entry, entry_row, operation, org
+from tests.reading import master_csv
 
 sqlite_only = pytest.mark.sqlite_only
 
@@ -76,14 +75,9 @@ def test_invalid_codes(code: str) -> None:
     assert not is_valid_lg_code(code)
 
 
-def _master_csv(name: str) -> list[dict[str, str]]:
-    text = resources.files("dispatch").joinpath("data", name).read_text(encoding="utf-8-sig")
-    return list(csv.DictReader(text.splitlines()))
-
-
 def test_every_master_data_code_in_the_csv_files_is_valid() -> None:
-    prefectures = [row["code6"] for row in _master_csv("prefectures.csv")]
-    akita = [row["code6"] for row in _master_csv("akita_municipalities.csv")]
+    prefectures = [row["code6"] for row in master_csv("prefectures.csv")]
+    akita = [row["code6"] for row in master_csv("akita_municipalities.csv")]
     assert len(prefectures) == 47
     assert len(akita) == 26  # 秋田県 and its 25 municipalities
     assert [code for code in prefectures + akita if not is_valid_lg_code(code)] == []
@@ -91,7 +85,7 @@ def test_every_master_data_code_in_the_csv_files_is_valid() -> None:
 
 def test_every_loaded_organisation_code_is_valid(ctx: None) -> None:
     codes = list(db.session.scalars(select(Organisation.code)))
-    assert len(codes) == 72  # 47 prefectures + 25 Akita municipalities
+    assert len(codes) == 1_959  # 1,788 local governments and the designated cities' 171 wards
     assert [code for code in codes if not is_valid_lg_code(code)] == []
     assert db.session.scalar(select(func.count()).select_from(Duty)) == 19
 
@@ -99,24 +93,8 @@ def test_every_loaded_organisation_code_is_valid(ctx: None) -> None:
 # --- entry constraints ------------------------------------------------------------------------
 
 
-def _entry(**overrides: Any) -> Entry:
-    """An entry that is valid unless an override breaks it; added straight to the session."""
-    values: dict[str, Any] = {
-        "date": date(2023, 8, 1),
-        "operation": operation(),
-        "sender": org(AKITA_PREF),
-        "destination": org(GOJOME),
-        "duty": duty("water_supply"),
-        "headcount": 1,
-    }
-    values.update(overrides)
-    row = Entry(**values)
-    db.session.add(row)
-    return row
-
-
 def test_a_valid_entry_flushes(ctx: None) -> None:
-    row = _entry()
+    row = entry_row()
     db.session.flush()
     assert row.id is not None
     assert row.sender_unit == ""
@@ -124,13 +102,13 @@ def test_a_valid_entry_flushes(ctx: None) -> None:
 
 @pytest.mark.parametrize("headcount", [0, -1])
 def test_headcount_below_one_is_refused(ctx: None, headcount: int) -> None:
-    _entry(headcount=headcount)
+    entry_row(headcount=headcount)
     with pytest.raises(IntegrityError, match="ck_entry_headcount_positive"):
         db.session.flush()
 
 
 def test_sender_equal_to_destination_is_refused(ctx: None) -> None:
-    _entry(sender=org(GOJOME), destination=org(GOJOME))
+    entry_row(sender=org(GOJOME), destination=org(GOJOME))
     with pytest.raises(IntegrityError, match="ck_entry_sender_not_destination"):
         db.session.flush()
 
@@ -146,9 +124,9 @@ def test_sender_equal_to_destination_is_refused(ctx: None) -> None:
     ],
 )
 def test_duplicate_key_is_refused(ctx: None, first_unit: str | None, second_unit: str | None) -> None:
-    _entry(**({} if first_unit is None else {"sender_unit": first_unit}))
+    entry_row(**({} if first_unit is None else {"sender_unit": first_unit}))
     db.session.flush()
-    _entry(headcount=7, **({} if second_unit is None else {"sender_unit": second_unit}))
+    entry_row(headcount=7, **({} if second_unit is None else {"sender_unit": second_unit}))
     with pytest.raises(IntegrityError, match=UNIQUE_ENTRY_KEY):
         db.session.flush()
 
@@ -164,7 +142,7 @@ def test_duplicate_key_is_refused(ctx: None, first_unit: str | None, second_unit
     ],
 )
 def test_entries_differing_in_one_key_part_are_both_kept(ctx: None, change: dict[str, Any]) -> None:
-    _entry(sender_unit="総務部")
+    entry_row(sender_unit="総務部")
     overrides: dict[str, Any] = {"sender_unit": "総務部"}
     for name, value in change.items():
         if name == "destination_code":
@@ -175,12 +153,11 @@ def test_entries_differing_in_one_key_part_are_both_kept(ctx: None, change: dict
             overrides["operation"] = operation(code=value)
         else:
             overrides[name] = value
-    _entry(**overrides)
+    entry_row(**overrides)
     db.session.flush()
     assert db.session.scalar(select(func.count()).select_from(Entry)) == 2
 
 
-@sqlite_only
 def test_foreign_keys_are_enforced(ctx: None) -> None:
     missing = db.session.scalar(select(func.max(Duty.id))) + 1000
     db.session.add(
@@ -197,10 +174,11 @@ def test_foreign_keys_are_enforced(ctx: None) -> None:
         db.session.flush()
 
 
-@sqlite_only
 def test_an_organisation_in_use_cannot_be_deleted(ctx: None) -> None:
     entry(date(2023, 8, 1))
-    with pytest.raises(IntegrityError, match="FOREIGN KEY constraint failed"):
+    with pytest.raises(
+        IntegrityError, match="FOREIGN KEY constraint failed|fk_entry_destination_id_organisation"
+    ):
         db.session.execute(Organisation.__table__.delete().where(Organisation.code == GOJOME))
 
 
@@ -208,8 +186,19 @@ def test_an_organisation_in_use_cannot_be_deleted(ctx: None) -> None:
 
 
 def test_organisation_kind_check(ctx: None) -> None:
-    db.session.add(Organisation(code="059999", kind="ward", name="架空区"))
+    db.session.add(Organisation(code="059999", kind="district", name="架空郡"))
     with pytest.raises(IntegrityError, match="ck_organisation_kind"):
+        db.session.flush()
+
+
+def test_a_ward_has_its_city_and_nothing_else_has_a_parent(ctx: None) -> None:
+    db.session.add(Organisation(code="059999", kind="ward", name="架空区"))
+    with pytest.raises(IntegrityError, match="ck_organisation_ward_has_parent"):
+        db.session.flush()
+    db.session.rollback()
+    city = db.session.scalar(select(Organisation).where(Organisation.code == "052019"))
+    db.session.add(Organisation(code="059999", kind="town", name="架空町", parent=city))
+    with pytest.raises(IntegrityError, match="ck_organisation_ward_has_parent"):
         db.session.flush()
 
 
@@ -267,7 +256,7 @@ def test_timestamps_come_back_timezone_aware_utc(ctx: None) -> None:
 
 def test_an_aware_timestamp_is_stored_as_utc(ctx: None) -> None:
     nine_in_tokyo = datetime(2023, 8, 1, 9, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
-    row = _entry(created_at=nine_in_tokyo)
+    row = entry_row(created_at=nine_in_tokyo)
     db.session.commit()
     db.session.expire_all()
     again = db.session.get(Entry, row.id)
@@ -278,14 +267,14 @@ def test_an_aware_timestamp_is_stored_as_utc(ctx: None) -> None:
 
 @sqlite_only
 def test_sqlite_keeps_the_utc_clock_time(ctx: None) -> None:
-    _entry(created_at=datetime(2023, 8, 1, 9, 0, tzinfo=ZoneInfo("Asia/Tokyo")))
+    entry_row(created_at=datetime(2023, 8, 1, 9, 0, tzinfo=ZoneInfo("Asia/Tokyo")))
     db.session.flush()
     raw = db.session.connection().exec_driver_sql("SELECT created_at FROM entry").scalar()
     assert str(raw).startswith("2023-08-01 00:00:00")
 
 
 def test_a_naive_timestamp_is_refused(ctx: None) -> None:
-    _entry(created_at=datetime(2023, 8, 1, 9, 0))  # noqa: DTZ001 - naive on purpose
+    entry_row(created_at=datetime(2023, 8, 1, 9, 0))  # noqa: DTZ001 - naive on purpose
     with pytest.raises(StatementError, match="naive datetime"):
         db.session.flush()
 
@@ -299,7 +288,8 @@ def test_app_connections_use_wal_and_foreign_keys(ctx: None) -> None:
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 15000
+        # WRITE_LOCK_TIMEOUT_SECONDS, 10 by default: a writer waits that long, then is told to try again.
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
 
 
 @sqlite_only

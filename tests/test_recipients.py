@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
@@ -23,9 +22,8 @@ from dispatch.recipients import (
     update_recipient,
 )
 from tests import factories
-
-GOJOME = factories.GOJOME
-AKITA_CITY = factories.AKITA_CITY
+from tests.factories import AKITA_CITY, GOJOME
+from tests.reading import assert_ok
 
 
 def audit_rows(recipient_id: int) -> list[AuditRecord]:
@@ -217,15 +215,11 @@ def _recipients(app: Flask) -> list[tuple[str, str | None, str, str, bool]]:
         ]
 
 
-def _ok(result: Result) -> None:
-    assert result.exit_code == 0, f"{result.output}{result.exception!r}"
-
-
 def test_add_recipient_for_an_organisation(app: Flask, runner: FlaskCliRunner) -> None:
     result = runner.invoke(
         args=["add-recipient", GOJOME, "Bousai@Town.Gojome.lg.jp", "--note", "総務課防災係", "--send-empty"]
     )
-    _ok(result)
+    assert_ok(result)
     assert (
         result.output == "added recipient Bousai@town.gojome.lg.jp for 053619 五城目町 (also on empty days)\n"
     )
@@ -237,13 +231,13 @@ def test_add_recipient_for_an_organisation(app: Flask, runner: FlaskCliRunner) -
 
 def test_add_recipient_for_the_division(app: Flask, runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["add-recipient", "--division", "sogo@pref.akita.lg.jp"])
-    _ok(result)
+    assert_ok(result)
     assert result.output == f"added recipient sogo@pref.akita.lg.jp for {DIVISION_LABEL}\n"
     assert _recipients(app) == [("division", None, "sogo@pref.akita.lg.jp", "", False)]
 
 
 def test_add_recipient_refuses_a_duplicate(app: Flask, runner: FlaskCliRunner) -> None:
-    _ok(runner.invoke(args=["add-recipient", GOJOME, "bousai@town.gojome.lg.jp"]))
+    assert_ok(runner.invoke(args=["add-recipient", GOJOME, "bousai@town.gojome.lg.jp"]))
     result = runner.invoke(args=["add-recipient", GOJOME, "BOUSAI@town.gojome.lg.jp"])
     assert result.exit_code == 1
     assert "「BOUSAI@town.gojome.lg.jp」は五城目町の配信先に登録済みです。" in result.output

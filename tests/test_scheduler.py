@@ -11,9 +11,9 @@ day, so its digest is due; the division's summary always is while staff are depl
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,7 +31,8 @@ from dispatch.models import Delivery, DeliveryStatus, JobRun
 from dispatch.recipients import add_recipient
 from dispatch.seeding import seed_founding_case
 from tests import factories
-from tests.conftest import make_app, make_mail_app
+from tests.conftest import make_app
+from tests.racing import at_once
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 DAY = date(2023, 8, 1)
@@ -105,8 +106,10 @@ def test_the_scheduler_has_exactly_the_listed_jobs_in_tokyo_time(app: Flask) -> 
     assert heartbeat.trigger.interval == timedelta(minutes=1)
 
 
-def test_digest_time_and_retry_interval_come_from_the_configuration(database_url: str) -> None:
-    app = make_app(database_url, DIGEST_TIME="07:30", DIGEST_RETRY_MINUTES=15)
+def test_digest_time_and_retry_interval_come_from_the_configuration(
+    app_with: Callable[..., Flask],
+) -> None:
+    app = app_with(DIGEST_TIME="07:30", DIGEST_RETRY_MINUTES=15)
     digest, retry, _ = scheduler.build_scheduler(app).get_jobs()
     assert digest.trigger.get_next_fire_time(None, AT_7) == datetime(2023, 8, 1, 7, 30, tzinfo=TOKYO)
     assert retry.trigger.interval == timedelta(minutes=15)
@@ -124,14 +127,12 @@ def test_a_retry_interval_that_is_not_whole_minutes_is_refused(value: object) ->
         scheduler.job_table({"DIGEST_RETRY_MINUTES": value})
 
 
-def test_run_scheduler_refuses_a_bad_digest_time_before_starting(database_url: str) -> None:
-    app = make_app(database_url, DIGEST_TIME="8.00")
+def test_run_scheduler_refuses_a_bad_digest_time_before_starting(app_with: Callable[..., Flask]) -> None:
+    app = app_with(DIGEST_TIME="8.00")
     result = app.test_cli_runner().invoke(args=["run-scheduler"])
     assert result.exit_code == 1
     assert "DIGEST_TIME must be HH:MM in Japan time" in result.output
     assert job_run(app, scheduler.HEARTBEAT_RUN) is None
-    with app.app_context():
-        db.engine.dispose()
 
 
 def test_run_scheduler_beats_catches_up_and_then_blocks_in_the_scheduler(
@@ -205,29 +206,12 @@ def test_catch_up_sends_todays_digest_only_never_yesterdays(seeded: Flask, smtp_
 
 @pytest.mark.parametrize("how", ["catch_up", "scheduled"])
 def test_two_schedulers_by_mistake_send_each_digest_once(
-    seeded: Flask, smtp_server: Any, database_url: str, how: str
+    seeded: Flask, smtp_server: Any, mail_app_with: Callable[..., Flask], how: str
 ) -> None:
     """Two processes' worth of apps, their jobs started at the same moment: the delivery claim decides."""
-    apps = [seeded, make_mail_app(database_url, smtp_server.port)]
-    start = threading.Barrier(len(apps))
-    failures: list[BaseException] = []
-
-    def run(app: Flask) -> None:
-        try:
-            start.wait(timeout=10)
-            if how == "catch_up":
-                scheduler.catch_up(app, AT_9)
-            else:
-                scheduler.scheduled_digest(app, AT_8)
-        except BaseException as exc:  # reported below, in the test's thread
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(app,)) for app in apps]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert failures == []
+    apps = [seeded, mail_app_with()]
+    job, at = (scheduler.catch_up, AT_9) if how == "catch_up" else (scheduler.scheduled_digest, AT_8)
+    at_once(*(partial(job, app, at) for app in apps))
     assert sorted(smtp_server.recipients()) == ADDRESSES
     assert deliveries(seeded) == [
         (DAY, GOJOME_ADDRESS, DeliveryStatus.SENT, 1),
@@ -277,10 +261,10 @@ def test_with_the_mail_server_down_the_run_is_recorded_failed_and_the_retry_job_
 
 
 def test_a_job_that_raises_is_recorded_and_caught_up_again(
-    database_url: str, smtp_server: Any, job_log: pytest.LogCaptureFixture
+    mail_app_with: Callable[..., Flask], job_log: pytest.LogCaptureFixture
 ) -> None:
     """Without MAIL_FROM no digest can go out: the run fails before claiming anything, and says so."""
-    app = make_mail_app(database_url, smtp_server.port, MAIL_FROM="")
+    app = mail_app_with(MAIL_FROM="")
     with app.app_context():
         seed_founding_case()
         add_recipient(None, DIVISION_ADDRESS, actor=factories.admin("test"))
@@ -293,8 +277,6 @@ def test_a_job_that_raises_is_recorded_and_caught_up_again(
     assert deliveries(app) == []
     # Not gone through: the next start tries again.
     assert scheduler.catch_up(app, AT_9 + timedelta(minutes=30)) is True
-    with app.app_context():
-        db.engine.dispose()
 
 
 def test_each_job_logs_one_line_with_counts_and_duration(

@@ -26,7 +26,6 @@ from dispatch.entries import log_entries
 from dispatch.extensions import db
 from dispatch.models import Disaster, Entry, Operation
 from dispatch.query import EntryFilter
-from dispatch.seeding import seed_founding_case
 from dispatch.totals import Dimension, Totals, headline, totals
 from tests.factories import (
     AKITA_CITY,
@@ -213,17 +212,12 @@ def test_filter_date_to_later_than_as_of_does_not_widen(series: Disaster) -> Non
 # --- the founding case ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def akita(ctx: None) -> Disaster:
-    return seed_founding_case().disaster
-
-
 def _by_operation(result: Totals) -> dict[str, tuple[int, int]]:
     return {r.key: (r.person_days, r.active) for r in result.rows}
 
 
-def test_founding_case_as_of_8_31(akita: Disaster) -> None:
-    result = totals(akita, date(2023, 8, 31), Dimension.OPERATION)
+def test_founding_case_as_of_8_31(demo_disaster: Disaster) -> None:
+    result = totals(demo_disaster, date(2023, 8, 31), Dimension.OPERATION)
     # Published: 延べ2101人 (item 1) and 延べ105人 (item 4). Item 2 has reached 26 of its 46.
     assert _rows(result) == [
         ("mutual-aid", "災害時の相互応援協定に基づく派遣", 2101, 10),
@@ -233,15 +227,15 @@ def test_founding_case_as_of_8_31(akita: Disaster) -> None:
     assert (result.person_days, result.active) == (2232, 11)
 
 
-def test_founding_case_as_of_8_30(akita: Disaster) -> None:
+def test_founding_case_as_of_8_30(demo_disaster: Disaster) -> None:
     # Worked out from demo.py: only 県総務部's 10 surveyors in 秋田市 were on duty on 8/31,
     # so the day before stands at 2101 - 10.
-    mutual_aid = _by_operation(totals(akita, date(2023, 8, 30), Dimension.OPERATION))["mutual-aid"]
+    mutual_aid = _by_operation(totals(demo_disaster, date(2023, 8, 30), Dimension.OPERATION))["mutual-aid"]
     assert mutual_aid == (2091, 10)
 
 
-def test_founding_case_as_of_9_29(akita: Disaster) -> None:
-    result = _by_operation(totals(akita, date(2023, 9, 29), Dimension.OPERATION))
+def test_founding_case_as_of_9_29(demo_disaster: Disaster) -> None:
+    result = _by_operation(totals(demo_disaster, date(2023, 9, 29), Dimension.OPERATION))
     assert result == {
         "mutual-aid": (2101, 0),
         "recovery-support": (46, 1),
@@ -249,16 +243,18 @@ def test_founding_case_as_of_9_29(akita: Disaster) -> None:
     }
 
 
-def test_founding_case_mutual_aid_by_destination(akita: Disaster) -> None:
+def test_founding_case_mutual_aid_by_destination(demo_disaster: Disaster) -> None:
     flt = EntryFilter(operation="mutual-aid")
-    rows = totals(akita, date(2023, 8, 31), Dimension.DESTINATION, flt).rows
+    rows = totals(demo_disaster, date(2023, 8, 31), Dimension.DESTINATION, flt).rows
     assert {r.key for r in rows} == {AKITA_CITY, GOJOME}
     assert sum(r.person_days for r in rows) == 2101
 
 
-def test_founding_case_relief_act(akita: Disaster) -> None:
+def test_founding_case_relief_act(demo_disaster: Disaster) -> None:
     relief = db.session.scalars(
-        select(Entry).join(Operation).where(Operation.disaster_id == akita.id, Operation.code == "relief-act")
+        select(Entry)
+        .join(Operation)
+        .where(Operation.disaster_id == demo_disaster.id, Operation.code == "relief-act")
     ).all()
     assert min(e.date for e in relief) == date(2023, 10, 2)
     prefecture: dict[date, int] = defaultdict(int)
@@ -276,5 +272,5 @@ def test_founding_case_relief_act(akita: Disaster) -> None:
     assert set(municipal) == set(prefecture)
     assert set(municipal.values()) == {2}
     assert len(prefecture) == 21  # working days from 10/2 to 10/31, without the 10/9 holiday
-    relief_total = totals(akita, date(2023, 10, 31), Dimension.OPERATION).rows
+    relief_total = totals(demo_disaster, date(2023, 10, 31), Dimension.OPERATION).rows
     assert ("relief-act", 67) in {(r.key, r.person_days) for r in relief_total}

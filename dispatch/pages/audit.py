@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from wtforms import StringField
 
 from ..audit import ACTION_LABELS, OBJECT_LABELS, AuditFilter, audit_select
+from ..audit_text import describe
 from ..entries import restore_entry
 from ..errors import DuplicateEntry, Refusal
 from ..exports import ENCODINGS, Unencodable, check_cp932, csv_lines, csv_response
@@ -29,26 +30,26 @@ class RestoreForm(JapaneseForm):
 
 def _filter() -> tuple[AuditFilter, dict[str, str]]:
     args = QueryArgs()
-    object_id = args.text("object_id") or ""
     slug = args.text("disaster")
     disaster = db.session.scalar(select(Disaster).where(Disaster.slug == slug)) if slug else None
+    date_from, date_to = args.date_range()
     flt = AuditFilter(
         actor=args.text("actor"),
-        date_from=args.date("date_from"),
-        date_to=args.date("date_to"),
+        date_from=date_from,
+        date_to=date_to,
         object_type=args.text("object_type"),
-        object_id=int(object_id) if object_id.isdigit() else None,
+        object_id=args.integer("object_id"),
         disaster_id=disaster.id if disaster else None,
     )
     return flt, args.errors
 
 
 @bp.get("")
-def audit_log() -> str:
+def audit_log() -> tuple[str, int]:
     flt, errors = _filter()
     pagination = db.paginate(
         audit_select(flt),
-        page=request.args.get("page", 1, type=int),
+        page=QueryArgs().page(),
         per_page=current_app.config["ENTRIES_PER_PAGE"],
         error_out=False,
     )
@@ -60,13 +61,17 @@ def audit_log() -> str:
         args={k: v for k, v in request.args.items() if k not in ("page", "encoding")},
         action_labels=ACTION_LABELS,
         object_labels=OBJECT_LABELS,
+        changes=describe(pagination.items),
         restore_form=RestoreForm(),
-    )
+    ), 400 if flt.reversed_range else 200
 
 
 @bp.get("/export.csv")
 def audit_export() -> Response | tuple[str, int]:
-    flt, _ = _filter()
+    flt, errors = _filter()
+    if errors:
+        # As the page shows them: a filter that does not read is never an export of everything.
+        return _refused("　".join(errors.values()), 400)
     encoding = request.args.get("encoding", "utf-8")
     if encoding not in ENCODINGS:
         return _refused(f"文字コード「{encoding}」には対応していません（utf-8 または cp932）。", 400)
@@ -90,25 +95,30 @@ EXPORT_HEADER = [
     "変更後",
     "理由",
     "確定日の変更",
+    "変更内容",
 ]
 
 
 def _export_rows(flt: AuditFilter) -> Iterator[list[object]]:
     # A generator, so the query runs when the response streams, in the session of that moment: the
     # request's own session is closed by then, and records loaded in it could no longer be read.
-    for r in db.session.scalars(audit_select(flt).execution_options(yield_per=1000)):
-        yield [
-            format_timestamp(r.at),
-            r.actor,
-            ACTION_LABELS.get(r.action, r.action),
-            OBJECT_LABELS.get(r.object_type, r.object_type),
-            r.object_id or "",
-            r.summary,
-            _json(r.before),
-            _json(r.after),
-            r.reason,
-            "はい" if r.closed_day_change else "",
-        ]
+    # The names behind the codes are looked up once per chunk of records.
+    for chunk in db.session.scalars(audit_select(flt).execution_options(yield_per=1000)).partitions():
+        changes = describe(chunk)
+        for r in chunk:
+            yield [
+                format_timestamp(r.at),
+                r.actor,
+                ACTION_LABELS.get(r.action, r.action),
+                OBJECT_LABELS.get(r.object_type, r.object_type),
+                r.object_id or "",
+                r.summary,
+                _json(r.before),
+                _json(r.after),
+                r.reason,
+                "はい" if r.closed_day_change else "",
+                "\n".join(str(change) for change in changes[r.id]),
+            ]
 
 
 def _refused(message: str, status: int) -> tuple[str, int]:

@@ -7,7 +7,8 @@ carries a token naming exactly what was previewed, so it counts only for the val
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import date
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -21,10 +22,11 @@ from ..entries import (
     period_dates,
     period_drafts,
     preview,
+    skipped_days,
 )
 from ..errors import Refusal
 from ..forms import CopyDayForm, PeriodForm, organisation_datalist
-from ..models import Entry
+from ..models import Disaster, Entry
 from ..query import EntryFilter
 from ..wareki import format_long
 from ..web import current_actor, disaster_or_404, write, writes
@@ -54,9 +56,15 @@ def new_period(slug: str) -> Response | tuple[str, int]:
     status = 200
     form = PeriodForm(disaster)
     shown: Preview | None = None
+    skipped: list[tuple[date, str]] = []
     if form.validate_on_submit():
         assert form.date_from.date is not None and form.date_to.date is not None
-        drafts = period_drafts(form.draft(form.date_from.date), form.date_to.date)
+        skip = bool(form.skip_holidays.data)
+        try:
+            drafts = period_drafts(form.draft(form.date_from.date), form.date_to.date, skip_holidays=skip)
+        except Refusal as refusal:
+            form.skip_holidays.errors = [str(refusal)]
+            return _period_page(disaster, form, None, 422)
         token = _token(repr((d.key, d.headcount, d.note)) for d in drafts)
         if form.confirmed.data == token:
             try:
@@ -70,9 +78,25 @@ def new_period(slug: str) -> Response | tuple[str, int]:
                 return _to_list(slug, drafts)
         else:
             shown = preview(drafts)
+            skipped = skipped_days(form.date_from.date, form.date_to.date) if skip else []
         form.confirmed.data = token if shown and not shown.clashes else ""
+    return _period_page(disaster, form, shown, status, skipped)
+
+
+def _period_page(
+    disaster: Disaster,
+    form: PeriodForm,
+    shown: Preview | None,
+    status: int,
+    skipped: Sequence[tuple[date, str]] = (),
+) -> tuple[str, int]:
     return render_template(
-        "period_form.html", disaster=disaster, form=form, preview=shown, organisations=organisation_datalist()
+        "period_form.html",
+        disaster=disaster,
+        form=form,
+        preview=shown,
+        skipped=skipped,
+        organisations=organisation_datalist(),
     ), form_status(form, status)
 
 

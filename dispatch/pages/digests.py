@@ -12,16 +12,17 @@ from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import InputRequired
 
-from .. import clock, digest, mail
+from .. import clock, delivery, digest, mail
 from ..access import visible_to
 from ..deliveries import STATUS_LABELS, delivery_list, unacknowledged_failures
 from ..deliveries import acknowledge_failures as acknowledge
+from ..errors import Refusal
 from ..forms import JapaneseForm, organisation_datalist
 from ..lookup import LookupRefused, find_organisation
 from ..models import Delivery, Organisation, Role
 from ..recipients import DIVISION_LABEL
 from ..security import safe_next
-from ..web import QueryArgs, current_actor, write, writes
+from ..web import QueryArgs, current_actor, parse_id, write, writes
 from .recipients import ConfirmForm, email_check
 
 bp = Blueprint("digests", __name__)
@@ -122,6 +123,29 @@ def test_mail() -> Response:
     return redirect(url_for(".deliveries"))
 
 
+@bp.post("/admin/deliveries/<int:delivery_id>/resend")
+def resend_delivery(delivery_id: int) -> Response:
+    """今すぐ再送: one failed digest sent again now, once, and audited.
+
+    Not declared @writes: like the scheduler's retries, the delivery ledger writes the claim, then the
+    outcome with its audit record, in short transactions of its own (delivery.py), and holds no write lock
+    while the mail server answers.
+    """
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    actor = current_actor()
+    try:
+        result = delivery.resend_now(delivery_id, actor, worker=f"web {actor.name}")
+    except (Refusal, mail.MailError) as exc:
+        flash(f"再送できませんでした: {exc}", "error")
+    else:
+        if result.ok:
+            flash("日報を再送しました。", "success")
+        else:
+            flash(f"再送しましたが、送信に失敗しました: {result.errors[0].error}", "error")
+    return redirect(url_for(".deliveries"))
+
+
 @dataclass(frozen=True)
 class FailureBanner:
     total: int
@@ -143,7 +167,7 @@ def acknowledge_failures() -> Response:
     """Mark as seen exactly the failures the banner showed (a newer failure keeps the banner up)."""
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    ids = [int(value) for value in request.form.getlist("delivery") if value.isdigit()]
+    ids = [number for value in request.form.getlist("delivery") if (number := parse_id(value)) is not None]
     count = write(lambda: acknowledge(ids, current_actor()))
     flash(f"配信の失敗{count}件を確認済みにしました。", "success")
     return redirect(safe_next(request.form.get("next")) or url_for("dashboard.index"))

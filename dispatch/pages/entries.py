@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypedDict
 
@@ -11,7 +12,8 @@ from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from .. import audit, clock
-from ..access import visible_to
+from ..access import allowed, visible_to
+from ..audit_text import Change, Names, changes
 from ..closing import closed_dates
 from ..entries import delete_entry, find_entries, log_entry_ids, update_entry
 from ..errors import DuplicateEntry, Refusal
@@ -99,7 +101,8 @@ def new_entry(slug: str) -> Response | tuple[str, int]:
         disaster=disaster,
         form=form,
         organisations=organisation_datalist(),
-        day_total=_day_total(disaster, form.date.date),
+        # A date the form refused is not looked up: it may lie centuries away.
+        day_total=_day_total(disaster, None if form.date.errors else form.date.date),
     ), form_status(form, status)
 
 
@@ -113,9 +116,10 @@ def _day_total(disaster: Disaster, day: date | None) -> tuple[date, int, int] | 
 def list_filter() -> tuple[EntryFilter, dict[str, str]]:
     """The list's filter from the query string; a value that does not parse is reported, not ignored."""
     args = QueryArgs()
+    date_from, date_to = args.date_range()
     flt = EntryFilter(
-        date_from=args.date("date_from"),
-        date_to=args.date("date_to"),
+        date_from=date_from,
+        date_to=date_to,
         operation=args.text("operation"),
         sender=_organisation_code(args, "sender"),
         destination=_organisation_code(args, "destination"),
@@ -137,7 +141,7 @@ def _organisation_code(args: QueryArgs, name: str) -> str | None:
 
 
 @bp.get("/disasters/<slug>/entries")
-def entry_list(slug: str) -> str:
+def entry_list(slug: str) -> tuple[str, int]:
     disaster = disaster_or_404(slug)
     flt, errors = list_filter()
     matched, person_days = entries_summary(disaster, flt)
@@ -145,7 +149,7 @@ def entry_list(slug: str) -> str:
     # cost of the page on a large disaster.
     pagination = db.paginate(
         entries_select(disaster, flt),
-        page=request.args.get("page", 1, type=int),
+        page=QueryArgs().page(),
         per_page=current_app.config["ENTRIES_PER_PAGE"],
         error_out=False,
         count=False,
@@ -163,7 +167,7 @@ def entry_list(slug: str) -> str:
         operations=operation_choices(disaster),
         duties=duty_choices(),
         organisations=organisation_datalist(),
-    )
+    ), 400 if flt.reversed_range else 200
 
 
 @bp.route("/disasters/<slug>/entries/<int:entry_id>/edit", methods=["GET", "POST"])
@@ -242,7 +246,7 @@ def delete_entry_page(slug: str, entry_id: int) -> Response | tuple[str, int]:
             status = show_refusal(disaster, refusal)
             entry = entry_or_404(disaster, entry_id)
         else:
-            flash("削除しました。削除した内容は監査ログから復元できます。", "success")
+            flash(f"削除しました。{who_restores()}", "success")
             return redirect(url_for(".entry_list", slug=slug, **back))
     return render_template(
         "entry_delete.html",
@@ -250,12 +254,27 @@ def delete_entry_page(slug: str, entry_id: int) -> Response | tuple[str, int]:
         entry=entry,
         form=form,
         closed=entry.date in closed_dates(disaster, [entry.date]),
+        who_restores=who_restores(),
     ), form_status(form, status)
+
+
+def who_restores() -> str:
+    """Who can bring a deleted entry back, said to this user: restoring is in the audit log, which HQ
+    cannot open."""
+    if allowed(current_user, "audit.restore_entry_view"):
+        return "削除した内容は監査ログに残り、監査ログから復元できます。"
+    return (
+        "削除した内容は監査ログに残り、総合防災課（確認・締め担当）または管理者が監査ログから復元できます。"
+    )
 
 
 @bp.get("/disasters/<slug>/entries/<int:entry_id>/history")
 def entry_history(slug: str, entry_id: int) -> str:
-    """Every recorded change of one entry, oldest first; also for an entry deleted since."""
+    """Every recorded change of one entry, oldest first; also for an entry deleted since.
+
+    A municipality reads only the versions its own organisation sent or received: an entry moved to it
+    from another municipality shows when it was entered and changed, not what the other body had.
+    """
     disaster = disaster_or_404(slug)
     records = list(
         db.session.scalars(
@@ -264,25 +283,57 @@ def entry_history(slug: str, entry_id: int) -> str:
             )
         )
     )
+    own = _own_code()
+    names = Names.of(records)
     entry = db.session.get(Entry, entry_id)
     if entry is not None:
         entry = entry_or_404(disaster, entry_id)
-    elif not records or not _may_see_snapshot(records[0]):
+    elif not records or not _sees(own, records[0].before or records[0].after):
         abort(404)
     return render_template(
         "entry_history.html",
         disaster=disaster,
         entry=entry,
         entry_id=entry_id,
-        records=list(reversed(records)),
+        rows=[_history_row(record, own, names) for record in reversed(records)],
         action_labels=audit.ACTION_LABELS,
     )
 
 
-def _may_see_snapshot(record: AuditRecord) -> bool:
+# In place of a version (or of a change from it) that belonged to another body.
+OTHER_BODY = "この時点の内容は他団体のため表示しません"
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One record as this user may read it: the summary and reason, and each changed value."""
+
+    record: AuditRecord
+    summary: str
+    changes: list[Change]
+    reason: str
+    hidden: str = ""
+
+
+def _history_row(record: AuditRecord, own: str | None, names: Names) -> HistoryRow:
+    before, after = record.before, record.after
+    if _sees(own, before) and _sees(own, after):
+        return HistoryRow(record, record.summary, changes(record, names), record.reason)
+    # The summary is of the version the record left (or, for a deletion, the one it removed).
+    if _sees(own, after if after is not None else before):
+        return HistoryRow(record, record.summary, [], "", hidden=OTHER_BODY)
+    return HistoryRow(record, OTHER_BODY, [], "")
+
+
+def _own_code() -> str | None:
+    """The code of the organisation whose versions alone this user may read; None: every version."""
     if visible_to(current_user) is None:
-        return True
-    values = record.before or record.after or {}
-    codes = {values.get("sender"), values.get("destination")}
+        return None
     user: User = current_user
-    return user.organisation is not None and user.organisation.code in codes
+    return user.organisation.code if user.organisation is not None else ""
+
+
+def _sees(own: str | None, snapshot: dict[str, Any] | None) -> bool:
+    if own is None or snapshot is None:
+        return True
+    return own in (snapshot.get("sender"), snapshot.get("destination"))

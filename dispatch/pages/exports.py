@@ -22,7 +22,9 @@ from ..exports import (
     csv_lines,
     csv_response,
     last_entry_date,
+    monthly_rows,
     totals_csv_rows,
+    write_monthly_workbook,
     write_workbook,
     xlsx_response,
 )
@@ -32,6 +34,7 @@ from ..totals import Dimension, totals
 from ..wareki import format_long
 from ..web import as_of_from_request, disaster_or_404, visible_filter
 from .entries import list_filter
+from .totals import interval_from_request
 
 bp = Blueprint("exports", __name__)
 
@@ -119,6 +122,45 @@ def totals_csv(slug: str) -> Response | Refused:
         rows,
         encoding,
         fallback=f"{slug}_totals_{by}_{as_of.isoformat()}.csv",
+    )
+
+
+@bp.get("/disasters/<slug>/monthly.csv")
+def monthly_csv(slug: str) -> Response | Refused:
+    """Monthly person-days of ?from=&to= (or ?month=, ?fy=) per operation and per sender kind."""
+    disaster = disaster_or_404(slug)
+    interval, problems = interval_from_request()
+    encoding = request.args.get("encoding", "utf-8")
+    if interval is None:
+        return _refused(problems or ["期間（from と to、month または fy）を指定してください。"])
+    if encoding not in ENCODINGS:
+        return _refused([_unknown_encoding(encoding)])
+    header, rows = monthly_rows(disaster, interval, visible_filter())
+    if encoding == "cp932":
+        try:
+            check_cp932(csv_lines(header, rows))
+        except Unencodable as exc:
+            return _unencodable(exc)
+    return csv_response(
+        f"月別集計_{interval.label()}.csv",
+        header,
+        rows,
+        encoding,
+        fallback=f"{slug}_monthly_{interval.start.isoformat()}_{interval.end.isoformat()}.csv",
+    )
+
+
+@bp.get("/disasters/<slug>/monthly.xlsx")
+def monthly_xlsx(slug: str) -> Response | Refused:
+    disaster = disaster_or_404(slug)
+    interval, problems = interval_from_request()
+    if interval is None:
+        return _refused(problems or ["期間（from と to、month または fy）を指定してください。"])
+    flt = visible_filter()
+    return xlsx_response(
+        f"月別集計_{interval.label()}.xlsx",
+        f"{slug}_monthly_{interval.start.isoformat()}_{interval.end.isoformat()}.xlsx",
+        lambda file: write_monthly_workbook(file, disaster, interval, flt),
     )
 
 

@@ -1,47 +1,91 @@
-"""Importing a .csv or .xlsx of dispatches: every row or none, every bad row named."""
+"""Importing a .csv or .xlsx of dispatches: every row or none, every bad row named.
+
+The file is read and checked before the write lock is taken (importing.check_import): however large or
+hostile it is, other people's logins and entries go on while it is read. Only the checked rows are handed
+to ``write``.
+
+A refused file shows its first PROBLEMS_ON_PAGE problems and how many more there are. The whole list is a
+CSV download from the same form (the button 「エラー一覧をCSVで保存」), which checks the file again and
+writes nothing: the server keeps nothing between requests, and a browser cannot post the same file again on
+its own (no file input can be filled in by a page). `flask import-dispatches` prints every problem.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from pathlib import PurePath
+from typing import cast
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from ..errors import ImportRefused
+from ..errors import ImportRefused, Refusal
+from ..exports import csv_response
 from ..forms import ImportForm
-from ..importing import ImportResult, import_dispatches
+from ..importing import RowError, check_import, write_import
+from ..models import Disaster
 from ..web import current_actor, disaster_or_404, write, writes
 from .entries import form_status
 
 bp = Blueprint("imports", __name__)
+
+# Problems a refused file shows on the page; the rest are counted, and listed in the CSV.
+PROBLEMS_ON_PAGE = 100
+# The value of the form's second button: check the file and download its problems, write nothing.
+LIST_PROBLEMS = "errors"
 
 
 @bp.route("/disasters/<slug>/import", methods=["GET", "POST"])
 @writes
 def import_page(slug: str) -> Response | tuple[str, int]:
     disaster = disaster_or_404(slug)
-    status = 200
     form = ImportForm()
-    errors: list[object] = []
-    if form.validate_on_submit():
-        upload = form.file.data
+    if not form.validate_on_submit():
+        return _page(disaster, form, [], form_status(form))
+    upload = form.file.data
+    filename = upload.filename or ""
+    try:
+        checked = check_import(disaster, upload.read(), filename, encoding=form.encoding.data)
+    except ImportRefused as refusal:
+        if request.form.get("action") == LIST_PROBLEMS:
+            return _problems_csv(filename, _problems(refusal))
+        return _page(disaster, form, _problems(refusal), refusal.status)
+    if request.form.get("action") == LIST_PROBLEMS:
+        flash("エラーはありません。「取り込む」で登録できます（まだ何も登録していません）。", "success")
+        return _page(disaster, form, [], 200)
+    try:
+        result = write(lambda: write_import(checked, current_actor(), form.reason.data or ""))
+    except ImportRefused as refusal:
+        return _page(disaster, form, _problems(refusal), refusal.status)
+    except Refusal as refusal:
+        # Busy: the write lock stayed taken; nothing was written.
+        flash(str(refusal), "error")
+        return _page(disaster, form, [], refusal.status)
+    flash(f"{len(result.entry_ids):,}行を取り込みました（延べ{result.person_days:,}人）。", "success")
+    return redirect(url_for("entries.entry_list", slug=slug))
 
-        def run() -> ImportResult:
-            return import_dispatches(
-                disaster,
-                upload.read(),
-                upload.filename or "",
-                encoding=form.encoding.data,
-                actor=current_actor(),
-                reason=form.reason.data or "",
-            )
 
-        try:
-            result = write(run)
-        except ImportRefused as refusal:
-            status = refusal.status
-            errors = list(refusal.errors)
-        else:
-            flash(f"{len(result.entry_ids):,}行を取り込みました（延べ{result.person_days:,}人）。", "success")
-            return redirect(url_for("entries.entry_list", slug=slug))
-    return render_template("import.html", disaster=disaster, form=form, errors=errors), form_status(
-        form, status
+def _problems(refusal: ImportRefused) -> list[RowError]:
+    # The importer's refusals list RowErrors (line and message), which the CSV gives as two columns.
+    return cast(list[RowError], refusal.errors)
+
+
+def _page(disaster: Disaster, form: ImportForm, errors: list[RowError], status: int) -> tuple[str, int]:
+    return render_template(
+        "import.html",
+        disaster=disaster,
+        form=form,
+        errors=errors[:PROBLEMS_ON_PAGE],
+        more=max(len(errors) - PROBLEMS_ON_PAGE, 0),
+        total=len(errors),
+        list_problems=LIST_PROBLEMS,
+    ), status
+
+
+def _problems_csv(filename: str, errors: list[RowError]) -> Response:
+    stem = PurePath(filename).stem or "import"
+    return csv_response(
+        f"{stem}_エラー一覧.csv",
+        ("行", "エラー"),
+        ((error.line, error.message) for error in errors),
+        fallback="import-errors.csv",
     )

@@ -19,6 +19,8 @@
       return String.fromCharCode(c.charCodeAt(0) - 0xFEE0);
     }), 10);
     if (!n || !h || h < 1) { output.textContent = "—"; return; }
+    var skip = form.elements["skip_holidays"];
+    if (skip && skip.checked) { output.textContent = "土日祝日を除いた日数は「確認」で計算します"; return; }
     output.textContent = n + "日 × " + h + "人 = 延べ" + (n * h).toLocaleString("ja-JP") + "人";
   }
 
