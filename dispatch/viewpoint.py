@@ -23,10 +23,9 @@ from enum import StrEnum
 
 from flask import current_app
 from sqlalchemy import func, select
-from sqlalchemy.orm import aliased
 
 from .extensions import db
-from .models import Disaster, Entry, Operation, Organisation, OrgKind
+from .models import Disaster, Organisation, OrgKind, Tally
 
 
 class SenderKind(StrEnum):
@@ -183,20 +182,33 @@ def _municipalities_word(prefecture: Organisation | None) -> str:
 
 
 def _inferred_home(disaster: Disaster) -> Organisation | None:
-    """The prefecture where most of the disaster's staff went (a destination's own, or itself)."""
-    destination = aliased(Organisation)
-    home = func.coalesce(destination.prefecture_id, destination.id)
-    found = db.session.execute(
-        select(home)
-        .select_from(Entry)
-        .join(Operation, Entry.operation_id == Operation.id)
-        .join(destination, Entry.destination_id == destination.id)
-        .where(Operation.disaster_id == disaster.id, destination.kind != OrgKind.OTHER.value)
-        .group_by(home)
-        .order_by(func.sum(Entry.headcount).desc(), home)
-        .limit(1)
-    ).scalar()
-    return db.session.get(Organisation, found) if found is not None else None
+    """The prefecture where most of the disaster's staff went (a destination's own, or itself).
+
+    Read from the tally, not the entries: a destination's person-days are its latest row's (they only
+    grow), so this is one pass over the destination rows, not a sum over a million entries."""
+    tally = Tally.__table__
+    person_days = dict(
+        db.session.execute(
+            select(tally.c.key1, func.max(tally.c.person_days))
+            .where(tally.c.disaster_id == disaster.id, tally.c.dim == "D")
+            .group_by(tally.c.key1)
+        ).all()
+    )
+    if not person_days:
+        return None
+    by_home: dict[int, int] = {}
+    destinations = db.session.execute(
+        select(Organisation.id, Organisation.prefecture_id).where(
+            Organisation.id.in_(person_days), Organisation.kind != OrgKind.OTHER.value
+        )
+    )
+    for org_id, prefecture_id in destinations:
+        home = prefecture_id or org_id
+        by_home[home] = by_home.get(home, 0) + int(person_days[org_id])
+    if not by_home:
+        return None
+    found = min(by_home, key=lambda home: (-by_home[home], home))
+    return db.session.get(Organisation, found)
 
 
 def kinds_of(viewpoint: Viewpoint, codes: Iterable[str]) -> dict[str, SenderKind]:
