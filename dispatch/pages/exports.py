@@ -6,6 +6,7 @@ never holds more than the screen shows. CSV streams; a workbook is written row b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from flask import Blueprint, Response, render_template, request, url_for
@@ -111,12 +112,7 @@ def totals_csv(slug: str) -> Response | Refused:
         return _refused(problems)
     table = totals(disaster, as_of, Dimension(by), visible_filter())
     header, rows = totals_csv_rows(table)
-    if encoding == "cp932":
-        try:
-            check_cp932(csv_lines(header, rows))
-        except Unencodable as exc:
-            return _unencodable(exc)
-    return csv_response(
+    return _csv_or_refused(
         f"集計_{table.by.label}別_{format_long(as_of)}時点.csv",
         header,
         rows,
@@ -136,12 +132,7 @@ def monthly_csv(slug: str) -> Response | Refused:
     if encoding not in ENCODINGS:
         return _refused([_unknown_encoding(encoding)])
     header, rows = monthly_rows(disaster, interval, visible_filter())
-    if encoding == "cp932":
-        try:
-            check_cp932(csv_lines(header, rows))
-        except Unencodable as exc:
-            return _unencodable(exc)
-    return csv_response(
+    return _csv_or_refused(
         f"月別集計_{interval.label()}.csv",
         header,
         rows,
@@ -203,3 +194,15 @@ def _unencodable(exc: Unencodable) -> Refused:
         "Shift_JIS が必要な場合は、該当する文字を置き換えてから出力してください。"
     ).format(chars, url_for(request.endpoint or "", **args))
     return render_template("error.html", title="Shift_JIS で出力できない文字があります", message=message), 422
+
+
+def _csv_or_refused(
+    filename: str, header: Sequence[str], rows: Sequence[Sequence[object]], encoding: str, *, fallback: str
+) -> Response | Refused:
+    """A CSV of rows already in memory; in CP932 only when every character fits (checked before any byte)."""
+    if encoding == "cp932":
+        try:
+            check_cp932(csv_lines(header, rows))
+        except Unencodable as exc:
+            return _unencodable(exc)
+    return csv_response(filename, header, rows, encoding, fallback=fallback)
