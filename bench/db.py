@@ -240,11 +240,9 @@ class Target:
     def server_version(self) -> str:
         if self.is_sqlite:
             return sqlite3.sqlite_version
-        conn = self.connect()
-        try:
-            return str(conn.execute("SHOW server_version").fetchone()[0]).split()[0]
-        finally:
-            conn.close()
+        # The maintenance database: the one named may not exist yet (the run makes it).
+        with self._admin() as admin:
+            return str(admin.execute("SHOW server_version").fetchone()[0]).split()[0]
 
     def vacuum_analyze(self) -> None:
         """PostgreSQL: what autovacuum would soon do after a bulk load (statistics, the visibility map), done

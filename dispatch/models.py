@@ -272,8 +272,10 @@ class Entry(Model):
         CheckConstraint("headcount <= 10000", name="headcount_plausible"),
         CheckConstraint("sender_id <> destination_id", name="sender_not_destination"),
         Index("ix_entry_operation_date", "operation_id", "date"),
-        Index("ix_entry_destination_date", "destination_id", "date"),
-        Index("ix_entry_sender_date", "sender_id", "date"),
+        # The destination's and the sender's entries in date order, and with them (the last two columns)
+        # what a list's count and person-days read: summed from the index alone, never the table's rows.
+        Index("ix_entry_destination_date", "destination_id", "date", "operation_id", "headcount"),
+        Index("ix_entry_sender_date", "sender_id", "date", "operation_id", "headcount"),
         # Ids are never reused: a new entry must not inherit a deleted one's history in the audit trail.
         {"sqlite_autoincrement": True},
     )

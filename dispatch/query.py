@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import date
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from .extensions import db
@@ -56,23 +56,56 @@ class EntryFilter:
 
 
 def apply_filter(stmt: Select[*Columns], disaster: Disaster, flt: EntryFilter) -> Select[*Columns]:
-    """Restrict a statement over Entry (joined to Operation, Sender, Destination, Duty) to the filter."""
+    """Restrict a statement over Entry (joined to Operation, Sender, Destination, Duty) to the filter.
+
+    Codes are turned into ids first and compared with the entry's own columns: the planner then sees the
+    very id (PostgreSQL reads its statistics for it, 218,103 rows for the busiest destination rather than
+    the average 510) and needs no join to filter, only to name."""
     stmt = stmt.where(Operation.disaster_id == disaster.id)
     if flt.date_from is not None:
         stmt = stmt.where(Entry.date >= flt.date_from)
     if flt.date_to is not None:
         stmt = stmt.where(Entry.date <= flt.date_to)
+    ids = _ids_of(disaster, flt)
     if flt.operation:
-        stmt = stmt.where(Operation.code == flt.operation)
+        stmt = stmt.where(Entry.operation_id == ids.get(("operation", flt.operation), NO_ID))
     if flt.sender:
-        stmt = stmt.where(Sender.code == flt.sender)
+        stmt = stmt.where(Entry.sender_id == ids.get(("organisation", flt.sender), NO_ID))
     if flt.destination:
-        stmt = stmt.where(Destination.code == flt.destination)
+        stmt = stmt.where(Entry.destination_id == ids.get(("organisation", flt.destination), NO_ID))
     if flt.duty:
-        stmt = stmt.where(Duty.code == flt.duty)
+        stmt = stmt.where(Entry.duty_id == ids.get(("duty", flt.duty), NO_ID))
     if flt.visible_to is not None:
         stmt = stmt.where(or_(Entry.sender_id == flt.visible_to, Entry.destination_id == flt.visible_to))
     return stmt
+
+
+# No row has this id: a code that names nothing keeps no entry.
+NO_ID = 0
+
+
+def _ids_of(disaster: Disaster, flt: EntryFilter) -> dict[tuple[str, str], int]:
+    """The ids behind the filter's codes, in one statement (none when the filter names no code)."""
+    parts = []
+    if flt.operation:
+        parts.append(
+            select(literal("operation"), Operation.code, Operation.id).where(
+                Operation.disaster_id == disaster.id, Operation.code == flt.operation
+            )
+        )
+    organisations = [code for code in (flt.sender, flt.destination) if code]
+    if organisations:
+        parts.append(
+            select(literal("organisation"), Organisation.code, Organisation.id).where(
+                Organisation.code.in_(organisations)
+            )
+        )
+    if flt.duty:
+        parts.append(select(literal("duty"), Duty.code, Duty.id).where(Duty.code == flt.duty))
+    if not parts:
+        return {}
+    statement = parts[0] if len(parts) == 1 else union_all(*parts)
+    return {(kind, code): id_ for kind, code, id_ in db.session.execute(statement)}
 
 
 def joined(stmt: Select[*Columns]) -> Select[*Columns]:
@@ -92,8 +125,14 @@ def entries_select(disaster: Disaster, flt: EntryFilter) -> Select[Entry]:
 
 def entries_summary(disaster: Disaster, flt: EntryFilter) -> tuple[int, int]:
     """How many entries the filter keeps and their person-days, in one statement."""
+    # Only the operation is joined (it names the disaster): the filter compares the entry's own ids, and
+    # COUNT(*) rather than of the id lets the destination's or sender's index answer alone (models.Entry).
     stmt = apply_filter(
-        joined(select(func.count(Entry.id), func.coalesce(func.sum(Entry.headcount), 0))), disaster, flt
+        select(func.count(), func.coalesce(func.sum(Entry.headcount), 0)).join(
+            Operation, Entry.operation_id == Operation.id
+        ),
+        disaster,
+        flt,
     )
     count, person_days = db.session.execute(stmt).one()
     return int(count), int(person_days)
