@@ -185,30 +185,27 @@ def _inferred_home(disaster: Disaster) -> Organisation | None:
     """The prefecture where most of the disaster's staff went (a destination's own, or itself).
 
     Read from the tally, not the entries: a destination's person-days are its latest row's (they only
-    grow), so this is one pass over the destination rows, not a sum over a million entries."""
+    grow), so this is one pass over the destination rows, not a sum over a million entries; and one
+    statement, which names the homes itself rather than sending the database a list of every destination
+    (1,741 ids at national scale: 196 ms of binding and planning on PostgreSQL)."""
     tally = Tally.__table__
-    person_days = dict(
-        db.session.execute(
-            select(tally.c.key1, func.max(tally.c.person_days))
-            .where(tally.c.disaster_id == disaster.id, tally.c.dim == "D")
-            .group_by(tally.c.key1)
-        ).all()
+    reached = (
+        select(tally.c.key1.label("org_id"), func.max(tally.c.person_days).label("person_days"))
+        .where(tally.c.disaster_id == disaster.id, tally.c.dim == "D")
+        .group_by(tally.c.key1)
+        .subquery()
     )
-    if not person_days:
-        return None
-    by_home: dict[int, int] = {}
-    destinations = db.session.execute(
-        select(Organisation.id, Organisation.prefecture_id).where(
-            Organisation.id.in_(person_days), Organisation.kind != OrgKind.OTHER.value
-        )
+    home = func.coalesce(Organisation.prefecture_id, Organisation.id)
+    person_days = func.sum(reached.c.person_days)
+    found = db.session.scalar(
+        select(home)
+        .join(reached, reached.c.org_id == Organisation.id)
+        .where(Organisation.kind != OrgKind.OTHER.value)
+        .group_by(home)
+        .order_by(person_days.desc(), home)
+        .limit(1)
     )
-    for org_id, prefecture_id in destinations:
-        home = prefecture_id or org_id
-        by_home[home] = by_home.get(home, 0) + int(person_days[org_id])
-    if not by_home:
-        return None
-    found = min(by_home, key=lambda home: (-by_home[home], home))
-    return db.session.get(Organisation, found)
+    return None if found is None else db.session.get(Organisation, found)
 
 
 def kinds_of(viewpoint: Viewpoint, codes: Iterable[str]) -> dict[str, SenderKind]:
