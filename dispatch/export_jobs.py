@@ -50,6 +50,8 @@ BUILD_FAILED = (
     "繰り返し失敗する場合は、システム管理者にお知らせください。"
 )
 INTERRUPTED = "作成が中断されました（スケジューラーが停止した可能性があります）。もう一度出力してください。"
+# A job running this long was left by a scheduler that stopped: a million entries take minutes, not hours.
+STUCK_AFTER = timedelta(hours=2)
 
 
 def threshold() -> int:
@@ -62,10 +64,11 @@ def keep_for() -> timedelta:
 
 
 def ask(
-    user: User, disaster: Disaster, kind: str, flt: EntryFilter, as_of: date, file_name: str
+    user: User, disaster: Disaster, kind: str, flt: EntryFilter, as_of: date, file_name: str, rows: int
 ) -> ExportJob:
-    """Queue a workbook for the user (under the write lock); the same workbook asked for again while its
-    job is queued, running or built is that job, so reloading the page queues nothing more."""
+    """Queue a workbook of ``rows`` entries (counted before the lock) for the user, under the write lock;
+    the same workbook asked for again while its job is queued, running or built is that job, so reloading
+    the page queues nothing more."""
     assert kind in KINDS
     filters = flt.as_params()
     same = db.session.scalars(
@@ -90,7 +93,7 @@ def ask(
         filters=filters,
         visible_to=flt.visible_to,
         status=ExportStatus.QUEUED,
-        rows_total=workbook_entry_count(disaster, flt, as_of),
+        rows_total=rows,
         file_name=file_name,
     )
     db.session.add(job)
@@ -223,7 +226,7 @@ def build(job_id: int) -> bool:
 
 def remove_expired(now: datetime | None = None) -> int:
     """Remove the files of jobs built longer than EXPORT_JOB_KEEP_HOURS ago (the job says so afterwards),
-    and fail the jobs left running that long by a scheduler that stopped. Returns the files removed."""
+    and fail the jobs left running past STUCK_AFTER by a scheduler that stopped. Returns the files removed."""
     now = now or datetime.now(UTC)
     cutoff = now - keep_for()
     expired = list(
@@ -236,7 +239,7 @@ def remove_expired(now: datetime | None = None) -> int:
     stuck = list(
         db.session.scalars(
             select(ExportJob.id).where(
-                ExportJob.status == ExportStatus.RUNNING, ExportJob.started_at < cutoff
+                ExportJob.status == ExportStatus.RUNNING, ExportJob.started_at < now - STUCK_AFTER
             )
         )
     )

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time as timer
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -69,6 +70,9 @@ class Job:
     trigger: BaseTrigger
     # Called with the app and the time it fires (aware, UTC).
     function: Callable[[Flask, datetime], Outcome]
+    # A poll that may start while its last run is still busy, and returns at once when it is (the export
+    # jobs: a build takes minutes, and APScheduler would log every skipped poll as a warning).
+    max_instances: int = 1
 
 
 def job_table(config: Mapping[str, Any]) -> tuple[Job, ...]:
@@ -82,6 +86,7 @@ def job_table(config: Mapping[str, Any]) -> tuple[Job, ...]:
             "export-jobs",
             IntervalTrigger(seconds=export_poll_seconds(config), timezone=TOKYO),
             run_export_jobs,
+            max_instances=2,
         ),
         Job("export-cleanup", IntervalTrigger(hours=1, timezone=TOKYO), remove_expired_exports),
     )
@@ -121,7 +126,8 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
     """The scheduler with every job of the table added, not started (tests inspect it)."""
     scheduler = BlockingScheduler(timezone=TOKYO, job_defaults=JOB_DEFAULTS)
     for job in job_table(app.config):
-        scheduler.add_job(_fire, job.trigger, args=(app, job), id=job.name, name=job.name, **JOB_DEFAULTS)
+        options = {**JOB_DEFAULTS, "max_instances": job.max_instances}
+        scheduler.add_job(_fire, job.trigger, args=(app, job), id=job.name, name=job.name, **options)
     return scheduler
 
 
@@ -263,18 +269,27 @@ def record_heartbeat(app: Flask, now: datetime) -> Outcome:
 def run_export_jobs(app: Flask, now: datetime) -> Outcome:
     """Build the queued .xlsx exports (export_jobs.py). Polled every few seconds: a poll that finds
     nothing queued records and logs nothing."""
-    with app.app_context():
-        if not export_jobs.queued_ids():
-            return Outcome(ok=True, summary="queued=0")
+    if not _BUILDING.acquire(blocking=False):
+        return Outcome(ok=True, summary="building")
+    try:
+        with app.app_context():
+            if not export_jobs.queued_ids():
+                return Outcome(ok=True, summary="queued=0")
 
-    def work() -> Outcome:
-        result = export_jobs.run_pending(worker_name())
-        return Outcome(
-            ok=result.failed == 0,
-            summary=f"built={result.built} failed={result.failed} skipped_taken={result.taken}",
-        )
+        def work() -> Outcome:
+            result = export_jobs.run_pending(worker_name())
+            return Outcome(
+                ok=result.failed == 0,
+                summary=f"built={result.built} failed={result.failed} skipped_taken={result.taken}",
+            )
 
-    return run_job(app, EXPORT_RUN, now, work)
+        return run_job(app, EXPORT_RUN, now, work)
+    finally:
+        _BUILDING.release()
+
+
+# One export build at a time in this process: a workbook's memory is bounded, two at once would double it.
+_BUILDING = threading.Lock()
 
 
 def remove_expired_exports(app: Flask, now: datetime) -> Outcome:

@@ -348,3 +348,29 @@ def test_a_job_built_workbook_prints_each_summary_sheet_one_page_wide(
     assert list(pages) == ["派遣一覧", *SUMMARY_SHEETS]
     for name in SUMMARY_SHEETS:
         assert len(pages[name]) == 1, (name, pages[name])
+
+
+def test_a_job_left_running_by_a_stopped_scheduler_is_failed_after_two_hours(
+    app: Flask, client: FlaskClient, demo: None, folder: Path
+) -> None:
+    progress = ask(client)
+    [job] = jobs(app)
+    with app.app_context():
+        assert export_jobs.claim(job.id, "scheduler-that-stopped")
+        export_jobs.remove_expired(datetime.now(UTC) + timedelta(minutes=90))
+        assert "作成中" in client.get(progress).text
+        export_jobs.remove_expired(datetime.now(UTC) + timedelta(hours=3))
+    page = client.get(progress)
+    assert (
+        "作成が中断されました（スケジューラーが停止した可能性があります）。もう一度出力してください。"
+        in page.text
+    )
+
+
+def test_a_poll_during_a_build_returns_at_once(
+    app: Flask, client: FlaskClient, demo: None, folder: Path
+) -> None:
+    ask(client)
+    with scheduler._BUILDING:
+        assert scheduler.run_export_jobs(app, datetime.now(UTC)).summary == "building"
+    assert jobs(app)[0].status == "queued"

@@ -24,6 +24,7 @@ from dispatch import access, export_jobs
 from dispatch.access import visible_to
 from dispatch.closing import close_day
 from dispatch.entries import EntryDraft, delete_entry, update_entry
+from dispatch.exports import workbook_entry_count
 from dispatch.extensions import db
 from dispatch.models import Delivery, DeliveryStatus, Disaster, Entry, Role, User
 from dispatch.query import EntryFilter
@@ -152,18 +153,15 @@ def phone_demo(app: Flask, demo: None, tmp_path: Path) -> PhoneDemo:
         db.session.commit()
         values = {"entry_id": edited.id, "recipient_id": at_oga.id, "user_id": oga.id}
         app.config["EXPORT_JOB_FOLDER"] = str(tmp_path / "exports")
-        jobs = {
-            login.name: export_jobs.ask(
-                login.user,
-                disaster,
-                "totals",
-                EntryFilter(visible_to=visible_to(login.user)),
-                date(2023, 10, 31),
-                "集計_令和5年10月31日時点.xlsx",
-            ).id
-            for login in logins
-            if login.user is not None
-        }
+        # Each login's own export job, built: only its owner may see its progress page and its file.
+        jobs = {}
+        for login in logins:
+            if login.user is None:
+                continue
+            flt, as_of = EntryFilter(visible_to=visible_to(login.user)), date(2023, 10, 31)
+            rows = workbook_entry_count(disaster, flt, as_of)
+            name = "集計_令和5年10月31日時点.xlsx"
+            jobs[login.name] = export_jobs.ask(login.user, disaster, "totals", flt, as_of, name, rows).id
         db.session.commit()
         export_jobs.run_pending("phone-test")
     return PhoneDemo(app, logins, values, jobs)

@@ -91,7 +91,9 @@ def test_the_scheduler_has_exactly_the_listed_jobs_in_tokyo_time(app: Flask) -> 
     assert [job.id for job in jobs] == [job.name for job in scheduler.job_table(app.config)]
     for job in jobs:
         # APScheduler's default grace is one second: a job a little late would be dropped silently.
-        assert (job.misfire_grace_time, job.coalesce, job.max_instances) == (3600, True, 1), job.id
+        # The export poll alone may start beside a running build, to return at once (no skipped-run warnings).
+        overlap = 2 if job.id == "export-jobs" else 1
+        assert (job.misfire_grace_time, job.coalesce, job.max_instances) == (3600, True, overlap), job.id
         assert job.trigger.timezone == TOKYO, job.id
 
     digest, retry, heartbeat, export_jobs, export_cleanup = jobs

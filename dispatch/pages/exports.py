@@ -177,7 +177,7 @@ def _workbook(
             raise TooManyRows(count)
         if count > export_jobs.threshold():
             user = current_user._get_current_object()
-            job = write(lambda: export_jobs.ask(user, disaster, kind, flt, as_of, filename))
+            job = write(lambda: export_jobs.ask(user, disaster, kind, flt, as_of, filename, count))
             return redirect(url_for("exports.export_job", slug=disaster.slug, job_id=job.id))
         return xlsx_response(filename, fallback, lambda file: write_workbook(file, disaster, flt, as_of))
     except TooManyRows as exc:
