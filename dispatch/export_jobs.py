@@ -64,9 +64,9 @@ def keep_for() -> timedelta:
 
 
 def ask(
-    user: User, disaster: Disaster, kind: str, flt: EntryFilter, as_of: date, file_name: str, rows: int
+    user: User, disaster: Disaster, kind: str, flt: EntryFilter, as_of: date, file_name: str
 ) -> ExportJob:
-    """Queue a workbook of ``rows`` entries (counted before the lock) for the user, under the write lock;
+    """Queue a workbook for the user, under the write lock (its entries are counted when it is built);
     the same workbook asked for again while its job is queued, running or built is that job, so reloading
     the page queues nothing more."""
     assert kind in KINDS
@@ -93,7 +93,6 @@ def ask(
         filters=filters,
         visible_to=flt.visible_to,
         status=ExportStatus.QUEUED,
-        rows_total=rows,
         file_name=file_name,
     )
     db.session.add(job)

@@ -267,6 +267,14 @@ def workbook_entry_count(disaster: Disaster, flt: EntryFilter, as_of: date) -> i
     return db.session.scalar(apply_filter(joined(select(func.count(Entry.id))), disaster, entries)) or 0
 
 
+def workbook_entry_count_past(disaster: Disaster, flt: EntryFilter, as_of: date, limit: int) -> int:
+    """The same count, counting no further than ``limit``: whether a workbook is large is known after
+    reading at most that many entries, however many there are (a request counting a million took seconds)."""
+    entries = _workbook_entries(flt, as_of)
+    first = apply_filter(joined(select(Entry.id)), disaster, entries).limit(limit).subquery()
+    return db.session.scalar(select(func.count()).select_from(first)) or 0
+
+
 def _workbook_entries(flt: EntryFilter, as_of: date) -> EntryFilter:
     return flt.narrowed(date_to=as_of if flt.date_to is None else min(as_of, flt.date_to))
 

@@ -101,7 +101,8 @@ def test_a_large_workbook_is_built_as_a_job_with_the_cells_of_the_immediate_one(
     progress = ask(client)
     page = client.get(progress)
     assert page.status_code == 200
-    assert "順番待ち" in page.text and "0 / 549行（0%）" in page.text
+    assert "順番待ち" in page.text and "作成を始めるときに件数を数えます" in page.text
+    assert "100件を超える" in page.text
     # Reloads itself without a script until the job is done.
     assert page.headers["Refresh"] == "3"
     assert "ダウンロード" not in page.text
@@ -169,7 +170,11 @@ def test_the_progress_page_shows_rows_written_while_the_job_runs(
 ) -> None:
     progress = ask(client)
     with app.app_context():
-        db.session.execute(update(ExportJob).values(status=ExportStatus.RUNNING, rows_written=200))
+        db.session.execute(
+            update(ExportJob).values(
+                status=ExportStatus.RUNNING, started_at=datetime.now(UTC), rows_total=549, rows_written=200
+            )
+        )
         db.session.commit()
     page = client.get(progress)
     assert "作成中" in page.text and "200 / 549行（36%）" in page.text

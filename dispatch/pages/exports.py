@@ -19,7 +19,6 @@ from .. import clock, export_jobs
 from ..exports import (
     ENCODINGS,
     ENTRY_HEADER,
-    EXCEL_MAX_ROWS,
     TooManyRows,
     Unencodable,
     check_cp932,
@@ -30,7 +29,7 @@ from ..exports import (
     last_entry_date,
     monthly_rows,
     totals_csv_rows,
-    workbook_entry_count,
+    workbook_entry_count_past,
     write_monthly_workbook,
     write_workbook,
     xlsx_response,
@@ -171,13 +170,12 @@ def _workbook(
     filename: str, fallback: str, disaster: Disaster, flt: EntryFilter, as_of: date, kind: str
 ) -> Response | WerkzeugResponse | Refused:
     """The workbook at once, or past EXPORT_JOB_ROWS entries a job for the scheduler and its progress page."""
-    count = workbook_entry_count(disaster, flt, as_of)
+    threshold = export_jobs.threshold()
     try:
-        if count + 1 > EXCEL_MAX_ROWS:
-            raise TooManyRows(count)
-        if count > export_jobs.threshold():
+        if workbook_entry_count_past(disaster, flt, as_of, threshold + 1) > threshold:
+            # Counted whole by the job; one past Excel's rows fails there with the same message.
             user = current_user._get_current_object()
-            job = write(lambda: export_jobs.ask(user, disaster, kind, flt, as_of, filename, count))
+            job = write(lambda: export_jobs.ask(user, disaster, kind, flt, as_of, filename))
             return redirect(url_for("exports.export_job", slug=disaster.slug, job_id=job.id))
         return xlsx_response(filename, fallback, lambda file: write_workbook(file, disaster, flt, as_of))
     except TooManyRows as exc:
@@ -200,6 +198,9 @@ def export_job(slug: str, job_id: int) -> Response | str:
         finished=finished,
         available=export_jobs.file_of(job) is not None,
         keep_hours=export_jobs.keep_for().total_seconds() / 3600,
+        # Counted when the build starts (an empty workbook counts as soon as it is built).
+        counted=job.started_at is not None and (job.rows_total > 0 or finished),
+        threshold=export_jobs.threshold(),
         percent=min(100, job.rows_written * 100 // job.rows_total) if job.rows_total else 0,
     )
     response = Response(body)
