@@ -38,7 +38,7 @@ from flask import Flask
 from flask_login import FlaskLoginClient
 from sqlalchemy import delete, func, select
 
-from bench import dataset, load
+from bench import dataset, export_job, load
 from bench.child import sql_time
 from bench.compat import first_module
 from bench.dataset import END, MID, SLUG, START, make_app
@@ -1516,6 +1516,8 @@ def measure(
         ("", site.close),
         ("import", imports),
         ("exports", lambda: section_f(report, s, import_memory)),
+        # Issue 15: the same .xlsx export built as a job, and the progress page meanwhile (export_job.py).
+        ("exports", lambda: export_job.section(report, s.rows, s.target)),
         ("digests", lambda: section_d(report, s)),
         ("growth", lambda: section_g(report, s, at_full) if at_full else None),
         # Last: they add entries to the data set.

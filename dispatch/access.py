@@ -74,6 +74,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "exports.totals_xlsx": EVERYONE,
     "exports.monthly_csv": EVERYONE,
     "exports.monthly_xlsx": EVERYONE,
+    # A large workbook built as a job: only the one who asked for it, or an administrator (export_jobs.job_for).
+    "exports.export_job": EVERYONE,
+    "exports.export_job_file": EVERYONE,
     # Digests (mail_views): a municipality reads its own recipients and previews its own digest only.
     "recipients.recipients_admin": ADMINS,
     "recipients.edit_recipient": ADMINS,

@@ -20,7 +20,7 @@ from flask.cli import with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import select
 
-from . import clock, tally
+from . import clock, export_jobs, tally
 from .accounts import create_user, find_user, reset_password
 from .actors import CLI_ACTOR
 from .backup import BackupError, backup_sqlite
@@ -37,7 +37,7 @@ from .masterdata import load_master_data
 from .models import Disaster, Organisation, Role, utcnow
 from .recipients import DIVISION_LABEL, add_recipient
 from .reports import status_report
-from .scheduler import job_table, run_scheduler
+from .scheduler import job_table, run_scheduler, worker_name
 from .seeding import seed_founding_case, seed_sending_case
 from .totals import Dimension, Interval, interval_json, interval_totals, totals
 from .wareki import WarekiError, format_long, parse_date
@@ -377,6 +377,18 @@ def add_recipient_command(target: tuple[str, ...], division: bool, note: str, se
     click.echo(f"added recipient {email} for {owner}" + (" (also on empty days)" if send_empty else ""))
 
 
+@click.command("run-export-jobs")
+@with_appcontext
+def run_export_jobs_command() -> None:
+    """Build the queued .xlsx exports now, as the scheduler would (exit 1 when one failed)."""
+    result = export_jobs.run_pending(worker_name())
+    click.echo(f"built={result.built} failed={result.failed} skipped_taken={result.taken}")
+    if result.failed:
+        raise click.ClickException(
+            f"Excel の出力{result.failed}件を作成できませんでした（進捗ページに理由があります）。"
+        )
+
+
 @click.command("run-scheduler")
 @with_appcontext
 def run_scheduler_command() -> None:
@@ -401,6 +413,7 @@ COMMANDS = (
     send_digests_command,
     add_recipient_command,
     run_scheduler_command,
+    run_export_jobs_command,
 )
 
 

@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .limits import EXPORT_JOB_KEEP_HOURS, EXPORT_JOB_ROWS
+
 DEV_SECRET_KEY = "dev-only-not-secret"
 TIME_ZONE = "Asia/Tokyo"
 
@@ -65,6 +67,13 @@ def default_settings() -> dict[str, Any]:
         # Whose tool this is (自団体): an organisation's code, e.g. DISPATCH_OWN_ORGANISATION=050008 for 秋田県.
         # Reports and the dashboard speak from its side (viewpoint.py); unset, from the affected prefecture's.
         "OWN_ORGANISATION": None,
+        # An .xlsx export of more entries than EXPORT_JOB_ROWS is built by the scheduler as a job
+        # (export_jobs.py), which looks for queued ones every EXPORT_JOB_POLL_SECONDS; a built file is kept
+        # EXPORT_JOB_KEEP_HOURS in EXPORT_JOB_FOLDER (None: instance/exports).
+        "EXPORT_JOB_ROWS": EXPORT_JOB_ROWS,
+        "EXPORT_JOB_POLL_SECONDS": 5,
+        "EXPORT_JOB_KEEP_HOURS": EXPORT_JOB_KEEP_HOURS,
+        "EXPORT_JOB_FOLDER": None,
     }
 
 

@@ -261,22 +261,54 @@ _FILTER_LABELS = {
 CROSS_TABLE_LIMIT = 200
 
 
-def write_workbook(target: IO[bytes], disaster: Disaster, flt: EntryFilter, as_of: date) -> None:
+def workbook_entry_count(disaster: Disaster, flt: EntryFilter, as_of: date) -> int:
+    """The entries the workbook's 派遣一覧 holds: those of the filter up to ``as_of``."""
+    entries = _workbook_entries(flt, as_of)
+    return db.session.scalar(apply_filter(joined(select(func.count(Entry.id))), disaster, entries)) or 0
+
+
+def workbook_entry_count_past(disaster: Disaster, flt: EntryFilter, as_of: date, limit: int) -> int:
+    """The same count, counting no further than ``limit``: whether a workbook is large is known after
+    reading at most that many entries, however many there are (a request counting a million took seconds)."""
+    entries = _workbook_entries(flt, as_of)
+    first = apply_filter(joined(select(Entry.id)), disaster, entries).limit(limit).subquery()
+    return db.session.scalar(select(func.count()).select_from(first)) or 0
+
+
+def _workbook_entries(flt: EntryFilter, as_of: date) -> EntryFilter:
+    return flt.narrowed(date_to=as_of if flt.date_to is None else min(as_of, flt.date_to))
+
+
+# How often, in entries, a workbook built as a job reports its progress (export_jobs.py).
+PROGRESS_EVERY = 5_000
+
+
+def write_workbook(
+    target: IO[bytes],
+    disaster: Disaster,
+    flt: EntryFilter,
+    as_of: date,
+    progress: Callable[[int], None] | None = None,
+) -> None:
     """The entries up to ``as_of`` with the filter, then totals by dimension and the cross tables as of it.
 
     Sheet 派遣一覧 comes first and starts with the importer's header row, so the file imports as it is.
     Every sheet prints as it is: A4, one page wide, its title rows on every page, ruled, the disaster and
     the as-of date in the page header and page numbers in the footer.
     Write-only: each sheet goes to a temporary file row by row, so memory stays flat. Raises TooManyRows,
-    before writing anything, when the entries would not fit on one Excel sheet.
+    before writing anything, when the entries would not fit on one Excel sheet. ``progress``, when given,
+    is called with the entries written so far every PROGRESS_EVERY entries and once they are all written.
     """
-    entries = flt.narrowed(date_to=as_of if flt.date_to is None else min(as_of, flt.date_to))
-    count = db.session.scalar(apply_filter(joined(select(func.count(Entry.id))), disaster, entries)) or 0
+    entries = _workbook_entries(flt, as_of)
+    count = workbook_entry_count(disaster, flt, as_of)
     if count + 1 > EXCEL_MAX_ROWS:
         raise TooManyRows(count)
     workbook = Workbook(write_only=True)
     page = _page_header_footer(disaster.name, as_of)
-    _entries_sheet(workbook.create_sheet("派遣一覧"), page, entry_rows(disaster, entries))
+    rows: Iterable[EntryRow] = entry_rows(disaster, entries)
+    if progress is not None:
+        rows = _reporting(rows, progress)
+    _entries_sheet(workbook.create_sheet("派遣一覧"), page, rows)
     scope = _scope(disaster, flt, as_of)
     for by in TOTAL_DIMENSIONS:
         title = f"{by.label}別"
@@ -295,6 +327,16 @@ def write_workbook(target: IO[bytes], disaster: Disaster, flt: EntryFilter, as_o
             cross_table(disaster, as_of, rows_by, cols_by, flt, limit=CROSS_TABLE_LIMIT),
         )
     workbook.save(target)
+
+
+def _reporting(rows: Iterable[EntryRow], progress: Callable[[int], None]) -> Iterator[EntryRow]:
+    written = 0
+    for row in rows:
+        yield row
+        written += 1
+        if written % PROGRESS_EVERY == 0:
+            progress(written)
+    progress(written)
 
 
 def _heading(disaster: Disaster, subject: str, as_of: date, scope: str) -> str:
@@ -580,6 +622,11 @@ def xlsx_response(filename: str, fallback: str, write: Callable[[IO[bytes]], Non
     except BaseException:
         file.close()
         raise
+    return file_response(file, size, filename, fallback)
+
+
+def file_response(file: IO[bytes], size: int, filename: str, fallback: str) -> Response:
+    """Send an open workbook from where it stands, in chunks, closing it once sent or abandoned."""
     response = Response(_chunks(file), mimetype=XLSX_MIMETYPE)
     # Closed when the last chunk is read, and when the server closes a response it did not finish.
     response.call_on_close(file.close)

@@ -49,3 +49,11 @@ XLSX_MAX_PARTS = 1_000
 XLSX_MAX_RATIO = 100
 # Parts smaller than this may compress better than XLSX_MAX_RATIO: their size alone bounds them.
 XLSX_RATIO_FROM = 1024 * 1024
+
+# An .xlsx export of more entries than this is built by the scheduler process as a job, with a progress
+# page (export_jobs.py): openpyxl writes about 20,000-40,000 entries a second on a busy machine, so a
+# workbook this size is sent in a few seconds, and a larger one would keep a request (and nginx's 60 s
+# proxy timeout) waiting. DISPATCH_EXPORT_JOB_ROWS overrides it (config.py); CSV always streams.
+EXPORT_JOB_ROWS = 50_000
+# Hours a built workbook is kept for its download before it is removed.
+EXPORT_JOB_KEEP_HOURS = 24

@@ -543,3 +543,52 @@ class JobRun(Model):
     last_ok: Mapped[bool] = mapped_column(default=True)
     # For the daily digest: the last date whose digests a run completed (catch-up compares with it).
     last_digest_date: Mapped[date | None] = mapped_column(Date)
+
+
+class ExportStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    # Done, and its file removed once it was kept EXPORT_JOB_KEEP_HOURS (export_jobs.remove_expired).
+    EXPIRED = "expired"
+
+
+class ExportJob(Model):
+    """A large .xlsx export asked for on a page and built by the scheduler process (export_jobs.py).
+
+    The row is claimed by a guarded UPDATE of its status from queued to running, so of two schedulers one
+    builds it and the other finds nothing to claim. What the file holds is fixed when it is asked for:
+    the filter's codes, the as-of date and, for a municipality user, its organisation (visible_to).
+    """
+
+    __tablename__ = "export_job"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed', 'expired')", name="status"),
+        CheckConstraint("kind IN ('entries', 'totals')", name="kind"),
+        Index("ix_export_job_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    disaster_id: Mapped[int] = mapped_column(ForeignKey("disaster.id", ondelete="CASCADE"))
+    # entries.xlsx (the list's filters) or totals.xlsx (the whole disaster as of a date).
+    kind: Mapped[str] = mapped_column(String(16))
+    as_of: Mapped[date] = mapped_column(Date)
+    # EntryFilter.as_params(): codes and ISO dates, as in the export's URL.
+    filters: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    visible_to: Mapped[int | None] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default=ExportStatus.QUEUED)
+    rows_written: Mapped[int] = mapped_column(default=0)
+    rows_total: Mapped[int] = mapped_column(default=0)
+    # The download's name (Japanese), and the file under the instance folder once built.
+    file_name: Mapped[str] = mapped_column(String(300), default="")
+    file_path: Mapped[str] = mapped_column(String(500), default="")
+    file_size: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    claimed_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    disaster: Mapped[Disaster] = relationship()

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time as timer
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
-from . import delivery
+from . import delivery, export_jobs
 from .config import TIME_ZONE
 from .errors import Busy
 from .extensions import db
@@ -41,6 +42,8 @@ LOG = logging.getLogger("dispatch.scheduler")
 HEARTBEAT_RUN = "scheduler"
 DIGEST_RUN = "digest"
 RETRY_RUN = "retry"
+EXPORT_RUN = "export-jobs"
+EXPORT_CLEANUP_RUN = "export-cleanup"
 
 # A job late by up to an hour (the process was busy or the machine suspended) still runs, once: APScheduler's
 # default grace of one second would silently drop it. max_instances=1: a slow run is never overlapped by the
@@ -67,6 +70,9 @@ class Job:
     trigger: BaseTrigger
     # Called with the app and the time it fires (aware, UTC).
     function: Callable[[Flask, datetime], Outcome]
+    # A poll that may start while its last run is still busy, and returns at once when it is (the export
+    # jobs: a build takes minutes, and APScheduler would log every skipped poll as a warning).
+    max_instances: int = 1
 
 
 def job_table(config: Mapping[str, Any]) -> tuple[Job, ...]:
@@ -76,7 +82,19 @@ def job_table(config: Mapping[str, Any]) -> tuple[Job, ...]:
         Job("digest", CronTrigger(hour=at.hour, minute=at.minute, timezone=TOKYO), scheduled_digest),
         Job("retry", IntervalTrigger(minutes=retry_minutes(config), timezone=TOKYO), run_retry_job),
         Job("heartbeat", IntervalTrigger(minutes=1, timezone=TOKYO), record_heartbeat),
+        Job(
+            "export-jobs",
+            IntervalTrigger(seconds=export_poll_seconds(config), timezone=TOKYO),
+            run_export_jobs,
+            max_instances=2,
+        ),
+        Job("export-cleanup", IntervalTrigger(hours=1, timezone=TOKYO), remove_expired_exports),
     )
+
+
+def export_poll_seconds(config: Mapping[str, Any]) -> int:
+    """EXPORT_JOB_POLL_SECONDS (5): how often the scheduler looks for queued .xlsx exports."""
+    return max(1, int(config.get("EXPORT_JOB_POLL_SECONDS") or 5))
 
 
 def digest_time(config: Mapping[str, Any]) -> time:
@@ -108,7 +126,8 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
     """The scheduler with every job of the table added, not started (tests inspect it)."""
     scheduler = BlockingScheduler(timezone=TOKYO, job_defaults=JOB_DEFAULTS)
     for job in job_table(app.config):
-        scheduler.add_job(_fire, job.trigger, args=(app, job), id=job.name, name=job.name, **JOB_DEFAULTS)
+        options = {**JOB_DEFAULTS, "max_instances": job.max_instances}
+        scheduler.add_job(_fire, job.trigger, args=(app, job), id=job.name, name=job.name, **options)
     return scheduler
 
 
@@ -245,6 +264,42 @@ def run_retry_job(app: Flask, now: datetime) -> Outcome:
 def record_heartbeat(app: Flask, now: datetime) -> Outcome:
     """The health check reads JobRun("scheduler").last_started_at to tell whether the scheduler is alive."""
     return run_job(app, HEARTBEAT_RUN, now, lambda: Outcome(ok=True, summary=f"worker={worker_name()}"))
+
+
+def run_export_jobs(app: Flask, now: datetime) -> Outcome:
+    """Build the queued .xlsx exports (export_jobs.py). Polled every few seconds: a poll that finds
+    nothing queued records and logs nothing."""
+    if not _BUILDING.acquire(blocking=False):
+        return Outcome(ok=True, summary="building")
+    try:
+        with app.app_context():
+            if not export_jobs.queued_ids():
+                return Outcome(ok=True, summary="queued=0")
+
+        def work() -> Outcome:
+            result = export_jobs.run_pending(worker_name())
+            return Outcome(
+                ok=result.failed == 0,
+                summary=f"built={result.built} failed={result.failed} skipped_taken={result.taken}",
+            )
+
+        return run_job(app, EXPORT_RUN, now, work)
+    finally:
+        _BUILDING.release()
+
+
+# One export build at a time in this process: a workbook's memory is bounded, two at once would double it.
+_BUILDING = threading.Lock()
+
+
+def remove_expired_exports(app: Flask, now: datetime) -> Outcome:
+    """Remove the .xlsx exports built longer than EXPORT_JOB_KEEP_HOURS ago."""
+    return run_job(
+        app,
+        EXPORT_CLEANUP_RUN,
+        now,
+        lambda: Outcome(ok=True, summary=f"removed={export_jobs.remove_expired(now)}"),
+    )
 
 
 def run_job(app: Flask, name: str, now: datetime, work: Callable[[], Outcome]) -> Outcome:

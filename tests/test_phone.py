@@ -20,11 +20,13 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser, Page
 
-from dispatch import access
+from dispatch import access, export_jobs
+from dispatch.access import visible_to
 from dispatch.closing import close_day
 from dispatch.entries import EntryDraft, delete_entry, update_entry
 from dispatch.extensions import db
 from dispatch.models import Delivery, DeliveryStatus, Disaster, Entry, Role, User
+from dispatch.query import EntryFilter
 from dispatch.recipients import add_recipient
 from tests import factories
 from tests.browser import chromium, live_server, log_in
@@ -84,10 +86,12 @@ class PhoneDemo:
     app: Flask
     logins: list[Login]
     values: dict[str, int]  # path arguments: an entry 男鹿市 sees, a user, a recipient
+    # Each login's own large-export job (only its owner may see it), built: its page and its file.
+    jobs: dict[str, int]
 
 
 @pytest.fixture
-def phone_demo(app: Flask, demo: None) -> PhoneDemo:
+def phone_demo(app: Flask, demo: None, tmp_path: Path) -> PhoneDemo:
     """The demo with what makes every page show its widest content: an edited and a deleted entry (history,
     audit log with its restore form), closed days, recipients and a failed delivery with its error."""
     oga = make_user(app, Role.MUNICIPALITY, "phone-oga", OGA)
@@ -147,7 +151,18 @@ def phone_demo(app: Flask, demo: None) -> PhoneDemo:
         )
         db.session.commit()
         values = {"entry_id": edited.id, "recipient_id": at_oga.id, "user_id": oga.id}
-    return PhoneDemo(app, logins, values)
+        app.config["EXPORT_JOB_FOLDER"] = str(tmp_path / "exports")
+        # Each login's own export job, built: only its owner may see its progress page and its file.
+        jobs = {}
+        for login in logins:
+            if login.user is None:
+                continue
+            flt, as_of = EntryFilter(visible_to=visible_to(login.user)), date(2023, 10, 31)
+            name = "集計_令和5年10月31日時点.xlsx"
+            jobs[login.name] = export_jobs.ask(login.user, disaster, "totals", flt, as_of, name).id
+        db.session.commit()
+        export_jobs.run_pending("phone-test")
+    return PhoneDemo(app, logins, values, jobs)
 
 
 def _draft_of(entry: Entry) -> EntryDraft:
@@ -163,11 +178,19 @@ def _draft_of(entry: Entry) -> EntryDraft:
     )
 
 
-def reachable(app: Flask, login: Login, values: dict[str, Any]) -> tuple[list[Visit], list[str]]:
+def reachable(
+    app: Flask, login: Login, values: dict[str, Any], jobs: dict[str, int]
+) -> tuple[list[Visit], list[str]]:
     """Every GET route the login may reach, as a URL with the demo's values; and the routes left out
     because they name a file (.csv, .xlsx, .json, .pdf) or answer something other than HTML (/healthz)."""
     # code: an organisation's page in the 団体マスタ (五城目町).
-    path_values = {"slug": SLUG, "filename": "app.css", "code": "053619", **values}
+    path_values = {
+        "slug": SLUG,
+        "filename": "app.css",
+        "code": "053619",
+        **values,
+        "job_id": jobs.get(login.name),
+    }
     client: FlaskClient = logged_in(app, login.user) if login.user else app.test_client()
     pages, not_pages = [], []
     with app.test_request_context():
@@ -276,7 +299,7 @@ def menu_problems(page: Page, login: str, shots: Path) -> list[str]:
 
 def test_every_page_fits_a_phone(phone_demo: PhoneDemo) -> None:
     app, logins, values = phone_demo.app, phone_demo.logins, phone_demo.values
-    plan = {login.name: reachable(app, login, values) for login in logins}
+    plan = {login.name: reachable(app, login, values, phone_demo.jobs) for login in logins}
     # The rule keeps pages and drops downloads: the lists below would go stale if it did not.
     assert "/disasters/akita-2023-rain/entries.csv" in plan["admin"][1]
     assert any(v.endpoint == "entries.entry_list" for v in plan["municipality"][0])

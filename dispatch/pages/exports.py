@@ -1,7 +1,8 @@
 """Downloads: the entries (with the list's filters) and the totals, as CSV and .xlsx.
 
 Every export goes through the same filter as the pages, including what a municipality user may see, so a file
-never holds more than the screen shows. CSV streams; a workbook is written row by row to a temporary file.
+never holds more than the screen shows. CSV streams; a workbook is written row by row to a temporary file,
+or, past EXPORT_JOB_ROWS entries, built by the scheduler as a job with a progress page (export_jobs.py).
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask_login import current_user
 from markupsafe import Markup
+from werkzeug.wrappers import Response as WerkzeugResponse
 
-from .. import clock
+from .. import clock, export_jobs
 from ..exports import (
     ENCODINGS,
     ENTRY_HEADER,
@@ -22,9 +25,11 @@ from ..exports import (
     csv_entry_rows,
     csv_lines,
     csv_response,
+    file_response,
     last_entry_date,
     monthly_rows,
     totals_csv_rows,
+    workbook_entry_count_past,
     write_monthly_workbook,
     write_workbook,
     xlsx_response,
@@ -33,7 +38,7 @@ from ..models import Disaster
 from ..query import EntryFilter
 from ..totals import Dimension, totals
 from ..wareki import format_long
-from ..web import as_of_from_request, disaster_or_404, visible_filter
+from ..web import as_of_from_request, disaster_or_404, visible_filter, write, writes
 from .entries import list_filter
 from .totals import interval_from_request
 
@@ -41,6 +46,8 @@ bp = Blueprint("exports", __name__)
 
 # A refused export: the error page and its status.
 Refused = tuple[str, int]
+# Seconds between reloads of a job's progress page.
+REFRESH_SECONDS = 3
 
 
 @bp.get("/disasters/<slug>/entries.csv")
@@ -67,7 +74,8 @@ def entries_csv(slug: str) -> Response | Refused:
 
 
 @bp.get("/disasters/<slug>/entries.xlsx")
-def entries_xlsx(slug: str) -> Response | Refused:
+@writes
+def entries_xlsx(slug: str) -> Response | WerkzeugResponse | Refused:
     disaster = disaster_or_404(slug)
     flt, errors = list_filter()
     if errors:
@@ -79,11 +87,13 @@ def entries_xlsx(slug: str) -> Response | Refused:
         disaster,
         flt,
         as_of,
+        "entries",
     )
 
 
 @bp.get("/disasters/<slug>/totals.xlsx")
-def totals_xlsx(slug: str) -> Response | Refused:
+@writes
+def totals_xlsx(slug: str) -> Response | WerkzeugResponse | Refused:
     disaster = disaster_or_404(slug)
     as_of, error = as_of_from_request()
     if error:
@@ -94,6 +104,7 @@ def totals_xlsx(slug: str) -> Response | Refused:
         disaster,
         visible_filter(),
         as_of,
+        "totals",
     )
 
 
@@ -156,12 +167,60 @@ def monthly_xlsx(slug: str) -> Response | Refused:
 
 
 def _workbook(
-    filename: str, fallback: str, disaster: Disaster, flt: EntryFilter, as_of: date
-) -> Response | Refused:
+    filename: str, fallback: str, disaster: Disaster, flt: EntryFilter, as_of: date, kind: str
+) -> Response | WerkzeugResponse | Refused:
+    """The workbook at once, or past EXPORT_JOB_ROWS entries a job for the scheduler and its progress page."""
+    threshold = export_jobs.threshold()
     try:
+        if workbook_entry_count_past(disaster, flt, as_of, threshold + 1) > threshold:
+            # Counted whole by the job; one past Excel's rows fails there with the same message.
+            user = current_user._get_current_object()
+            job = write(lambda: export_jobs.ask(user, disaster, kind, flt, as_of, filename))
+            return redirect(url_for("exports.export_job", slug=disaster.slug, job_id=job.id))
         return xlsx_response(filename, fallback, lambda file: write_workbook(file, disaster, flt, as_of))
     except TooManyRows as exc:
         return render_template("error.html", title="Excel の行数の上限を超えます", message=str(exc)), 422
+
+
+@bp.get("/disasters/<slug>/exports/<int:job_id>")
+def export_job(slug: str, job_id: int) -> Response | str:
+    """A large workbook's progress: rows written of the total, reloading itself (a Refresh header, no
+    script) until it is built; then its download link, or why it failed."""
+    disaster = disaster_or_404(slug)
+    job = export_jobs.job_for(current_user, disaster, job_id)
+    if job is None:
+        abort(404)
+    finished = job.status not in export_jobs.UNFINISHED
+    body = render_template(
+        "export_job.html",
+        disaster=disaster,
+        job=job,
+        finished=finished,
+        available=export_jobs.file_of(job) is not None,
+        keep_hours=export_jobs.keep_for().total_seconds() / 3600,
+        # Counted when the build starts (an empty workbook counts as soon as it is built).
+        counted=job.started_at is not None and (job.rows_total > 0 or finished),
+        threshold=export_jobs.threshold(),
+        percent=min(100, job.rows_written * 100 // job.rows_total) if job.rows_total else 0,
+    )
+    response = Response(body)
+    if not finished:
+        response.headers["Refresh"] = str(REFRESH_SECONDS)
+    # The page changes as the job runs: never from a cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/disasters/<slug>/exports/<int:job_id>/file")
+def export_job_file(slug: str, job_id: int) -> Response:
+    disaster = disaster_or_404(slug)
+    job = export_jobs.job_for(current_user, disaster, job_id)
+    path = export_jobs.file_of(job) if job is not None else None
+    if job is None or path is None:
+        abort(404)
+    fallback = f"{slug}_{job.kind}_{job.as_of.isoformat()}.xlsx"
+    file = path.open("rb")
+    return file_response(file, path.stat().st_size, job.file_name or fallback, fallback)
 
 
 def _list_as_of(disaster: Disaster, flt: EntryFilter) -> date:
