@@ -85,6 +85,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "digests.test_mail": ADMINS,
     "digests.resend_delivery": ADMINS,
     "digests.acknowledge_failures": CLOSERS,
+    # Requests and fill (pages/requests.py): HQ enters, reviewers close, a municipality its own body's.
+    "requests.fill_json": EVERYONE,
 }
 
 

@@ -541,3 +541,10 @@ class JobRun(Model):
     last_ok: Mapped[bool] = mapped_column(default=True)
     # For the daily digest: the last date whose digests a run completed (catch-up compares with it).
     last_digest_date: Mapped[date | None] = mapped_column(Date)
+
+
+# Requests and fill (issue 16) live in their own module; imported here so every table is in one metadata.
+from .request_models import Assignment as Assignment  # noqa: E402
+from .request_models import CounterpartAssignment as CounterpartAssignment  # noqa: E402
+from .request_models import RequestRevision as RequestRevision  # noqa: E402
+from .request_models import StaffRequest as StaffRequest  # noqa: E402

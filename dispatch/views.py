@@ -58,6 +58,7 @@ from .pages import (
     imports,
     organisations,
     recipients,
+    requests,
     totals,
 )
 from .web import COMMITTED, DECLARED_WRITING, WRITES, UndeclaredWrite
@@ -80,6 +81,7 @@ PAGES = (
     digests,
     admin,
     organisations,
+    requests,
     health,
 )
 

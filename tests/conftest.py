@@ -34,6 +34,10 @@ from tests.factories import (
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
 # Tables holding what a test writes; master data (organisation, duty) is loaded once and kept.
 TEST_TABLES = (
+    "counterpart_assignment",
+    "assignment",
+    "request_revision",
+    "staff_request",
     "delivery",
     "recipient",
     "job_run",
