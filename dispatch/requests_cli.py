@@ -17,6 +17,8 @@ from .cli import DATE, _disaster
 from .fill import FILL_COLUMNS, fill_on, long_term_fill
 from .wareki import format_long
 
+LONG_TERM_COLUMNS = ("destination", "job_type", "requested", "secured", "ratio")
+
 
 @click.command("fill")
 @with_appcontext
@@ -34,12 +36,10 @@ def fill_command(disaster_slug: str, day: date | None, fiscal_year: int | None, 
             return
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["destination", "job_type", "requested", "secured", "ratio"])
-        for row in long_term.rows:
-            shown = row.as_json()
-            writer.writerow(
-                [shown["destination"], shown["job_type"], row.requested, row.secured, shown["ratio"]]
-            )
+        writer.writerow(LONG_TERM_COLUMNS)
+        for line in long_term.rows:
+            figures = line.as_json()
+            writer.writerow([figures[column] for column in LONG_TERM_COLUMNS])
         sys.stdout.write(out.getvalue())
         return
     fill = fill_on(disaster, day or clock.today())
