@@ -49,11 +49,13 @@ from .pages import (
     auth,
     batches,
     closing,
+    counterparts,
     dashboard,
     digests,
     disasters,
     entries,
     exports,
+    fill,
     health,
     imports,
     organisations,
@@ -82,6 +84,8 @@ PAGES = (
     admin,
     organisations,
     requests,
+    counterparts,
+    fill,
     health,
 )
 
