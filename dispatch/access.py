@@ -102,6 +102,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "requests.request_state": frozenset({Role.ADMIN, Role.HQ, Role.REVIEWER}),
     "counterparts.counterpart_list": EVERYONE,
     "counterparts.add_counterpart_page": REQUEST_EDITORS,
+    "request_files.import_requests_page": REQUEST_EDITORS,
+    # Visibility is the export's filter (visible_to), as on the pages.
+    "request_files.requests_csv": EVERYONE,
+    "request_files.requests_xlsx": EVERYONE,
+    "request_files.fill_csv": EVERYONE,
+    "request_files.fill_xlsx": EVERYONE,
 }
 
 

@@ -67,7 +67,7 @@ class RequestDraft:
     note: str = ""
 
 
-def _check_figures(
+def check_figures(
     route: Route, persons: int, date_from: date, date_to: date, fiscal_year: int | None
 ) -> None:
     if not 0 <= persons <= MAX_PERSONS:
@@ -100,7 +100,7 @@ def create_request(disaster: Disaster, draft: RequestDraft, actor: Actor) -> Sta
     if draft.route is not Route.LONG_TERM and draft.duty is None:
         raise RequestRefused("業務を入力してください（中長期の要請のほかは必須です）。")
     _check_requester(draft.requester)
-    _check_figures(draft.route, draft.persons, draft.date_from, draft.date_to, draft.fiscal_year)
+    check_figures(draft.route, draft.persons, draft.date_from, draft.date_to, draft.fiscal_year)
     taken = db.session.scalar(
         select(StaffRequest.id).where(StaffRequest.disaster_id == disaster.id, StaffRequest.number == number)
     )
@@ -176,7 +176,7 @@ def revise_request(
     """A change from `date_from` on ("from 8/5, 10 more a day"): the earlier figures stay for earlier dates."""
     if request.state == RequestState.WITHDRAWN.value:
         raise RequestRefused("取下げられた要請は改訂できません。")
-    _check_figures(Route(request.route), persons, date_from, date_to, fiscal_year)
+    check_figures(Route(request.route), persons, date_from, date_to, fiscal_year)
     if any(r.date_from == date_from for r in request.revisions):
         raise RequestRefused(
             f"{format_long(date_from)}から適用する改訂は登録済みです。別の開始日にしてください。"

@@ -60,6 +60,7 @@ from .pages import (
     imports,
     organisations,
     recipients,
+    request_files,
     requests,
     totals,
 )
@@ -84,6 +85,7 @@ PAGES = (
     admin,
     organisations,
     requests,
+    request_files,
     counterparts,
     fill,
     health,
