@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from .extensions import db
 from .models import Disaster, Duty, Entry, Operation, Organisation, OrgKind, Tally
@@ -93,50 +93,32 @@ class Fill:
         }
 
 
-SR = StaffRequest.__table__
 RR = RequestRevision.__table__
 AS = Assignment.__table__
 E = Entry.__table__
 
 
-def _counts_on(disaster: Disaster, day: date) -> Any:
-    """Short-term requests of the disaster that count on `day`: not withdrawn by then."""
-    return (
-        (SR.c.disaster_id == disaster.id)
-        & (SR.c.route != Route.LONG_TERM.value)
-        & or_(SR.c.withdrawn_on.is_(None), SR.c.withdrawn_on > day)
-    )
-
-
 def requested_on(disaster: Disaster, day: date, organisation_id: int | None = None) -> dict[Key, int]:
-    latest = (
-        select(func.max(RR.c.date_from))
-        .where(RR.c.request_id == SR.c.id, RR.c.date_from <= day)
-        .scalar_subquery()
-        .correlate(SR)
-    )
+    """Persons a day asked for on `day`: the revisions in force then, one range of their covering index
+    (each revision knows the last day it counts, requests.refresh_spans)."""
     stmt = (
-        select(SR.c.requester_id, SR.c.duty_id, func.sum(RR.c.persons))
-        .join(RR, RR.c.request_id == SR.c.id)
-        .where(
-            _counts_on(disaster, day), RR.c.date_from <= day, RR.c.date_to >= day, RR.c.date_from == latest
-        )
-        .group_by(SR.c.requester_id, SR.c.duty_id)
+        select(RR.c.requester_id, RR.c.duty_id, func.sum(RR.c.persons))
+        .where(RR.c.disaster_id == disaster.id, RR.c.in_force_to >= day, RR.c.date_from <= day)
+        .group_by(RR.c.requester_id, RR.c.duty_id)
     )
     if organisation_id is not None:
-        stmt = stmt.where(SR.c.requester_id == organisation_id)
+        stmt = stmt.where(RR.c.requester_id == organisation_id)
     return {(dest, duty): int(n) for dest, duty, n in db.session.execute(stmt)}
 
 
 def assigned_on(disaster: Disaster, day: date, organisation_id: int | None = None) -> dict[Key, int]:
     stmt = (
-        select(SR.c.requester_id, SR.c.duty_id, func.sum(AS.c.persons))
-        .join(AS, AS.c.request_id == SR.c.id)
-        .where(_counts_on(disaster, day), AS.c.date_from <= day, AS.c.date_to >= day)
-        .group_by(SR.c.requester_id, SR.c.duty_id)
+        select(AS.c.requester_id, AS.c.duty_id, func.sum(AS.c.persons))
+        .where(AS.c.disaster_id == disaster.id, AS.c.counts_to >= day, AS.c.date_from <= day)
+        .group_by(AS.c.requester_id, AS.c.duty_id)
     )
     if organisation_id is not None:
-        stmt = stmt.where(SR.c.requester_id == organisation_id)
+        stmt = stmt.where(AS.c.requester_id == organisation_id)
     return {(dest, duty): int(n) for dest, duty, n in db.session.execute(stmt)}
 
 

@@ -128,6 +128,18 @@ class RequestRevision(Model):
         CheckConstraint("persons >= 0", name="persons_not_negative"),
         CheckConstraint("persons <= 100000", name="persons_plausible"),
         CheckConstraint("date_to >= date_from", name="to_after_from"),
+        CheckConstraint("in_force_to IS NULL OR in_force_to >= date_from", name="in_force_after_from"),
+        # The fill of a date (fill.py) is one range of this index: every revision in force on the day, with
+        # what it adds up, without reading the requests.
+        Index(
+            "ix_request_revision_in_force",
+            "disaster_id",
+            "in_force_to",
+            "date_from",
+            "requester_id",
+            "duty_id",
+            "persons",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -136,6 +148,13 @@ class RequestRevision(Model):
     date_to: Mapped[date] = mapped_column(Date)
     persons: Mapped[int]
     fiscal_year: Mapped[int | None]
+    # Copied from the request, and the last day the revision counts in a day's fill: its end, the day before
+    # the next revision starts, or the day before the request was withdrawn; NULL for 中長期 or when it
+    # never counts. Kept by requests.py whenever a request is revised, withdrawn or reopened.
+    disaster_id: Mapped[int] = mapped_column(ForeignKey("disaster.id", ondelete="CASCADE"))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="RESTRICT"))
+    duty_id: Mapped[int | None] = mapped_column(ForeignKey("duty.id", ondelete="RESTRICT"))
+    in_force_to: Mapped[date | None] = mapped_column(Date)
     note: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -152,7 +171,17 @@ class Assignment(Model):
         CheckConstraint("persons >= 1", name="persons_positive"),
         CheckConstraint("persons <= 100000", name="persons_plausible"),
         CheckConstraint("date_to >= date_from", name="to_after_from"),
+        CheckConstraint("counts_to IS NULL OR counts_to >= date_from", name="counts_after_from"),
         Index("ix_assignment_request", "request_id"),
+        Index(
+            "ix_assignment_counts",
+            "disaster_id",
+            "counts_to",
+            "date_from",
+            "requester_id",
+            "duty_id",
+            "persons",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -161,13 +190,19 @@ class Assignment(Model):
     persons: Mapped[int]
     date_from: Mapped[date] = mapped_column(Date)
     date_to: Mapped[date] = mapped_column(Date)
+    # As on the revisions: the request's, and the last day the assignment counts (its end, or the day before
+    # the request was withdrawn; NULL for 中長期), kept by requests.py.
+    disaster_id: Mapped[int] = mapped_column(ForeignKey("disaster.id", ondelete="CASCADE"))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="RESTRICT"))
+    duty_id: Mapped[int | None] = mapped_column(ForeignKey("duty.id", ondelete="RESTRICT"))
+    counts_to: Mapped[date | None] = mapped_column(Date)
     decided_on: Mapped[date] = mapped_column(Date)
     note: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     request: Mapped[StaffRequest] = relationship(back_populates="assignments")
-    sender: Mapped[Organisation] = relationship()
+    sender: Mapped[Organisation] = relationship(foreign_keys=[sender_id])
 
 
 class CounterpartAssignment(Model):

@@ -9,7 +9,7 @@ day before it was withdrawn.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -132,6 +132,7 @@ def create_request(disaster: Disaster, draft: RequestDraft, actor: Actor) -> Sta
             created_by=actor.name,
         )
     )
+    refresh_spans(request)
     db.session.flush()
     _audit("create", request, actor, after=request_snapshot(request))
     return request
@@ -191,8 +192,9 @@ def revise_request(
         created_by=actor.name,
     )
     request.revisions.append(revision)
+    request.revisions.sort(key=lambda r: r.date_from)
+    refresh_spans(request)
     db.session.flush()
-    request.revisions.sort(key=lambda r: (r.date_from, r.id))
     _audit("revise", request, actor, before=before, after=request_snapshot(request))
     return revision
 
@@ -204,6 +206,7 @@ def withdraw_request(request: StaffRequest, on: date, actor: Actor, reason: str 
     before = request_snapshot(request)
     request.state = RequestState.WITHDRAWN.value
     request.withdrawn_on = on
+    refresh_spans(request)
     db.session.flush()
     _audit("withdraw", request, actor, before=before, after=request_snapshot(request), reason=reason)
     return request
@@ -218,6 +221,7 @@ def set_state(request: StaffRequest, state: RequestState, actor: Actor) -> Staff
     before = request_snapshot(request)
     request.state = state.value
     request.withdrawn_on = None
+    refresh_spans(request)
     db.session.flush()
     _audit("update", request, actor, before=before, after=request_snapshot(request))
     return request
@@ -255,6 +259,7 @@ def add_assignment(
         created_by=actor.name,
     )
     db.session.add(assignment)
+    refresh_spans(request)
     db.session.flush()
     audit.record(
         "create",
@@ -319,6 +324,40 @@ def add_counterpart(
         summary=f"対口支援 {supporter.name}→{supported.name} {stage}",
     )
     return pair
+
+
+def refresh_spans(request: StaffRequest) -> None:
+    """The copies the fill reads (fill.py): each revision's and assignment's request, duty and destination,
+    and the last day it counts. Called by every use case that changes a request's figures or state, before the
+    new rows are flushed (the reads below must not flush them half-filled)."""
+    with db.session.no_autoflush:
+        _refresh_spans(request)
+
+
+def _refresh_spans(request: StaffRequest) -> None:
+    day = timedelta(days=1)
+    revisions = sorted(request.revisions, key=lambda r: r.date_from)
+    stop = None if request.withdrawn_on is None else request.withdrawn_on - day
+    for index, revision in enumerate(revisions):
+        end = revision.date_to
+        if index + 1 < len(revisions):
+            end = min(end, revisions[index + 1].date_from - day)
+        if stop is not None:
+            end = min(end, stop)
+        revision.disaster_id = request.disaster_id
+        revision.requester_id = _requester_id(request)
+        revision.duty_id = request.duty.id if request.duty else None
+        revision.in_force_to = None if request.long_term or end < revision.date_from else end
+    for assignment in request.assignments:
+        end = assignment.date_to if stop is None else min(assignment.date_to, stop)
+        assignment.disaster_id = request.disaster_id
+        assignment.requester_id = _requester_id(request)
+        assignment.duty_id = request.duty.id if request.duty else None
+        assignment.counts_to = None if request.long_term or end < assignment.date_from else end
+
+
+def _requester_id(request: StaffRequest) -> int:
+    return request.requester_id if request.requester_id else request.requester.id
 
 
 # --- reading --------------------------------------------------------------------------------------------

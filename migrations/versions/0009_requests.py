@@ -1,10 +1,12 @@
 """requests (要請), their dated revisions, assignments and counterpart bodies (対口支援)
 
-Issue 16. Four new tables; nothing existing changes.
+Issue 16. Four new tables; nothing existing changes. The revisions and assignments carry copies of their
+request's disaster, destination and duty and the last day each counts, so that a day's fill is one range of
+a covering index each (fill.py).
 
 Revision ID: 0009_requests
 Revises: 0007
-Create Date: 2026-11-30 12:12:51.607534
+Create Date: 2026-11-30 12:34:26.794534
 
 """
 
@@ -126,18 +128,40 @@ def upgrade():
         sa.Column("persons", sa.Integer(), nullable=False),
         sa.Column("date_from", sa.Date(), nullable=False),
         sa.Column("date_to", sa.Date(), nullable=False),
+        sa.Column("disaster_id", sa.Integer(), nullable=False),
+        sa.Column("requester_id", sa.Integer(), nullable=False),
+        sa.Column("duty_id", sa.Integer(), nullable=True),
+        sa.Column("counts_to", sa.Date(), nullable=True),
         sa.Column("decided_on", sa.Date(), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
         sa.Column("created_by", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "counts_to IS NULL OR counts_to >= date_from", name=op.f("ck_assignment_counts_after_from")
+        ),
         sa.CheckConstraint("date_to >= date_from", name=op.f("ck_assignment_to_after_from")),
         sa.CheckConstraint("persons <= 100000", name=op.f("ck_assignment_persons_plausible")),
         sa.CheckConstraint("persons >= 1", name=op.f("ck_assignment_persons_positive")),
+        sa.ForeignKeyConstraint(
+            ["disaster_id"],
+            ["disaster.id"],
+            name=op.f("fk_assignment_disaster_id_disaster"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["duty_id"], ["duty.id"], name=op.f("fk_assignment_duty_id_duty"), ondelete="RESTRICT"
+        ),
         sa.ForeignKeyConstraint(
             ["request_id"],
             ["staff_request.id"],
             name=op.f("fk_assignment_request_id_staff_request"),
             ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["requester_id"],
+            ["organisation.id"],
+            name=op.f("fk_assignment_requester_id_organisation"),
+            ondelete="RESTRICT",
         ),
         sa.ForeignKeyConstraint(
             ["sender_id"],
@@ -148,6 +172,11 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_assignment")),
     )
     with op.batch_alter_table("assignment", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_assignment_counts",
+            ["disaster_id", "counts_to", "date_from", "requester_id", "duty_id", "persons"],
+            unique=False,
+        )
         batch_op.create_index("ix_assignment_request", ["request_id"], unique=False)
 
     op.create_table(
@@ -158,27 +187,60 @@ def upgrade():
         sa.Column("date_to", sa.Date(), nullable=False),
         sa.Column("persons", sa.Integer(), nullable=False),
         sa.Column("fiscal_year", sa.Integer(), nullable=True),
+        sa.Column("disaster_id", sa.Integer(), nullable=False),
+        sa.Column("requester_id", sa.Integer(), nullable=False),
+        sa.Column("duty_id", sa.Integer(), nullable=True),
+        sa.Column("in_force_to", sa.Date(), nullable=True),
         sa.Column("note", sa.Text(), nullable=False),
         sa.Column("created_by", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("date_to >= date_from", name=op.f("ck_request_revision_to_after_from")),
+        sa.CheckConstraint(
+            "in_force_to IS NULL OR in_force_to >= date_from",
+            name=op.f("ck_request_revision_in_force_after_from"),
+        ),
         sa.CheckConstraint("persons <= 100000", name=op.f("ck_request_revision_persons_plausible")),
         sa.CheckConstraint("persons >= 0", name=op.f("ck_request_revision_persons_not_negative")),
+        sa.ForeignKeyConstraint(
+            ["disaster_id"],
+            ["disaster.id"],
+            name=op.f("fk_request_revision_disaster_id_disaster"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["duty_id"], ["duty.id"], name=op.f("fk_request_revision_duty_id_duty"), ondelete="RESTRICT"
+        ),
         sa.ForeignKeyConstraint(
             ["request_id"],
             ["staff_request.id"],
             name=op.f("fk_request_revision_request_id_staff_request"),
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(
+            ["requester_id"],
+            ["organisation.id"],
+            name=op.f("fk_request_revision_requester_id_organisation"),
+            ondelete="RESTRICT",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_request_revision")),
         sa.UniqueConstraint("request_id", "date_from", name=op.f("uq_request_revision_request_id_date_from")),
     )
+    with op.batch_alter_table("request_revision", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_request_revision_in_force",
+            ["disaster_id", "in_force_to", "date_from", "requester_id", "duty_id", "persons"],
+            unique=False,
+        )
 
 
 def downgrade():
+    with op.batch_alter_table("request_revision", schema=None) as batch_op:
+        batch_op.drop_index("ix_request_revision_in_force")
+
     op.drop_table("request_revision")
     with op.batch_alter_table("assignment", schema=None) as batch_op:
         batch_op.drop_index("ix_assignment_request")
+        batch_op.drop_index("ix_assignment_counts")
 
     op.drop_table("assignment")
     with op.batch_alter_table("staff_request", schema=None) as batch_op:
