@@ -91,15 +91,21 @@ def add_requests(count: int, seed: int = SEED) -> int:
             }
         )
         persons = rng.randrange(1, 40)
-        revisions.append(_revision(request_id, start, end, persons))
-        if n % 3 == 0:
-            revisions.append(
-                _revision(request_id, start + timedelta(days=14), end, persons + rng.randrange(1, 10))
-            )
+        # As requests.refresh_spans keeps them: the copies of the request, the last day each counts.
+        withdrawn = requests[-1]["withdrawn_on"]
+        stop = end if withdrawn is None else min(end, withdrawn - timedelta(days=1))
+        same = {"disaster_id": disaster_id, "requester_id": destination, "duty_id": duty}
+        revised = start + timedelta(days=14) if n % 3 == 0 else None
+        first_end = stop if revised is None else min(stop, revised - timedelta(days=1))
+        revisions.append(_revision(request_id, start, end, persons, first_end, same))
+        if revised is not None:
+            revisions.append(_revision(request_id, revised, end, persons + rng.randrange(1, 10), stop, same))
         for _ in range(rng.randrange(3)):
             sender = rng.choice(senders)
             if sender != destination:
-                assignments.append(_assignment(request_id, sender, start, end, max(persons // 2, 1)))
+                assignments.append(
+                    _assignment(request_id, sender, start, end, max(persons // 2, 1), stop, same)
+                )
     db.session.execute(insert(StaffRequest), requests)
     if db.engine.dialect.name == "postgresql":
         # The ids were given: the sequence must not hand them out again.

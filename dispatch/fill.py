@@ -29,7 +29,7 @@ Key = tuple[int, int]  # destination id, duty id
 FILL_COLUMNS = ("destination", "duty", "requested", "assigned", "on_duty", "unfilled")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class FillRow:
     destination: str
     destination_name: str
@@ -134,19 +134,25 @@ def on_duty_on(disaster: Disaster, day: date, organisation_id: int | None = None
     return {(dest, duty): int(n) for dest, duty, n in db.session.execute(stmt)}
 
 
+# Past this many organisations a fill names, reading every organisation's code and name (some 1,900 rows)
+# is cheaper than a list of bound ids.
+_READ_ALL_NAMES = 200
+
+
 def _names(
     org_ids: set[int], duty_ids: set[int]
 ) -> tuple[dict[int, tuple[str, str]], dict[int, tuple[str, str]]]:
+    org = Organisation.__table__.c
     orgs: dict[int, tuple[str, str]] = {}
-    duties: dict[int, tuple[str, str]] = {}
     if org_ids:
-        stmt = select(Organisation.id, Organisation.code, Organisation.name).where(
-            Organisation.id.in_(org_ids)
-        )
+        stmt = select(org.id, org.code, org.name)
+        if len(org_ids) <= _READ_ALL_NAMES:
+            stmt = stmt.where(org.id.in_(org_ids))
         orgs = {i: (code, name) for i, code, name in db.session.execute(stmt)}
-    if duty_ids:
-        stmt = select(Duty.id, Duty.code, Duty.name_ja).where(Duty.id.in_(duty_ids))
-        duties = {i: (code, name) for i, code, name in db.session.execute(stmt)}
+    duty = Duty.__table__.c
+    duties = {
+        i: (code, name) for i, code, name in db.session.execute(select(duty.id, duty.code, duty.name_ja))
+    }
     return orgs, duties
 
 
