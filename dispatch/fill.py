@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from .extensions import db
 from .models import Disaster, Duty, Entry, Operation, Organisation, OrgKind, Tally
 from .request_models import Assignment, RequestRevision, RequestState, Route, StaffRequest
-from .requests import fiscal_year_of, persons_on
+from .requests import fiscal_year_of, persons_on, within_period
 
 Key = tuple[int, int]  # destination id, duty id
 
@@ -220,6 +220,30 @@ def board(disaster: Disaster, today: date, organisation_id: int | None = None) -
         rows.append(BoardRow(request, persons_on(request, today), on_duty.get(key, 0), short))
     rows.sort(key=lambda r: (-(r.requested - r.on_duty), r.request.number))
     return rows
+
+
+def linked_days(request: StaffRequest, until: date) -> list[tuple[date, int]]:
+    """The days up to `until` whose entries link to the request, with their headcount: entries of its
+    destination and duty on a day inside its period, when no other request of theirs holds that day too
+    (then the link is not automatic). Worked out when read; entries carry no link."""
+    if request.long_term or request.duty_id is None or not request.revisions:
+        return []
+    start = min(r.date_from for r in request.revisions)
+    end = min(max(r.date_to for r in request.revisions), until)
+    others = db.session.scalars(
+        select(StaffRequest).where(
+            StaffRequest.disaster_id == request.disaster_id,
+            StaffRequest.requester_id == request.requester_id,
+            StaffRequest.duty_id == request.duty_id,
+            StaffRequest.id != request.id,
+        )
+    ).all()
+    daily = _daily_on_duty(request.disaster_id, (request.requester_id, request.duty_id), start, end)
+    return [
+        (day, headcount)
+        for day, headcount in sorted(daily.items())
+        if within_period(request, day) and not any(within_period(o, day) for o in others)
+    ]
 
 
 def _daily_on_duty(disaster_id: int, key: Key, since: date, until: date) -> dict[date, int]:

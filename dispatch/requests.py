@@ -422,10 +422,10 @@ def matching_requests(disaster_id: int, destination_id: int, duty_id: int, day: 
             StaffRequest.route != Route.LONG_TERM.value,
         )
     )
-    return [r for r in candidates if _within_period(r, day)]
+    return [r for r in candidates if within_period(r, day)]
 
 
-def _within_period(request: StaffRequest, day: date) -> bool:
+def within_period(request: StaffRequest, day: date) -> bool:
     if request.withdrawn_on is not None and request.withdrawn_on <= day:
         return False
     revision = revision_as_of(request, day)

@@ -31,7 +31,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from dispatch.entries import log_entries
 from dispatch.extensions import db
-from dispatch.fill import board, fill_on
+from dispatch.fill import board, fill_on, linked_days
 from dispatch.models import Disaster, Role
 from dispatch.request_models import Route, StaffRequest
 from dispatch.requests import (
@@ -204,12 +204,14 @@ def test_entries_link_to_the_one_matching_request(scenario: None, app: Flask) ->
         rain = disaster()
         found = linked_request(rain.id, org(GOJOME).id, duty("shelter").id, AUG[3])
         assert found is not None and found.number == "R1"
+        assert linked_days(found, AUG[31]) == [(AUG[3], 18), (AUG[6], 25)]
         # No request for 給水 at 五城目町, and R3 withdrawn by 8/6.
         assert linked_request(rain.id, org(GOJOME).id, duty("water_supply").id, AUG[3]) is None
         assert linked_request(rain.id, org(OGA).id, duty("damage_survey").id, AUG[6]) is None
         # Two requests for the same destination and duty: no automatic link.
         new_request(rain, "R4", GOJOME, "shelter", 2, 3, 3)
         assert linked_request(rain.id, org(GOJOME).id, duty("shelter").id, AUG[3]) is None
+        assert linked_days(found, AUG[31]) == [(AUG[6], 25)]
         db.session.rollback()
 
 

@@ -149,6 +149,9 @@ def test_the_dashboard_shows_the_request_board(app: Flask, client: FlaskClient) 
     page = client.get(f"{BASE}/?as_of=2023-08-02").get_data(as_text=True)
     assert 'data-testid="request-board"' in page
     assert "18 / 30人" in page and "2日" in page  # short on 8/1 (none) and 8/2 (18 of 30)
+    item = the_request(app)
+    linked = client.get(f"{BASE}/requests/{item.id}").get_data(as_text=True)
+    assert 'data-testid="linked-entries"' in linked and "18人" in linked
     fill = client.get(f"{BASE}/fill?date=2023-08-02").get_data(as_text=True)
     assert "未充足 12人" in fill
 

@@ -17,7 +17,7 @@ from .. import clock
 from ..access import visible_to
 from ..errors import Refusal
 from ..extensions import db
-from ..fill import assigned_on, on_duty_on
+from ..fill import assigned_on, linked_days, on_duty_on
 from ..forms import organisation_datalist
 from ..models import Disaster, Role
 from ..request_forms import AssignmentForm, EditRequestForm, RequestForm, ReviseForm, StateForm, WithdrawForm
@@ -123,6 +123,8 @@ def _page(disaster: Disaster, item: StaffRequest, **forms: Any) -> str:
         item=item,
         today=today,
         requested_today=persons_on(item, today),
+        linked=linked_days(item, today),
+        persons_on=persons_on,
         organisations=organisation_datalist(),
         may_edit=current_user.user_role in (Role.ADMIN, Role.HQ),
         may_close=current_user.user_role in (Role.ADMIN, Role.REVIEWER),
