@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, func, literal_column, select, union_all
 
 from .extensions import db
 from .models import Disaster, Duty, Entry, Operation, Organisation, OrgKind, Tally
@@ -29,8 +29,9 @@ Key = tuple[int, int]  # destination id, duty id
 FILL_COLUMNS = ("destination", "duty", "requested", "assigned", "on_duty", "unfilled")
 
 
-@dataclass(slots=True)
-class FillRow:
+class FillRow(NamedTuple):
+    """One destination × duty on the day; a tuple, as fill.json at national scale has thousands of them."""
+
     destination: str
     destination_name: str
     duty: str
@@ -98,19 +99,6 @@ AS = Assignment.__table__
 E = Entry.__table__
 
 
-def requested_on(disaster: Disaster, day: date, organisation_id: int | None = None) -> dict[Key, int]:
-    """Persons a day asked for on `day`: the revisions in force then, one range of their covering index
-    (each revision knows the last day it counts, requests.refresh_spans)."""
-    stmt = (
-        select(RR.c.requester_id, RR.c.duty_id, func.sum(RR.c.persons))
-        .where(RR.c.disaster_id == disaster.id, RR.c.in_force_to >= day, RR.c.date_from <= day)
-        .group_by(RR.c.requester_id, RR.c.duty_id)
-    )
-    if organisation_id is not None:
-        stmt = stmt.where(RR.c.requester_id == organisation_id)
-    return {(dest, duty): int(n) for dest, duty, n in db.session.execute(stmt)}
-
-
 def assigned_on(disaster: Disaster, day: date, organisation_id: int | None = None) -> dict[Key, int]:
     stmt = (
         select(AS.c.requester_id, AS.c.duty_id, func.sum(AS.c.persons))
@@ -134,48 +122,58 @@ def on_duty_on(disaster: Disaster, day: date, organisation_id: int | None = None
     return {(dest, duty): int(n) for dest, duty, n in db.session.execute(stmt)}
 
 
-# Past this many organisations a fill names, reading every organisation's code and name (some 1,900 rows)
-# is cheaper than a list of bound ids.
-_READ_ALL_NAMES = 200
-
-
-def _names(
-    org_ids: set[int], duty_ids: set[int]
-) -> tuple[dict[int, tuple[str, str]], dict[int, tuple[str, str]]]:
-    org = Organisation.__table__.c
-    orgs: dict[int, tuple[str, str]] = {}
-    if org_ids:
-        stmt = select(org.id, org.code, org.name)
-        if len(org_ids) <= _READ_ALL_NAMES:
-            stmt = stmt.where(org.id.in_(org_ids))
-        orgs = {i: (code, name) for i, code, name in db.session.execute(stmt)}
-    duty = Duty.__table__.c
-    duties = {
-        i: (code, name) for i, code, name in db.session.execute(select(duty.id, duty.code, duty.name_ja))
-    }
-    return orgs, duties
+def _parts(disaster: Disaster, day: date, organisation_id: int | None) -> list[Any]:
+    """The three sums as (destination, duty, requested, assigned, on duty) rows, for one UNION ALL."""
+    zero = literal_column("0", Integer)
+    # The first select names the union's columns.
+    requested = select(
+        RR.c.requester_id.label("destination_id"),
+        RR.c.duty_id.label("duty_id"),
+        RR.c.persons.label("requested"),
+        zero.label("assigned"),
+        zero.label("on_duty"),
+    ).where(RR.c.disaster_id == disaster.id, RR.c.in_force_to >= day, RR.c.date_from <= day)
+    assigned = select(AS.c.requester_id, AS.c.duty_id, zero, AS.c.persons, zero).where(
+        AS.c.disaster_id == disaster.id, AS.c.counts_to >= day, AS.c.date_from <= day
+    )
+    operations = select(Operation.id).where(Operation.disaster_id == disaster.id)
+    on_duty = select(E.c.destination_id, E.c.duty_id, zero, zero, E.c.headcount).where(
+        E.c.operation_id.in_(operations), E.c.date == day
+    )
+    if organisation_id is not None:
+        requested = requested.where(RR.c.requester_id == organisation_id)
+        assigned = assigned.where(AS.c.requester_id == organisation_id)
+        on_duty = on_duty.where(E.c.destination_id == organisation_id)
+    return [requested, assigned, on_duty]
 
 
 def fill_on(disaster: Disaster, day: date, organisation_id: int | None = None) -> Fill:
-    """The fill on `day`; for a municipality (organisation_id) only where it is the destination."""
-    requested = requested_on(disaster, day, organisation_id)
-    assigned = assigned_on(disaster, day, organisation_id)
-    on_duty = on_duty_on(disaster, day, organisation_id)
-    keys = set(requested) | set(assigned) | set(on_duty)
-    orgs, duties = _names({k[0] for k in keys}, {k[1] for k in keys})
-    rows = [
-        FillRow(
-            destination=orgs[dest][0],
-            destination_name=orgs[dest][1],
-            duty=duties[duty][0],
-            duty_name=duties[duty][1],
-            requested=requested.get((dest, duty), 0),
-            assigned=assigned.get((dest, duty), 0),
-            on_duty=on_duty.get((dest, duty), 0),
+    """The fill on `day`, in one statement: the revisions in force, the assignments counting and the day's
+    entries, each one index range, summed per destination × duty and named in the database, so that Python
+    only wraps the rows; for a municipality (organisation_id) only where it is the destination."""
+    parts = union_all(*_parts(disaster, day, organisation_id)).subquery("parts")
+    dest, duty_id, requested, assigned, on_duty = parts.c
+    org, duty = Organisation.__table__.c, Duty.__table__.c
+    stmt = (
+        select(
+            org.code,
+            org.name,
+            duty.code,
+            duty.name_ja,
+            func.sum(requested),
+            func.sum(assigned),
+            func.sum(on_duty),
         )
-        for dest, duty in keys
+        .select_from(parts)
+        .join(Organisation.__table__, org.id == dest)
+        .join(Duty.__table__, duty.id == duty_id)
+        .group_by(org.code, org.name, duty.code, duty.name_ja)
+        .order_by(org.code, duty.code)
+    )
+    rows = [
+        FillRow(code, name, duty_code, duty_name, int(r), int(a), int(o))
+        for code, name, duty_code, duty_name, r, a, o in db.session.execute(stmt)
     ]
-    rows.sort(key=lambda r: (r.destination, r.duty))
     return Fill(disaster.slug, day, rows)
 
 
