@@ -38,7 +38,7 @@ from flask import Flask
 from flask_login import FlaskLoginClient
 from sqlalchemy import delete, func, select
 
-from bench import dataset, export_job, load
+from bench import dataset, export_job, fill, load
 from bench.child import sql_time
 from bench.compat import first_module
 from bench.dataset import END, MID, SLUG, START, make_app
@@ -1422,7 +1422,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--skip",
         default="",
-        help="comma-separated parts to leave out: totals,pages,import,exports,digests,growth,load,login",
+        help="comma-separated parts to leave out: totals,pages,fill,import,exports,digests,growth,load,login",
     )
     return parser.parse_args(argv)
 
@@ -1512,6 +1512,8 @@ def measure(
     parts: list[tuple[str, Callable[[], object]]] = [
         ("totals", totals),
         ("pages", lambda: section_b(report, site, s, top)),
+        # Issue 16 (bench/fill.py): adds its requests to the data set.
+        ("fill", lambda: fill.section(report, site, s)),
         # On PostgreSQL a database with sessions open cannot be copied (c).
         ("", site.close),
         ("import", imports),

@@ -18,6 +18,9 @@ STAFF = frozenset({Role.ADMIN, Role.HQ, Role.REVIEWER})
 WRITERS = frozenset({Role.ADMIN, Role.HQ, Role.REVIEWER})
 CLOSERS = frozenset({Role.ADMIN, Role.REVIEWER})
 ADMINS = frozenset({Role.ADMIN})
+# Requests (要請): HQ enters and edits them; a municipality may enter its own body's requests.
+REQUEST_EDITORS = frozenset({Role.ADMIN, Role.HQ})
+REQUEST_ENTRY = frozenset({Role.ADMIN, Role.HQ, Role.MUNICIPALITY})
 
 # Reachable without logging in.
 PUBLIC = frozenset({"auth.login", "health.healthz", "static"})
@@ -88,6 +91,26 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "digests.test_mail": ADMINS,
     "digests.resend_delivery": ADMINS,
     "digests.acknowledge_failures": CLOSERS,
+    # Requests and fill (pages/requests.py): HQ enters, reviewers close, a municipality its own body's.
+    "fill.fill_json": EVERYONE,
+    "fill.fill_page": EVERYONE,
+    "requests.request_list_page": EVERYONE,
+    "requests.request_page": EVERYONE,
+    "requests.new_request": REQUEST_ENTRY,
+    "requests.edit_request": REQUEST_EDITORS,
+    "requests.revise_request_page": REQUEST_EDITORS,
+    "requests.withdraw_request_page": REQUEST_EDITORS,
+    "requests.add_assignment_page": REQUEST_EDITORS,
+    # 要請中 / 調整中 by HQ; 終了 by reviewers (checked in the page).
+    "requests.request_state": frozenset({Role.ADMIN, Role.HQ, Role.REVIEWER}),
+    "counterparts.counterpart_list": EVERYONE,
+    "counterparts.add_counterpart_page": REQUEST_EDITORS,
+    "request_files.import_requests_page": REQUEST_EDITORS,
+    # Visibility is the export's filter (visible_to), as on the pages.
+    "request_files.requests_csv": EVERYONE,
+    "request_files.requests_xlsx": EVERYONE,
+    "request_files.fill_csv": EVERYONE,
+    "request_files.fill_xlsx": EVERYONE,
 }
 
 

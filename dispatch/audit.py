@@ -239,6 +239,8 @@ ACTION_LABELS = {
     "reopen": "再開",
     "deactivate": "無効化",
     "activate": "有効化",
+    "revise": "改訂",
+    "withdraw": "取下げ",
 }
 
 OBJECT_LABELS = {
@@ -251,4 +253,7 @@ OBJECT_LABELS = {
     "closed_day": "締め",
     "recipient": "配信先",
     "delivery": "日報の配信",
+    "request": "要請",
+    "assignment": "応援の決定",
+    "counterpart": "対口支援",
 }

@@ -419,7 +419,7 @@ COMMANDS = (
 
 def register(app: Flask) -> None:
     # Disasters, operations and organisations have their own module, which takes this one's helpers.
-    from . import catalog_cli
+    from . import catalog_cli, requests_cli
 
-    for command in (*COMMANDS, *catalog_cli.COMMANDS):
+    for command in (*COMMANDS, *catalog_cli.COMMANDS, *requests_cli.COMMANDS):
         app.cli.add_command(command)

@@ -20,6 +20,7 @@ from .digest_figures import (
     DivisionDigest,
     DivisionSection,
     Flow,
+    Gap,
     OrganisationDigest,
     OrganisationSection,
 )
@@ -106,6 +107,12 @@ def _change_lines(changes: list[ClosedDayChange]) -> list[str]:
     return lines
 
 
+def _gap_lines(gaps: Sequence[Gap]) -> list[str]:
+    """「未充足: 輪島市 避難所運営 30人/日のうち18人」: each destination × duty short on the day, every one (the
+    division reads its digest for exactly this list)."""
+    return [f"未充足: {g.destination} {g.duty} {g.requested:,}人/日のうち{g.on_duty:,}人" for g in gaps]
+
+
 def _links(sections: Sequence[OrganisationSection | DivisionSection], home: str) -> list[str]:
     if not sections:
         return ["詳細:", home]
@@ -140,6 +147,7 @@ def render_organisation(digest: OrganisationDigest) -> RenderedDigest:
             if s.today_sent:
                 today.append(f"派遣 {_people(s.today_sent)}")
             lines.append(f"本日{d}分 登録済み: {'、'.join(today)}（{s.today_entries:,}件）")
+        lines += _gap_lines(s.gaps)
         lines += _change_lines(s.changes)
     if not digest.sections:
         lines += ["", "派遣中の災害で、この団体の受入・派遣の登録はありません。"]
@@ -166,6 +174,7 @@ def render_division(digest: DivisionDigest) -> RenderedDigest:
             lines.append(f"・ほか{len(s.by_destination) - MAX_LIST_LINES}団体")
         if s.today_entries:
             lines.append(f"本日{d}分 登録済み: {_people(s.today_headcount)}（{s.today_entries:,}件）")
+        lines += _gap_lines(s.gaps)
         lines += _change_lines(s.changes)
     if not digest.sections:
         lines += ["", "派遣中の災害はありません。"]

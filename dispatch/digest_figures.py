@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from .closing import closed_dates
 from .extensions import db
+from .fill import fill_on
 from .models import AuditRecord, Delivery, DeliveryStatus, Disaster, Duty, Entry, Organisation, Recipient
 from .query import Destination, EntryFilter, Sender, apply_filter, joined
 from .totals import Dimension, TotalRow, headline, totals
@@ -42,6 +43,17 @@ class ClosedDayChange:
 
 
 @dataclass(frozen=True)
+class Gap:
+    """A destination × duty short of staff on Y: fewer on duty than its requests asked for (fill.py)."""
+
+    destination_code: str
+    destination: str
+    duty: str
+    requested: int
+    on_duty: int
+
+
+@dataclass(frozen=True)
 class OrganisationSection:
     """One open disaster as it concerns one organisation, as of Y."""
 
@@ -56,6 +68,7 @@ class OrganisationSection:
     today_sent: int
     today_entries: int
     changes: list[ClosedDayChange]
+    gaps: tuple[Gap, ...] = ()  # its own requests short on Y
 
     @property
     def received_on_day(self) -> int:
@@ -67,7 +80,7 @@ class OrganisationSection:
 
     @property
     def has_news(self) -> bool:
-        return bool(self.received or self.sent or self.today_entries or self.changes)
+        return bool(self.received or self.sent or self.today_entries or self.changes or self.gaps)
 
 
 @dataclass(frozen=True)
@@ -94,10 +107,11 @@ class DivisionSection:
     today_headcount: int
     today_entries: int
     changes: list[ClosedDayChange]
+    gaps: tuple[Gap, ...] = ()  # every destination × duty short on Y
 
     @property
     def has_news(self) -> bool:
-        return bool(self.active or self.today_entries or self.changes)
+        return bool(self.active or self.today_entries or self.changes or self.gaps)
 
 
 @dataclass(frozen=True)
@@ -249,6 +263,7 @@ class _DisasterFigures:
     received: dict[str, list[Flow]]  # flows on Y, by destination code
     sent: dict[str, list[Flow]]  # by sender code
     logged: _Logged
+    gaps: tuple[Gap, ...]  # on Y, every destination's
 
     @classmethod
     def read(cls, disaster: Disaster, digest_date: date) -> _DisasterFigures:
@@ -267,16 +282,28 @@ class _DisasterFigures:
             received=received,
             sent=sent,
             logged=_logged_on(disaster, digest_date),
+            gaps=tuple(
+                Gap(r.destination, r.destination_name, r.duty_name, r.requested, r.on_duty)
+                for r in fill_on(disaster, as_of).gaps
+            ),
         )
 
     @property
     def any_entry(self) -> bool:
         """Whether the disaster has an entry dated on or before D."""
-        return bool(self.received_total or self.logged.total_entries)
+        return bool(self.received_total or self.logged.total_entries or self.gaps)
 
     def took_part(self, code: str) -> bool:
         """Whether the organisation sent or received anyone on or before D."""
-        return bool(self.received_total.get(code) or self.sent_total.get(code) or self.logged.entries[code])
+        return bool(
+            self.received_total.get(code)
+            or self.sent_total.get(code)
+            or self.logged.entries[code]
+            or self._gaps_of(code)
+        )
+
+    def _gaps_of(self, code: str) -> tuple[Gap, ...]:
+        return tuple(g for g in self.gaps if g.destination_code == code)
 
     def organisation_section(self, code: str, changes: list[ClosedDayChange]) -> OrganisationSection:
         return OrganisationSection(
@@ -291,6 +318,7 @@ class _DisasterFigures:
             today_sent=self.logged.sent[code],
             today_entries=self.logged.entries[code],
             changes=changes,
+            gaps=self._gaps_of(code),
         )
 
     def division_section(self) -> DivisionSection:
@@ -308,6 +336,7 @@ class _DisasterFigures:
             today_headcount=self.logged.total_headcount,
             today_entries=self.logged.total_entries,
             changes=[],
+            gaps=self.gaps,
         )
 
 

@@ -592,3 +592,10 @@ class ExportJob(Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     disaster: Mapped[Disaster] = relationship()
+
+
+# Requests and fill (issue 16) live in their own module; imported here so every table is in one metadata.
+from .request_models import Assignment as Assignment  # noqa: E402
+from .request_models import CounterpartAssignment as CounterpartAssignment  # noqa: E402
+from .request_models import RequestRevision as RequestRevision  # noqa: E402
+from .request_models import StaffRequest as StaffRequest  # noqa: E402

@@ -49,15 +49,19 @@ from .pages import (
     auth,
     batches,
     closing,
+    counterparts,
     dashboard,
     digests,
     disasters,
     entries,
     exports,
+    fill,
     health,
     imports,
     organisations,
     recipients,
+    request_files,
+    requests,
     totals,
 )
 from .web import COMMITTED, DECLARED_WRITING, WRITES, UndeclaredWrite
@@ -80,6 +84,10 @@ PAGES = (
     digests,
     admin,
     organisations,
+    requests,
+    request_files,
+    counterparts,
+    fill,
     health,
 )
 

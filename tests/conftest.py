@@ -35,6 +35,10 @@ POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
 # Tables holding what a test writes; master data (organisation, duty) is loaded once and kept.
 TEST_TABLES = (
     "export_job",
+    "counterpart_assignment",
+    "assignment",
+    "request_revision",
+    "staff_request",
     "delivery",
     "recipient",
     "job_run",

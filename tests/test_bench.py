@@ -77,7 +77,7 @@ def small_settings(target: Target, work: Path) -> Settings:
 
 def expected_keys() -> set[str]:
     expected = {f"a.{dim.value}.{name}" for dim in DIMENSIONS for name, _ in AS_OF}
-    expected |= {"b.dashboard", "b.list", "c.import", "d.digests"}
+    expected |= {"a.fill", "b.dashboard", "b.list", "c.import", "d.digests"}
     expected |= {f"e.{mode}.{figure}" for mode in ("post", "browser") for figure in ("rate", "p95")}
     expected |= {"f.csv.memory", "f.xlsx.memory", "f.import.memory", "f.csv.time", "f.xlsx.time"}
     expected |= {f"g.{dim.value}.{n}" for dim in DIMENSIONS for n in (SCALE, "growth")}

@@ -28,9 +28,11 @@ from dispatch.extensions import db
 from dispatch.models import Delivery, DeliveryStatus, Disaster, Entry, Role, User
 from dispatch.query import EntryFilter
 from dispatch.recipients import add_recipient
+from dispatch.request_models import Route
+from dispatch.requests import RequestDraft, add_assignment, create_request
 from tests import factories
 from tests.browser import chromium, live_server, log_in
-from tests.factories import OGA, PASSWORD, SLUG, logged_in, make_user
+from tests.factories import AKITA_CITY, OGA, PASSWORD, SLUG, logged_in, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -149,8 +151,33 @@ def phone_demo(app: Flask, demo: None, tmp_path: Path) -> PhoneDemo:
                 subject="【応援職員派遣 日報】令和5年7月14日からの大雨 令和5年7月31日分",
             )
         )
+        asked = create_request(
+            disaster,
+            RequestDraft(
+                number="男鹿-001",
+                requester=factories.org(OGA),
+                received_on=date(2023, 7, 20),
+                route=Route.AGREEMENT,
+                duty=factories.duty("water_supply"),
+                persons=6,
+                date_from=date(2023, 7, 21),
+                date_to=date(2023, 8, 31),
+                place="男鹿市役所 給水所（船川港）",
+                conditions="8:30〜17:15、時間外あり",
+            ),
+            factories.hq(),
+        )
+        add_assignment(
+            asked,
+            factories.org(AKITA_CITY),
+            factories.hq(),
+            persons=4,
+            date_from=date(2023, 7, 21),
+            date_to=date(2023, 8, 31),
+            decided_on=date(2023, 7, 20),
+        )
         db.session.commit()
-        values = {"entry_id": edited.id, "recipient_id": at_oga.id, "user_id": oga.id}
+        values = {"entry_id": edited.id, "recipient_id": at_oga.id, "user_id": oga.id, "request_id": asked.id}
         app.config["EXPORT_JOB_FOLDER"] = str(tmp_path / "exports")
         # Each login's own export job, built: only its owner may see its progress page and its file.
         jobs = {}

@@ -14,6 +14,7 @@ from .. import charts, clock
 from ..catalog import disasters_newest_first
 from ..closing import closed_dates
 from ..exports import last_entry_date
+from ..fill import board
 from ..models import Disaster
 from ..query import EntryFilter
 from ..reports import status_report
@@ -108,6 +109,7 @@ def _overview(slug: str) -> dict[str, Any]:
         entries_ended=ended,
         today=clock.today(),
         head=_headline(disaster, as_of, flt, by_sender, by_destination),
+        request_board=board(disaster, as_of, flt.visible_to),
         series=series,
         operations=operations,
         by_operation=totals(disaster, as_of, Dimension.OPERATION, flt),
