@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy import select
+
 from . import audit
 from .actors import Actor
 from .catalog import entry_problems
@@ -103,6 +105,9 @@ def update_person(person: Person, fields: PersonFields, actor: Actor, reason: st
     problems = person_problems(fields)
     if problems:
         raise Refusal("\n".join(problems))
+    stints = db.session.scalars(select(Stint).where(Stint.person_id == person.id)).all()
+    if any(s.team.destination_id == fields.sender.id for s in stints):
+        raise Refusal("職員の派遣元が、所属する班の派遣先と同じになります。")
     before = _snapshot(person)
     moved = (person.sender_id, person.sender_unit) != (fields.sender.id, fields.sender_unit.strip())
     for name, value in _values(fields).items():
@@ -119,7 +124,7 @@ def update_person(person: Person, fields: PersonFields, actor: Actor, reason: st
 
 
 def _sync_person(person: Person, actor: Actor, reason: str) -> None:
-    stints = db.session.query(Stint).filter(Stint.person_id == person.id).all()
+    stints = db.session.scalars(select(Stint).where(Stint.person_id == person.id)).all()
     scopes = [team_scope(s.team) for s in stints]
     if scopes:
         scope = scopes[0]
@@ -290,6 +295,8 @@ def set_member(
     problems = []
     if person.disaster_id != team.disaster_id or person.removed:
         problems.append("この災害の名簿にいない職員です。")
+    if person.sender_id == team.destination_id:
+        problems.append("職員の派遣元が班の派遣先と同じです。")
     if end < start:
         problems.append("隊員の終了日が開始日より前です。")
     if start < team.start_date or end > team.end_date:
@@ -335,7 +342,7 @@ def set_travel_days_count(operation: Operation, counts: bool, actor: Actor, reas
     if operation.travel_days_count == counts:
         return
     operation.travel_days_count = counts
-    teams = db.session.query(Team).filter(Team.operation_id == operation.id).all()
+    teams = db.session.scalars(select(Team).where(Team.operation_id == operation.id)).all()
     for team in teams:
         for stint in team.stints:
             refresh_duty(stint, team)

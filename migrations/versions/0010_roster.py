@@ -171,7 +171,7 @@ def upgrade():
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
-        op.drop_constraint("ck_entry_source", "entry", type_="check")
+        op.drop_constraint(op.f("ck_entry_source"), "entry", type_="check")
     with op.batch_alter_table("operation", schema=None) as batch_op:
         batch_op.drop_column("travel_days_count")
 
