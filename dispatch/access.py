@@ -18,6 +18,9 @@ STAFF = frozenset({Role.ADMIN, Role.HQ, Role.REVIEWER})
 WRITERS = frozenset({Role.ADMIN, Role.HQ, Role.REVIEWER})
 CLOSERS = frozenset({Role.ADMIN, Role.REVIEWER})
 ADMINS = frozenset({Role.ADMIN})
+# Who keeps the roster of people and teams, and who may read names at all (reviewers see counts only).
+ROSTER_EDITORS = frozenset({Role.ADMIN, Role.HQ})
+NAMES = frozenset({Role.ADMIN, Role.HQ, Role.MUNICIPALITY})
 
 # Reachable without logging in.
 PUBLIC = frozenset({"auth.login", "health.healthz", "static"})
@@ -85,6 +88,28 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "digests.test_mail": ADMINS,
     "digests.resend_delivery": ADMINS,
     "digests.acknowledge_failures": CLOSERS,
+    # People and teams (pages/roster.py, pages/field.py): names for admin and HQ, a municipality's own and
+    # received people (field.py narrows every query), counts only for reviewers; lists of people (personal
+    # data) not at all for reviewers.
+    "roster.people": EVERYONE,
+    "roster.person_page": NAMES,
+    "roster.new_person": ROSTER_EDITORS,
+    "roster.edit_person": ROSTER_EDITORS,
+    "roster.remove_person_view": ROSTER_EDITORS,
+    "roster.erase_person_view": ADMINS,
+    "roster.teams": EVERYONE,
+    "roster.team_page": EVERYONE,
+    "roster.new_team": ROSTER_EDITORS,
+    "roster.edit_team": ROSTER_EDITORS,
+    "roster.add_member": ROSTER_EDITORS,
+    "roster.drop_member_view": ROSTER_EDITORS,
+    "roster.travel_days": ROSTER_EDITORS,
+    "roster_imports.import_roster": ROSTER_EDITORS,
+    "roster_imports.import_template": ROSTER_EDITORS,
+    "field.field_page": EVERYONE,
+    "field.rotation": EVERYONE,
+    "field.roster_csv": NAMES,
+    "field.roster_xlsx": NAMES,
 }
 
 

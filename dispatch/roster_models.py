@@ -142,6 +142,10 @@ class Team(Model):
     def label(self) -> str:
         return f"第{self.number}陣"
 
+    @property
+    def type_label(self) -> str:
+        return TeamType(self.team_type).label
+
 
 class Stint(Model):
     """One person's dates in one team (a member may join late or leave early), and the days of them on

@@ -54,10 +54,13 @@ from .pages import (
     disasters,
     entries,
     exports,
+    field,
     health,
     imports,
     organisations,
     recipients,
+    roster,
+    roster_imports,
     totals,
 )
 from .web import COMMITTED, DECLARED_WRITING, WRITES, UndeclaredWrite
@@ -80,6 +83,9 @@ PAGES = (
     digests,
     admin,
     organisations,
+    roster,
+    roster_imports,
+    field,
     health,
 )
 
