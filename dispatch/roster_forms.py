@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+
+# types-WTForms 3.2 lacks SelectChoice, which WTForms 3.3 has.
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from . import lookup
@@ -44,7 +47,9 @@ class PersonForm(JapaneseForm):
     sender_unit = _text("所属", 100, hint="例: 総務部総合防災課")
     job_type = _text("職種", 50, hint="例: 一般事務、土木、保健師")
     position = _text("職名", 50, hint="例: 防災監、主査")
-    staff_kind = SelectField("職員区分", choices=[(k.value, label) for k, label in STAFF_KIND_LABELS.items()])
+    staff_kind = SelectField(
+        "職員区分", choices=[SelectChoice(k.value, label) for k, label in STAFF_KIND_LABELS.items()]
+    )
     staff_number = _text("職員番号", 50, hint="任意")
     contact = _text("連絡先", 200, hint="任意。電話番号など")
 
@@ -82,7 +87,9 @@ class TeamForm(JapaneseForm):
         "陣（番号）",
         validators=[required("陣"), NumberRange(min=1, max=999, message="陣は1から999までの番号です。")],
     )
-    team_type = SelectField("班の種類", choices=[(t.value, label) for t, label in TEAM_TYPE_LABELS.items()])
+    team_type = SelectField(
+        "班の種類", choices=[SelectChoice(t.value, label) for t, label in TEAM_TYPE_LABELS.items()]
+    )
     operation = SelectField("派遣区分", validators=[required("派遣区分")])
     sender = OrganisationField("派遣元", validators=[required("派遣元")])
     destination = OrganisationField("派遣先", validators=[required("派遣先")])

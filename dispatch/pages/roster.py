@@ -55,16 +55,19 @@ def people(slug: str) -> str:
     disaster = disaster_or_404(slug)
     args = QueryArgs()
     page = args.page()
-    stmt = select(Person).where(Person.disaster_id == disaster.id, Person.removed.is_(False))
+    conditions = [Person.disaster_id == disaster.id, Person.removed.is_(False)]
     visible = people_condition(current_user)
     if visible is not None:
-        stmt = stmt.where(visible)
+        conditions.append(visible)
     query = args.text("q")
     if query:
-        stmt = stmt.where((Person.name.contains(query)) | (Person.kana.contains(query)))
+        conditions.append(Person.name.contains(query) | Person.kana.contains(query))
+    stmt = select(Person).where(*conditions)
     counts = db.session.execute(
-        stmt.with_only_columns(Organisation.code, Organisation.name, func.count())
+        select(Organisation.code, Organisation.name, func.count())
+        .select_from(Person)
         .join(Organisation, Organisation.id == Person.sender_id)
+        .where(*conditions)
         .group_by(Organisation.code, Organisation.name)
         .order_by(Organisation.code)
     ).all()
