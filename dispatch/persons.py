@@ -39,6 +39,7 @@ class Window:
     until: date
     since: date | None = None
     visible_to: int | None = None
+    operation_id: int | None = None
 
 
 def _person_key(by: Dimension) -> Any:
@@ -139,3 +140,25 @@ def _by_kind(by_sender: dict[str, int], viewpoint: Viewpoint) -> dict[str, int]:
     for code, n in by_sender.items():
         summed[kinds[code].value] += n
     return dict(summed)
+
+
+def persons_by_kind(disaster: Disaster, window: Window, person_days: int) -> dict[SenderKind, int] | None:
+    """実人数 by kind of sender (自団体, 県内市町村 …) where the roster covers the figure of ``person_days``;
+    None where it does not (or there is no roster)."""
+    if not has_roster(disaster.id) or roster_person_days(disaster, None, window)[""] != person_days:
+        return None
+    viewpoint = viewpoint_of(disaster)
+    by_sender = persons_by(disaster, Dimension.SENDER, window)
+    kinds = kinds_of(viewpoint, by_sender)
+    summed: Counter[SenderKind] = Counter()
+    for code, n in by_sender.items():
+        summed[kinds[code]] += n
+    return dict(summed)
+
+
+def travel_days_counted(operation: Operation) -> bool:
+    """Whether the operation's person-days include travel days: it counts them and a team marks one."""
+    if not operation.travel_days_count:
+        return False
+    marked = (Team.travel_at_start.is_(True)) | (Team.travel_at_end.is_(True))
+    return bool(db.session.scalar(select(exists().where(Team.operation_id == operation.id, marked))))

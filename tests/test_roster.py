@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from flask import current_app
 from sqlalchemy import select
 
 from dispatch import tally
@@ -17,6 +18,7 @@ from dispatch.errors import Refusal
 from dispatch.extensions import db
 from dispatch.models import Disaster, Entry, Operation
 from dispatch.persons import Window, has_roster, with_persons
+from dispatch.reports import status_report
 from dispatch.roster import (
     PersonFields,
     TeamFields,
@@ -248,6 +250,22 @@ def test_130_prefecture_staff_and_99_from_28_municipalities_are_229_persons(ctx:
     assert kinds.persons == 229
     assert sorted(r.persons for r in kinds.rows if r.persons is not None) == [99, 130]
     assert len(totals(disaster, as_of, Dimension.SENDER).rows) == 29
+    # The report, from 千葉県's side: 「実人数229人（県職員130人、市町職員99人）、延べ…人」 (移動日 not marked).
+    current_app.config["OWN_ORGANISATION"] = CHIBA_PREF
+    text = status_report(disaster, as_of, closed=False).text()
+    assert (
+        "実績：1月31日までに実人数229人（県職員130人、市町村職員99人）、延べ1,145人（県職員650人、市町村職員495人）"
+        in text
+    )
+    assert "（移動日を含む）" not in text
+
+
+def test_the_report_says_travel_days_are_counted(ctx: None) -> None:
+    disaster, _, _ = two_rotations(same_people=False)
+    current_app.config["OWN_ORGANISATION"] = NAGASAKI_PREF
+    text = status_report(disaster, date(2024, 3, 3), closed=False).text()
+    assert "派遣期間：令和6年2月20日から（継続中）（移動日を含む）" in text
+    assert "実人数32人（県職員16人、市町職員16人）、延べ256人（県職員128人、市町職員128人）" in text
 
 
 def test_erasing_a_person_keeps_the_numbers(ctx: None) -> None:
