@@ -18,6 +18,7 @@ from sqlalchemy.orm import contains_eager
 from .extensions import db
 from .models import Disaster, Organisation, Role, User
 from .roster_models import Person, Stint, Team
+from .wareki import format_long
 
 # A team ending within this many days with no team to follow it is a warning (IFRC GO warns likewise).
 ENDING_WITHIN_DAYS = 3
@@ -99,18 +100,19 @@ def _travel_day(team: Team, day: date) -> bool:
     return (team.travel_at_start and day == team.start_date) or (team.travel_at_end and day == team.end_date)
 
 
-def teams_of(disaster: Disaster, user: User, destination: Organisation | None = None) -> list[Team]:
+def teams_of(disaster: Disaster, user: User | None, destination: Organisation | None = None) -> list[Team]:
+    """The disaster's teams (those the user may see; every one for None, the division's digest)."""
     stmt = select(Team).where(Team.disaster_id == disaster.id).order_by(Team.start_date, Team.number, Team.id)
     if destination is not None:
         stmt = stmt.where(Team.destination_id == destination.id)
-    if user.user_role is Role.MUNICIPALITY:
+    if user is not None and user.user_role is Role.MUNICIPALITY:
         stmt = stmt.where(
             or_(Team.sender_id == user.organisation_id, Team.destination_id == user.organisation_id)
         )
     return list(db.session.scalars(stmt))
 
 
-def ending_soon(disaster: Disaster, as_of: date, user: User) -> list[Team]:
+def ending_soon(disaster: Disaster, as_of: date, user: User | None) -> list[Team]:
     """Teams ending within ENDING_WITHIN_DAYS of the date with no team of the same operation, destination
     and duty on duty the day after."""
     until = as_of + timedelta(days=ENDING_WITHIN_DAYS)
@@ -166,6 +168,10 @@ class Calendar:
             (100 * (first - self.first).days / self.days, 100 * ((last - first).days + 1) / self.days)
             for first, last in self.gaps
         ]
+
+
+def ending_line(team: Team) -> str:
+    return f"{team.sender.name} {team.label} → {team.destination.name}（{team.duty.name_ja}）{format_long(team.end_date)}まで"
 
 
 def calendars(disaster: Disaster, user: User) -> list[Calendar]:

@@ -6,13 +6,14 @@ The figures are worked out by hand: 長崎県 → 珠洲市, 16 persons, 第1陣
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from flask import current_app
 from sqlalchemy import select
 
 from dispatch import tally
+from dispatch.digest import division_digest, render_division
 from dispatch.entries import delete_entry
 from dispatch.errors import Refusal
 from dispatch.extensions import db
@@ -300,3 +301,14 @@ def test_a_member_outside_the_team_period_is_refused(ctx: None) -> None:
     with pytest.raises(Refusal, match="班の期間"):
         set_member(t, person, date(2024, 2, 19), date(2024, 2, 27), factories.hq())
     assert t.start_date + timedelta(days=7) == t.end_date
+
+
+def test_the_divisions_digest_gives_persons_and_teams_ending_with_no_successor(ctx: None) -> None:
+    disaster, _, _ = two_rotations(same_people=False)
+    # The digest dated 3/1 speaks of 2/29, and 第2陣 ends on 3/3, within 3 days, with no 第3陣.
+    digest = division_digest(date(2024, 3, 1), since=datetime(2024, 2, 29, tzinfo=UTC), include_empty=True)
+    assert digest is not None
+    body = render_division(digest).body
+    assert "実人数32人、延べ208人" in body  # through 2/29: 第1陣 16 × 8 = 128, 第2陣 16 × 5 (2/25–2/29) = 80
+    assert "交代の班が登録されていない班（3日以内に終了）:" in body
+    assert "・長崎県 第2陣 → 珠洲市（給水業務）令和6年3月3日まで" in body
