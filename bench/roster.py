@@ -58,11 +58,13 @@ def roster_csv(universe: Universe, people: int, seed: int = 17) -> tuple[bytes, 
     for team_index in range(-(-people // TEAM)):
         destination = destinations[team_index % DESTINATIONS]
         leader = rng.choice(prefectures)
+        # Half the team from the prefecture, half from four of the municipalities (as 長崎県 sent 県8, 市町8).
+        towns = rng.sample(municipal, 4)
         start = START + timedelta(days=(team_index // DESTINATIONS) * 6 % 300)
         end = start + timedelta(days=7)
         number = team_index // DESTINATIONS + 1
         for n in range(team_index * TEAM, min(people, (team_index + 1) * TEAM)):
-            sender = leader if n % 2 else rng.choice(municipal)
+            sender = leader if n % 2 else towns[n % 8 // 2]
             if sender == destination:
                 sender = leader
             kind = "県職員" if sender[2] == "prefecture" else "市町村職員"

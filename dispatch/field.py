@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import contains_eager, joinedload
 
 from .extensions import db
 from .models import Disaster, Organisation, Role, User
@@ -81,7 +81,12 @@ def on_duty(disaster: Disaster, day: date, user: User) -> list[OnDuty]:
         select(Stint)
         .join(Stint.team)
         .join(Stint.person)
-        .options(contains_eager(Stint.team), contains_eager(Stint.person))
+        .options(
+            contains_eager(Stint.team).options(
+                joinedload(Team.sender), joinedload(Team.destination), joinedload(Team.duty)
+            ),
+            contains_eager(Stint.person).joinedload(Person.sender),
+        )
         .where(
             Team.disaster_id == disaster.id,
             Stint.start_date <= day,

@@ -14,6 +14,7 @@ take them). The file is read and checked whole without the write lock; a refusal
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,9 +116,11 @@ class _Reader:
                 errors.append(RowError(header_line, f"必須の列「{label}」（{field}）がありません"))
         if errors:
             raise ImportRefused(errors)
-        self.orgs = Organisations.load(many=True)
-        self.operations = Operations(disaster)
-        self.duties = Duties.load()
+        orgs, operations, duties = Organisations.load(many=True), Operations(disaster), Duties.load()
+        # Each distinct value looked up once: a long file repeats the same few names.
+        self.find_org = functools.cache(orgs.find)
+        self.find_operation = functools.cache(operations.find)
+        self.find_duty = functools.cache(duties.find)
 
     def cell(self, cells: list[object], field: str) -> str:
         at = self.at.get(field)
@@ -173,11 +176,11 @@ class _Reader:
 
         return {
             "team": get("team", _team_number),
-            "sender": get("sender", lambda t: self.orgs.find(t, role="派遣元")),
-            "team_sender": get("team_sender", lambda t: self.orgs.find(t, role="班の派遣元")),
-            "destination": get("destination", lambda t: self.orgs.find(t, role="派遣先")),
-            "operation": get("operation", lambda t: self.operations.find(t, role="派遣区分")),
-            "duty": get("duty", lambda t: self.duties.find(t, role="業務")),
+            "sender": get("sender", lambda t: self.find_org(t, role="派遣元")),
+            "team_sender": get("team_sender", lambda t: self.find_org(t, role="班の派遣元")),
+            "destination": get("destination", lambda t: self.find_org(t, role="派遣先")),
+            "operation": get("operation", lambda t: self.find_operation(t, role="派遣区分")),
+            "duty": get("duty", lambda t: self.find_duty(t, role="業務")),
             "staff_kind": get("staff_kind", _staff_kind),
             "team_type": get("team_type", _team_type),
             "from": get("from", parse_date),

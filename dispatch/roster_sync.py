@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -141,7 +142,8 @@ def sync(disaster: Disaster, scope: Scope, actor: Actor, reason: str = "") -> in
         _guard(disaster, touched, actor, reason)
     for entry, headcount in changed:
         _change(entry, headcount, actor, reason)
-    drafts = [_draft(k, n) for k, n in want.items() if k not in have and k not in typed]
+    objects = _Objects()
+    drafts = [objects.draft(k, n) for k, n in want.items() if k not in have and k not in typed]
     if drafts:
         write_entries(drafts, actor, reason or "名簿から")
     db.session.flush()
@@ -183,14 +185,22 @@ def _load(ids: dict[EntryKey, int]) -> dict[EntryKey, Entry]:
     return {key: found[entry_id] for key, entry_id in ids.items()}
 
 
-def _draft(key: EntryKey, headcount: int) -> EntryDraft:
-    op_id, day, sender_id, unit, dest_id, duty_id = key
-    get = db.session.get
-    operation, sender, destination, duty = (
-        get(Operation, op_id), get(Organisation, sender_id), get(Organisation, dest_id), get(Duty, duty_id)
-    )  # fmt: skip
-    assert operation and sender and destination and duty
-    return EntryDraft(
-        date=day, operation=operation, sender=sender, destination=destination, duty=duty,
-        headcount=headcount, sender_unit=unit, source="roster",
-    )  # fmt: skip
+class _Objects:
+    """Operations, organisations and duties by id, each read once for all the drafts of a sync."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[type, int], Any] = {}
+
+    def get(self, model: type, key: int) -> Any:
+        found = self.seen.get((model, key))
+        if found is None:
+            found = self.seen[model, key] = db.session.get(model, key)
+        return found
+
+    def draft(self, key: EntryKey, headcount: int) -> EntryDraft:
+        op_id, day, sender_id, unit, dest_id, duty_id = key
+        return EntryDraft(
+            date=day, operation=self.get(Operation, op_id), sender=self.get(Organisation, sender_id),
+            destination=self.get(Organisation, dest_id), duty=self.get(Duty, duty_id), headcount=headcount,
+            sender_unit=unit, source="roster",
+        )  # fmt: skip
