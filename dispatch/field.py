@@ -13,7 +13,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import contains_eager, joinedload
 
 from .extensions import db
 from .models import Disaster, Organisation, Role, User
@@ -66,43 +65,71 @@ def team_visible(user: User, team: Team) -> bool:
     return user.organisation_id in (team.sender_id, team.destination_id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OnDuty:
-    person: Person
-    stint: Stint
-    team: Team
+    """One person in the field on a date: plain values, read in one statement (a busy day has thousands)."""
+
+    name: str
+    position: str
+    contact: str
+    sender: str
+    team: str  # 長崎県 第1陣
+    destination: str
+    section: str  # 配属先
     travel: bool  # the day is one of the team's travel days
+
+
+_PersonSender = Organisation.__table__.alias("person_sender")
+_TeamSender = Organisation.__table__.alias("team_sender")
+_Destination = Organisation.__table__.alias("destination")
 
 
 def on_duty(disaster: Disaster, day: date, user: User) -> list[OnDuty]:
     """Everyone in the field on the date (travel days included: they are on the road), by destination and
     team; people removed from the disaster are left out."""
+    t, p, st = Team.__table__.c, Person.__table__.c, Stint.__table__.c
     stmt = (
-        select(Stint)
-        .join(Stint.team)
-        .join(Stint.person)
-        .options(
-            contains_eager(Stint.team).options(
-                joinedload(Team.sender), joinedload(Team.destination), joinedload(Team.duty)
-            ),
-            contains_eager(Stint.person).joinedload(Person.sender),
-        )
-        .where(
-            Team.disaster_id == disaster.id,
-            Stint.start_date <= day,
-            Stint.end_date >= day,
-            Person.removed.is_(False),
-        )
-        .order_by(Team.destination_id, Team.start_date, Team.id, Person.kana, Person.id)
+        select(
+            p.name,
+            p.position,
+            p.contact,
+            _PersonSender.c.name,
+            _TeamSender.c.name,
+            t.number,
+            _Destination.c.name,
+            t.receiving_section,
+            t.start_date,
+            t.end_date,
+            t.travel_at_start,
+            t.travel_at_end,
+        )  # fmt: skip
+        .select_from(Stint.__table__)
+        .join(Team.__table__, t.id == st.team_id)
+        .join(Person.__table__, p.id == st.person_id)
+        .join(_PersonSender, _PersonSender.c.id == p.sender_id)
+        .join(_TeamSender, _TeamSender.c.id == t.sender_id)
+        .join(_Destination, _Destination.c.id == t.destination_id)
+        .where(t.disaster_id == disaster.id, st.start_date <= day, st.end_date >= day, p.removed.is_(False))
+        .order_by(_Destination.c.code, t.start_date, t.id, p.kana, p.id)
     )
     visible = people_visible(user)
     if visible is not None:
         stmt = stmt.where(visible)
-    return [OnDuty(s.person, s, s.team, _travel_day(s.team, day)) for s in db.session.scalars(stmt).unique()]
-
-
-def _travel_day(team: Team, day: date) -> bool:
-    return (team.travel_at_start and day == team.start_date) or (team.travel_at_end and day == team.end_date)
+    return [
+        OnDuty(
+            name,
+            position,
+            contact,
+            sender,
+            f"{team_sender} 第{number}陣",
+            destination,
+            section,
+            (at_start and day == first) or (at_end and day == last),
+        )  # fmt: skip
+        for name, position, contact, sender, team_sender, number, destination, section, first, last, at_start, at_end in db.session.execute(
+            stmt
+        )
+    ]
 
 
 def teams_of(disaster: Disaster, user: User | None, destination: Organisation | None = None) -> list[Team]:

@@ -33,7 +33,7 @@ def field_page(slug: str) -> tuple[str, int]:
         log_read(current_actor(), f"field:{day.isoformat()}", disaster, len(rows))
     by_destination: dict[str, list[object]] = {}
     for row in rows:
-        by_destination.setdefault(row.team.destination.name, []).append(row)
+        by_destination.setdefault(row.destination, []).append(row)
     return render_template(
         "roster/field.html", disaster=disaster, day=day, rows=rows, by_destination=by_destination, names=names,
         contacts=current_user.user_role in (Role.ADMIN, Role.HQ), errors=args.errors,
