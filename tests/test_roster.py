@@ -312,3 +312,23 @@ def test_the_divisions_digest_gives_persons_and_teams_ending_with_no_successor(c
     assert "実人数32人、延べ208人" in body  # through 2/29: 第1陣 16 × 8 = 128, 第2陣 16 × 5 (2/25–2/29) = 80
     assert "交代の班が登録されていない班（3日以内に終了）:" in body
     assert "・長崎県 第2陣 → 珠洲市（給水業務）令和6年3月3日まで" in body
+
+
+def test_a_disaster_without_people_costs_one_query(ctx: None) -> None:
+    from sqlalchemy import event
+
+    disaster, op = noto()
+    factories.entry(date(2024, 2, 20), 4, op=op, sender=CHIBA_PREF, destination=SUZU)
+    table = totals(disaster, date(2024, 2, 21), Dimension.SENDER)
+    statements: list[str] = []
+    engine = db.engine
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert with_persons(disaster, table, Window(date(2024, 2, 21))) is table
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1 and "team" in statements[0]

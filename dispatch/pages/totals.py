@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, render_template, request
 
 from ..closing import closed_dates
 from ..models import Disaster
-from ..persons import Window, with_persons
+from ..persons import Window, has_roster, with_persons
 from ..totals import (
     Dimension,
     Interval,
@@ -35,11 +35,10 @@ def totals_page(slug: str) -> str | tuple[str, int]:
     if interval is not None or problems:
         return _interval_page(disaster, interval, problems)
     as_of, error = as_of_from_request()
-    window = Window(as_of, None, visible_filter().visible_to)
-    tables = {
-        dim: with_persons(disaster, totals(disaster, as_of, dim, visible_filter()), window)
-        for dim in PAGE_DIMENSIONS
-    }
+    tables = {dim: totals(disaster, as_of, dim, visible_filter()) for dim in PAGE_DIMENSIONS}
+    if has_roster(disaster.id):  # one query for a disaster without people
+        window = Window(as_of, None, visible_filter().visible_to)
+        tables = {dim: with_persons(disaster, table, window) for dim, table in tables.items()}
     person_days, active = headline(disaster, as_of, visible_filter())
     closed = closed_dates(disaster)
     return render_template(
