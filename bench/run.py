@@ -71,7 +71,7 @@ GROUP_COLUMNS = {
 DIMENSIONS = tuple(dim for dim in Dimension if dim in GROUP_COLUMNS)
 AS_OF = (("mid-period", MID), ("period end", END))
 DIGEST_MODULE = ROOT / "dispatch" / "digest.py"
-ORDER = "abcdefgh"
+ORDER = "abcdefghr"
 # Figure h: login throttling would refuse the wrong passwords unchecked after a few (per account and per
 # address, and every client is 127.0.0.1), so the server of figure h raises its limits out of reach.
 NO_THROTTLE = {
