@@ -21,6 +21,9 @@ ADMINS = frozenset({Role.ADMIN})
 # Requests (要請): HQ enters and edits them; a municipality may enter its own body's requests.
 REQUEST_EDITORS = frozenset({Role.ADMIN, Role.HQ})
 REQUEST_ENTRY = frozenset({Role.ADMIN, Role.HQ, Role.MUNICIPALITY})
+# Who keeps the roster of people and teams, and who may read names at all (reviewers see counts only).
+ROSTER_EDITORS = frozenset({Role.ADMIN, Role.HQ})
+NAMES = frozenset({Role.ADMIN, Role.HQ, Role.MUNICIPALITY})
 
 # Reachable without logging in.
 PUBLIC = frozenset({"auth.login", "health.healthz", "static"})
@@ -111,6 +114,28 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "request_files.requests_xlsx": EVERYONE,
     "request_files.fill_csv": EVERYONE,
     "request_files.fill_xlsx": EVERYONE,
+    # People and teams (pages/roster.py, pages/field.py): names for admin and HQ, a municipality's own and
+    # received people (field.py narrows every query), counts only for reviewers; lists of people (personal
+    # data) not at all for reviewers.
+    "roster.people": EVERYONE,
+    "roster.person_page": NAMES,
+    "roster.new_person": ROSTER_EDITORS,
+    "roster.edit_person": ROSTER_EDITORS,
+    "roster.remove_person_view": ROSTER_EDITORS,
+    "roster.erase_person_view": ADMINS,
+    "roster.teams": EVERYONE,
+    "roster.team_page": EVERYONE,
+    "roster.new_team": ROSTER_EDITORS,
+    "roster.edit_team": ROSTER_EDITORS,
+    "roster.add_member": ROSTER_EDITORS,
+    "roster.drop_member_view": ROSTER_EDITORS,
+    "roster.travel_days": ROSTER_EDITORS,
+    "roster_imports.import_roster": ROSTER_EDITORS,
+    "roster_imports.import_template": ROSTER_EDITORS,
+    "field.field_page": EVERYONE,
+    "field.rotation": EVERYONE,
+    "field.roster_csv": NAMES,
+    "field.roster_xlsx": NAMES,
 }
 
 

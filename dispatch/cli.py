@@ -35,8 +35,10 @@ from .lookup import LookupRefused, find_organisation
 from .mail import MailError
 from .masterdata import load_master_data
 from .models import Disaster, Organisation, Role, utcnow
+from .persons import Window, with_persons
 from .recipients import DIVISION_LABEL, add_recipient
 from .reports import status_report
+from .roster_import import check_roster, write_roster
 from .scheduler import job_table, run_scheduler, worker_name
 from .seeding import seed_founding_case, seed_sending_case
 from .totals import Dimension, Interval, interval_json, interval_totals, totals
@@ -143,6 +145,32 @@ def import_dispatches_command(disaster_slug: str, file: Path, encoding: str, rea
     click.echo(f"imported {len(result.entry_ids)} rows, {result.person_days} person-days")
 
 
+@click.command("import-roster")
+@with_appcontext
+@click.argument("disaster_slug")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--encoding", type=click.Choice(["auto", "utf-8", "cp932"]), default="auto", show_default=True)
+@click.option("--reason", default="", help="required when the roster changes closed (確定) days")
+def import_roster_command(disaster_slug: str, file: Path, encoding: str, reason: str) -> None:
+    """Import people and teams from a .csv or .xlsx: all rows or none; the roster's entries follow."""
+    disaster = _disaster(disaster_slug)
+    with file.open("rb") as source:
+        data = source.read(MAX_IMPORT_BYTES + 1)
+    try:
+        rows = check_roster(disaster, data, file.name, encoding)
+        with writing():
+            result = write_roster(disaster, rows, CLI_ACTOR, reason)
+    except ImportRefused as exc:
+        for error in exc.errors:
+            click.echo(f"{file.name}:{error.describe()}", err=True)
+        raise click.ClickException(
+            f"取り込みを中止しました: {len(exc.errors)}件のエラー。何も登録していません。"
+        ) from exc
+    except Refusal as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"imported {len(rows)} rows: {result.people} new people, {result.teams} new teams")
+
+
 @click.command("totals")
 @with_appcontext
 @click.argument("disaster_slug")
@@ -163,6 +191,8 @@ def totals_command(
     else:
         as_of = interval.end
         result = interval_totals(disaster, interval, Dimension(by))
+    since = None if interval is None else interval.start
+    result = with_persons(disaster, result, Window(as_of, since))
     if fmt == "json":
         shown = result.as_json() if interval is None else interval_json(result, interval)
         click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
@@ -180,7 +210,8 @@ def totals_command(
     else:
         span = f"{interval.start.isoformat()}〜{interval.end.isoformat()}"
         click.echo(f"{disaster_slug} {interval.label()}（{span}）")
-    click.echo(f"延べ人数 {result.person_days:,}人 / 当日派遣人数 {result.active:,}人")
+    persons = "" if result.persons is None else f"実人数 {result.persons:,}人 / "
+    click.echo(f"{persons}延べ人数 {result.person_days:,}人 / 当日派遣人数 {result.active:,}人")
     width = max((len(r.key) for r in result.rows), default=4)
     for row in result.rows:
         click.echo(f"{row.key:<{width}}  {row.person_days:>8,}  {row.active:>5,}  {row.name}")
@@ -408,6 +439,7 @@ COMMANDS = (
     init_db_command,
     seed_demo_command,
     import_dispatches_command,
+    import_roster_command,
     totals_command,
     check_totals_command,
     send_digests_command,

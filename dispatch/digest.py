@@ -162,7 +162,11 @@ def render_division(digest: DivisionDigest) -> RenderedDigest:
     lines = [f"{format_long(digest.as_of)}時点", "応援職員派遣の全体状況です。"]
     for s in digest.sections:
         lines += ["", _section_title(s.disaster, digest.as_of, s.closed)]
-        lines.append(f"延べ{_people(s.person_days)}（{y} {_people(s.active)}）")
+        persons = "" if s.persons is None else f"実人数{_people(s.persons)}、"
+        lines.append(f"{persons}延べ{_people(s.person_days)}（{y} {_people(s.active)}）")
+        if s.ending:
+            lines.append("交代の班が登録されていない班（3日以内に終了）:")
+            lines += [f"・{line}" for line in s.ending]
         lines.append(f"派遣区分別 延べ（{y}）")
         lines += [f"・{r.name} {_people(r.person_days)}（{_people(r.active)}）" for r in s.by_operation]
         lines.append(f"派遣先別 延べ（{y}）")

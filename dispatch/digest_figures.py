@@ -9,7 +9,7 @@ earliest digest's `since`.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -19,8 +19,10 @@ from sqlalchemy import func, select
 
 from .closing import closed_dates
 from .extensions import db
+from .field import ending_line, ending_soon
 from .fill import fill_on
 from .models import AuditRecord, Delivery, DeliveryStatus, Disaster, Duty, Entry, Organisation, Recipient
+from .persons import Window, has_roster, with_persons
 from .query import Destination, EntryFilter, Sender, apply_filter, joined
 from .totals import Dimension, TotalRow, headline, totals
 
@@ -108,10 +110,13 @@ class DivisionSection:
     today_entries: int
     changes: list[ClosedDayChange]
     gaps: tuple[Gap, ...] = ()  # every destination × duty short on Y
+    # Where the named roster covers the whole (persons.py), and teams ending soon with no successor.
+    persons: int | None = None
+    ending: list[str] = field(default_factory=list)
 
     @property
     def has_news(self) -> bool:
-        return bool(self.active or self.today_entries or self.changes or self.gaps)
+        return bool(self.active or self.today_entries or self.changes or self.gaps or self.ending)
 
 
 @dataclass(frozen=True)
@@ -325,18 +330,25 @@ class _DisasterFigures:
         """The division's section without its changes, which depend on the addressee's `since`."""
         disaster = db.session.get_one(Disaster, self.id)
         person_days, active = headline(disaster, self.as_of)
+        by_operation = totals(disaster, self.as_of, Dimension.OPERATION)
+        persons, ending = None, []
+        if has_roster(disaster.id):
+            persons = with_persons(disaster, by_operation, Window(self.as_of)).persons
+            ending = [ending_line(t) for t in ending_soon(disaster, self.as_of, None)]
         return DivisionSection(
             disaster=self.name,
             link=self.link,
             closed=self.closed,
             person_days=person_days,
             active=active,
-            by_operation=_in_report_order(disaster, totals(disaster, self.as_of, Dimension.OPERATION).rows),
+            by_operation=_in_report_order(disaster, by_operation.rows),
             by_destination=self.by_destination,
             today_headcount=self.logged.total_headcount,
             today_entries=self.logged.total_entries,
             changes=[],
             gaps=self.gaps,
+            persons=persons,
+            ending=ending,
         )
 
 

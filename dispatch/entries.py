@@ -63,6 +63,8 @@ class EntryDraft:
     headcount: int
     sender_unit: str = ""
     note: str = ""
+    # 'roster' when derived from the team members on duty (roster.py).
+    source: str = "manual"
     # Computed once: an import reads the key of each of its rows several times, and every id read through
     # an ORM object costs an attribute lookup.
     key: EntryKey = field(init=False, repr=False, compare=False)
@@ -248,7 +250,10 @@ def write_entries(drafts: Sequence[EntryDraft], actor: Actor, reason: str = "") 
 def _insert(drafts: Sequence[EntryDraft], actor: Actor, now: datetime) -> list[int]:
     stamps = {"created_by": actor.name, "created_at": now, "updated_by": actor.name, "updated_at": now}
     rows = [
-        dict(zip(KEY_NAMES, d.key, strict=True), headcount=d.headcount, note=d.note, **stamps) for d in drafts
+        dict(
+            zip(KEY_NAMES, d.key, strict=True), headcount=d.headcount, note=d.note, source=d.source, **stamps
+        )
+        for d in drafts
     ]
     # The keys come back with the ids, because RETURNING rows need not follow the parameters' order; asking
     # SQLAlchemy to sort them (sort_by_parameter_order) would double the time on SQLite.
@@ -424,7 +429,12 @@ def period_drafts(draft: EntryDraft, date_to: date, *, skip_holidays: bool = Fal
     return [replace(draft, date=d) for d in period_dates(draft.date, date_to, skip_holidays=skip_holidays)]
 
 
+ROSTER_ENTRY = "名簿（班・陣）から計算された派遣です。名簿で隊員や日付を変えてください。"
+
+
 def update_entry(entry: Entry, draft: EntryDraft, actor: Actor, reason: str = "") -> Entry:
+    if entry.source == "roster":
+        raise Refusal(ROSTER_ENTRY)
     problems = draft_problems(draft, kept=(entry.sender_id, entry.destination_id))
     if problems:
         raise Refusal("\n".join(problems))
@@ -453,6 +463,8 @@ def update_entry(entry: Entry, draft: EntryDraft, actor: Actor, reason: str = ""
 
 def delete_entry(entry: Entry, actor: Actor, reason: str = "") -> None:
     """Delete an entry; its last values stay in the audit trail, from which it can be restored."""
+    if entry.source == "roster":
+        raise Refusal(ROSTER_ENTRY)
     flagged = bool(_guard([_as_draft(entry)], actor, reason))
     _audit_entry("delete", entry, actor, before=audit.entry_snapshot(entry), reason=reason, flagged=flagged)
     db.session.delete(entry)

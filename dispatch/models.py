@@ -218,6 +218,8 @@ class Operation(Model):
     name: Mapped[str] = mapped_column(String(200))
     display_order: Mapped[int] = mapped_column(default=0)
     end_date: Mapped[date | None] = mapped_column(Date)
+    # Whether a team's travel days (移動日) are person-days: the report then reads 「（移動日を含む）」 (roster.py).
+    travel_days_count: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     disaster: Mapped[Disaster] = relationship(back_populates="operations")
     receiving_sections: Mapped[list[ReceivingSection]] = relationship(
@@ -276,6 +278,15 @@ class Entry(Model):
         # what a list's count and person-days read: summed from the index alone, never the table's rows.
         Index("ix_entry_destination_date", "destination_id", "date", "operation_id", "headcount"),
         Index("ix_entry_sender_date", "sender_id", "date", "operation_id", "headcount"),
+        CheckConstraint("source IN ('manual', 'roster')", name="source"),
+        # The entries derived from the named roster (roster.py), read by the 実人数 coverage check.
+        Index(
+            "ix_entry_roster_operation_date",
+            "operation_id",
+            "date",
+            sqlite_where=text("source = 'roster'"),
+            postgresql_where=text("source = 'roster'"),
+        ),
         # Ids are never reused: a new entry must not inherit a deleted one's history in the audit trail.
         {"sqlite_autoincrement": True},
     )
@@ -297,6 +308,8 @@ class Entry(Model):
     duty_id: Mapped[int] = mapped_column(ForeignKey("duty.id", ondelete="RESTRICT"), active_history=True)
     headcount: Mapped[int] = mapped_column(active_history=True)
     note: Mapped[str] = mapped_column(Text, default="")
+    # 'roster': derived from the team members on duty that day (roster.py), kept in step by it alone.
+    source: Mapped[str] = mapped_column(String(8), default="manual", server_default="manual")
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(64), default="")
@@ -599,3 +612,6 @@ from .request_models import Assignment as Assignment  # noqa: E402
 from .request_models import CounterpartAssignment as CounterpartAssignment  # noqa: E402
 from .request_models import RequestRevision as RequestRevision  # noqa: E402
 from .request_models import StaffRequest as StaffRequest  # noqa: E402
+
+# People and teams (issue 17) live in their own module; imported here so that the metadata is complete.
+from .roster_models import Person, Stint, Team  # noqa: E402, F401

@@ -14,13 +14,14 @@ municipalities outside its prefecture carry their prefecture's name (石川県�
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from sqlalchemy import select
 
 from .extensions import db
 from .models import Disaster, Entry, Operation, Organisation, ReceivingSection
+from .persons import Window, has_roster, persons_by_kind, travel_days_counted
 from .query import EntryFilter, apply_filter, joined
 from .viewpoint import SENDER_KIND_ORDER, SenderKind, Viewpoint, viewpoint_of
 from .wareki import era_year, format_long, format_period, format_short
@@ -62,6 +63,9 @@ class ReportItem:
     groups: list[SenderGroup]
     achievement: str
     person_days: int
+    # 実人数 where the named roster covers the item (persons.py), and whether travel days are counted.
+    persons: str = ""
+    travel_days: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,13 +109,14 @@ def _item_lines(item: ReportItem) -> list[str]:
     destinations = "、".join(_destination(d, item.first if dated else None) for d in item.destinations)
     duties = "、".join(item.duties[:3]) + ("等" if len(item.duties) > 3 else "")
     groups = "、".join(f"{g.label}（{g.per_day}）" for g in item.groups)
+    travel = "（移動日を含む）" if item.travel_days else ""
     return [
         f"({item.number}) {item.operation.name}",
-        f"派遣期間：{period}",
+        f"派遣期間：{period}{travel}",
         f"派遣先：{destinations}",
         f"従事業務：{duties}",
         f"派遣者：{groups}",
-        f"実績：{_relative(item.last, item.first)}までに{item.achievement}",
+        f"実績：{_relative(item.last, item.first)}までに{item.persons}{item.achievement}",
     ]
 
 
@@ -157,8 +162,29 @@ def status_report(
             items.append(
                 _item(len(items) + 1, operation, entries, viewpoint, (end, ongoing), sections[operation.id])
             )
+    if has_roster(disaster.id):
+        items = [_with_persons(disaster, item, as_of, flt, viewpoint) for item in items]
     whose = db.session.get(Organisation, flt.visible_to) if flt.visible_to is not None else None
     return StatusReport(disaster, as_of, closed, items, whose)
+
+
+def _with_persons(
+    disaster: Disaster, item: ReportItem, as_of: date, flt: EntryFilter, viewpoint: Viewpoint
+) -> ReportItem:
+    """「実人数229人（県職員130人、市町職員99人）、」 before the person-days, where the roster covers them."""
+    window = Window(as_of, None, flt.visible_to, item.operation.id)
+    kinds = persons_by_kind(disaster, window, item.person_days)
+    travel = travel_days_counted(item.operation)
+    if kinds is None:
+        return replace(item, travel_days=travel)
+    split = "、".join(
+        f"{viewpoint.short_staff_word(kind)}職員{kinds[kind]:,}人"
+        for kind in SENDER_KIND_ORDER
+        if kinds.get(kind)
+    )
+    total = sum(kinds.values())
+    shown = f"実人数{total:,}人（{split}）、" if len(kinds) > 1 else f"実人数{total:,}人、"
+    return replace(item, persons=shown, travel_days=travel)
 
 
 def _sections(disaster: Disaster) -> dict[int, dict[int, str]]:

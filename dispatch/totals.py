@@ -59,6 +59,8 @@ class TotalRow:
     name: str
     person_days: int
     active: int
+    # 実人数: distinct persons, where the named roster covers the row (persons.py); None elsewhere.
+    persons: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class Totals:
     active: int
     by: Dimension
     rows: list[TotalRow]
+    persons: int | None = None
 
     def beyond(self, shown: int) -> Rest:
         """What the rows after the first `shown` add up to, for a table that sums them as その他."""
@@ -87,10 +90,17 @@ class Totals:
             "disaster": self.disaster,
             "as_of": self.as_of.isoformat(),
             "person_days": self.person_days,
+            "persons": self.persons,
             "active": self.active,
             "by": self.by.value,
             "rows": [
-                {"key": r.key, "name": r.name, "person_days": r.person_days, "active": r.active}
+                {
+                    "key": r.key,
+                    "name": r.name,
+                    "person_days": r.person_days,
+                    "persons": r.persons,
+                    "active": r.active,
+                }
                 for r in self.rows
             ],
         }

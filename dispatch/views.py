@@ -55,6 +55,7 @@ from .pages import (
     disasters,
     entries,
     exports,
+    field,
     fill,
     health,
     imports,
@@ -62,6 +63,8 @@ from .pages import (
     recipients,
     request_files,
     requests,
+    roster,
+    roster_imports,
     totals,
 )
 from .web import COMMITTED, DECLARED_WRITING, WRITES, UndeclaredWrite
@@ -88,6 +91,9 @@ PAGES = (
     request_files,
     counterparts,
     fill,
+    roster,
+    roster_imports,
+    field,
     health,
 )
 

@@ -265,7 +265,13 @@ def test_municipality_totals_count_only_its_own_entries(oga: FlaskClient) -> Non
     data = totals_json(oga, "2023-10-31")
     assert data["person_days"] == 20
     assert data["rows"] == [
-        {"key": "water-supply", "name": "応急給水業務に係る派遣", "person_days": 20, "active": 0}
+        {
+            "key": "water-supply",
+            "name": "応急給水業務に係る派遣",
+            "person_days": 20,
+            "persons": None,
+            "active": 0,
+        }
     ]
     by_sender = totals_json(oga, "2023-10-31", by="sender")
     assert {row["key"]: row["person_days"] for row in by_sender["rows"]} == {"052019": 8, "052108": 12}

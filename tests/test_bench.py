@@ -82,6 +82,7 @@ def expected_keys() -> set[str]:
     expected |= {"f.csv.memory", "f.xlsx.memory", "f.import.memory", "f.csv.time", "f.xlsx.time"}
     expected |= {f"g.{dim.value}.{n}" for dim in DIMENSIONS for n in (SCALE, "growth")}
     expected |= {"h.wait", "h.wait.p95", "h.post", "h.post.p95", "h.added"}
+    expected |= {"r.import", "r.field", "r.persons"}  # bench/roster.py (issue 17)
     return expected
 
 

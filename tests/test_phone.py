@@ -30,6 +30,7 @@ from dispatch.query import EntryFilter
 from dispatch.recipients import add_recipient
 from dispatch.request_models import Route
 from dispatch.requests import RequestDraft, add_assignment, create_request
+from dispatch.roster import PersonFields, TeamFields, add_person, add_team, set_member
 from tests import factories
 from tests.browser import chromium, live_server, log_in
 from tests.factories import AKITA_CITY, OGA, PASSWORD, SLUG, logged_in, make_user
@@ -47,6 +48,7 @@ QUERIES: dict[str, dict[str, str]] = {
     "totals.totals_page": {"as_of": "2023-10-31"},
     "digests.preview": {"date": "2023-08-01"},
     "closing.close_up_to": {"up_to": "2023-10-31"},
+    "field.field_page": {"date": "2023-08-01"},
 }
 
 # What the page measures: sideways overflow, the header, and the smallest chart text as displayed
@@ -176,8 +178,16 @@ def phone_demo(app: Flask, demo: None, tmp_path: Path) -> PhoneDemo:
             date_to=date(2023, 8, 31),
             decided_on=date(2023, 7, 20),
         )
+        person_id, team_id = _roster_to_oga(disaster)
         db.session.commit()
-        values = {"entry_id": edited.id, "recipient_id": at_oga.id, "user_id": oga.id, "request_id": asked.id}
+        values = {
+            "entry_id": edited.id,
+            "recipient_id": at_oga.id,
+            "user_id": oga.id,
+            "request_id": asked.id,
+            "person_id": person_id,
+            "team_id": team_id,
+        }
         app.config["EXPORT_JOB_FOLDER"] = str(tmp_path / "exports")
         # Each login's own export job, built: only its owner may see its progress page and its file.
         jobs = {}
@@ -190,6 +200,32 @@ def phone_demo(app: Flask, demo: None, tmp_path: Path) -> PhoneDemo:
         db.session.commit()
         export_jobs.run_pending("phone-test")
     return PhoneDemo(app, logins, values, jobs)
+
+
+def _roster_to_oga(disaster: Disaster) -> tuple[int, int]:
+    """A team of 秋田県 to 男鹿市 with a member whose names run long (issue 17's pages): 男鹿市 may see both."""
+    operation = disaster.operations[0]
+    team = add_team(
+        disaster,
+        TeamFields(
+            number=1, team_type="water", operation=operation, sender=factories.org(factories.AKITA_PREF),
+            destination=factories.org(OGA), duty=factories.duty("damage_survey"), start_date=date(2023, 8, 1),
+            end_date=date(2023, 8, 7), receiving_section="市災害対策本部事務局（被災者支援班・住家被害認定担当）",
+            travel_at_start=True,
+        ),
+        factories.hq(),
+    )  # fmt: skip
+    person = add_person(
+        disaster,
+        PersonFields(
+            name="秋田 長い名前の職員", kana="アキタ ナガイナマエノショクイン", sender=factories.org(factories.AKITA_PREF),
+            staff_kind="prefecture", sender_unit="総務部総合防災課危機管理対策室", position="主任主査",
+            contact="018-860-0000（内線 12345）",
+        ),
+        factories.hq(),
+    )  # fmt: skip
+    set_member(team, person, team.start_date, team.end_date, factories.hq())
+    return person.id, team.id
 
 
 def _draft_of(entry: Entry) -> EntryDraft:

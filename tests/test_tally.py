@@ -29,6 +29,17 @@ from dispatch.extensions import db
 from dispatch.importing import import_dispatches
 from dispatch.models import AuditRecord, Disaster, Entry
 from dispatch.query import EntryFilter
+from dispatch.roster import (
+    PersonFields,
+    TeamFields,
+    add_person,
+    add_team,
+    drop_member,
+    set_member,
+    set_travel_days_count,
+)
+from dispatch.roster_models import Person, Team
+from dispatch.roster_sync import held, team_scope, wanted
 from dispatch.totals import Dimension, cross_table, daily_series, headline, totals
 from tests import factories
 from tests.factories import AKITA_CITY, AKITA_PREF, GOJOME, NOSHIRO
@@ -62,6 +73,16 @@ steps = st.one_of(
     st.tuples(st.just("delete"), st.integers(0, 50)),
     st.tuples(st.just("restore"), st.integers(0, 50)),
     st.tuples(st.just("import"), st.lists(fields, min_size=1, max_size=4)),
+    # Issue 17: a member of a team joins, or changes their dates, or leaves; the roster's entries follow.
+    st.tuples(
+        st.just("member"),
+        st.integers(0, 3),  # which person
+        st.sampled_from(OPERATIONS),  # which team (one per operation)
+        day_offsets,
+        st.integers(0, 3),  # days more
+        st.booleans(),  # leaves instead
+    ),
+    st.tuples(st.just("travel"), st.sampled_from(OPERATIONS), st.booleans()),
 )
 
 _examples = itertools.count()
@@ -73,6 +94,8 @@ class Run:
     def __init__(self) -> None:
         self.disaster = factories.disaster(f"prop-{next(_examples)}", START)
         self.ops = {code: factories.operation(self.disaster, code) for code in OPERATIONS}
+        self.people: list[Person] = []
+        self.teams: dict[str, Team] = {}
 
     def draft(self, f: dict[str, object]) -> factories.EntryDraft:
         return factories.draft(
@@ -120,6 +143,40 @@ class Run:
                 self._restore(int(step[1]), actor)  # type: ignore[call-overload]
             case "import":
                 self._import(step[1], actor)  # type: ignore[arg-type]
+            case "member":
+                self._member(*step[1:], actor)  # type: ignore[arg-type]
+            case "travel":
+                set_travel_days_count(self.ops[str(step[1])], bool(step[2]), actor)
+
+    def _member(
+        self, pick: int, op: str, offset: int, more: int, leaves: bool, actor: factories.Actor
+    ) -> None:
+        if not self.people:
+            self.people = [
+                add_person(self.disaster, PersonFields(f"職員{n}", factories.org(sender), kind), actor)
+                for n, (sender, kind) in enumerate(
+                    ((AKITA_PREF, "prefecture"), (AKITA_PREF, "prefecture"), (AKITA_CITY, "municipal"),
+                     (NOSHIRO, "municipal"))
+                )
+            ]  # fmt: skip
+        if op not in self.teams:
+            self.teams[op] = add_team(
+                self.disaster,
+                TeamFields(
+                    number=1, team_type="water", operation=self.ops[op], sender=factories.org(AKITA_PREF),
+                    destination=factories.org(GOJOME), duty=factories.duty("water_supply"), start_date=START,
+                    end_date=START + timedelta(days=DAYS - 1), travel_at_start=True, travel_at_end=True,
+                ),
+                actor,
+            )  # fmt: skip
+        team, person = self.teams[op], self.people[pick]
+        stint = next((s for s in team.stints if s.person_id == person.id), None)
+        if leaves:
+            if stint is not None:
+                drop_member(stint, actor)
+            return
+        start = START + timedelta(days=offset)
+        set_member(team, person, start, min(start + timedelta(days=more), team.end_date), actor)
 
     def _edit(self, pick: int, f: dict[str, object], actor: factories.Actor) -> None:
         entries = self.entries()
@@ -308,6 +365,9 @@ def test_every_total_agrees_with_the_entries_after_any_sequence_of_changes(
     for step in program:
         run.do(step)
     assert_figures_agree(run)
+    for team in run.teams.values():  # the roster's entries are what its members imply, no more, no less
+        scope = team_scope(team)
+        assert {k: e.headcount for k, e in held(run.disaster, scope).items()} == wanted(run.disaster, scope)
 
 
 def test_the_founding_case_tally_agrees_and_answers_2101(demo_disaster: Disaster) -> None:

@@ -155,11 +155,12 @@ def test_as_json_shape(series: Disaster) -> None:
         "disaster": "test-rain",
         "as_of": "2023-08-02",
         "person_days": 15,
+        "persons": None,
         "active": 10,
         "by": "destination",
         "rows": [
-            {"key": GOJOME, "name": "五城目町", "person_days": 10, "active": 5},
-            {"key": AKITA_CITY, "name": "秋田市", "person_days": 5, "active": 5},
+            {"key": GOJOME, "name": "五城目町", "person_days": 10, "persons": None, "active": 5},
+            {"key": AKITA_CITY, "name": "秋田市", "person_days": 5, "persons": None, "active": 5},
         ],
     }
 

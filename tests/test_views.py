@@ -392,6 +392,7 @@ def test_totals_json_by_operation(client: FlaskClient, demo: None) -> None:
         "disaster": SLUG,
         "as_of": "2023-08-31",
         "person_days": 2232,
+        "persons": None,
         "active": 11,
         "by": "operation",
         "rows": [
@@ -399,10 +400,23 @@ def test_totals_json_by_operation(client: FlaskClient, demo: None) -> None:
                 "key": "mutual-aid",
                 "name": "災害時の相互応援協定に基づく派遣",
                 "person_days": 2101,
+                "persons": None,
                 "active": 10,
             },
-            {"key": "water-supply", "name": "応急給水業務に係る派遣", "person_days": 105, "active": 0},
-            {"key": "recovery-support", "name": "災害復旧支援業務に係る派遣", "person_days": 26, "active": 1},
+            {
+                "key": "water-supply",
+                "name": "応急給水業務に係る派遣",
+                "person_days": 105,
+                "persons": None,
+                "active": 0,
+            },
+            {
+                "key": "recovery-support",
+                "name": "災害復旧支援業務に係る派遣",
+                "person_days": 26,
+                "persons": None,
+                "active": 1,
+            },
         ],
     }
 
@@ -415,13 +429,14 @@ def test_totals_json_breaks_ties_by_key(client: FlaskClient, demo: None) -> None
         "disaster": SLUG,
         "as_of": "2023-07-17",
         "person_days": 18,
+        "persons": None,
         "active": 11,
         "by": "destination",
         "rows": [
-            {"key": "053490", "name": "八峰町", "person_days": 6, "active": 4},
-            {"key": "053619", "name": "五城目町", "person_days": 6, "active": 3},
-            {"key": "052060", "name": "男鹿市", "person_days": 4, "active": 2},
-            {"key": "053660", "name": "井川町", "person_days": 2, "active": 2},
+            {"key": "053490", "name": "八峰町", "person_days": 6, "persons": None, "active": 4},
+            {"key": "053619", "name": "五城目町", "person_days": 6, "persons": None, "active": 3},
+            {"key": "052060", "name": "男鹿市", "person_days": 4, "persons": None, "active": 2},
+            {"key": "053660", "name": "井川町", "person_days": 2, "persons": None, "active": 2},
         ],
     }
 
@@ -728,9 +743,13 @@ def test_edit_headcount_changes_the_totals(app: Flask, client: FlaskClient, demo
     assert counts(app) == (549, 2322)
     data = totals_json(client, "2023-10-31")
     assert (data["person_days"], data["active"]) == (2322, 6)
-    assert {"key": "relief-act", "name": "災害救助法業務に係る派遣", "person_days": 70, "active": 6} in data[
-        "rows"
-    ]
+    assert {
+        "key": "relief-act",
+        "name": "災害救助法業務に係る派遣",
+        "person_days": 70,
+        "persons": None,
+        "active": 6,
+    } in data["rows"]
 
 
 def test_edit_onto_an_existing_key_is_refused_with_a_link(

@@ -9,13 +9,16 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
+from flask_login import current_user
 
 from .. import charts, clock
 from ..catalog import disasters_newest_first
 from ..closing import closed_dates
 from ..exports import last_entry_date
+from ..field import ending_soon
 from ..fill import board
 from ..models import Disaster
+from ..persons import Window, has_roster, with_persons
 from ..query import EntryFilter
 from ..reports import status_report
 from ..totals import Dimension, Totals, by_sender_kind, cross_table, daily_series, headline, totals
@@ -113,6 +116,7 @@ def _overview(slug: str) -> dict[str, Any]:
         series=series,
         operations=operations,
         by_operation=totals(disaster, as_of, Dimension.OPERATION, flt),
+        roster=_roster(disaster, as_of, flt),
         by_destination=by_destination,
         by_sender=by_sender,
         # The senders regrouped by kind relative to the own organisation (自団体, 県内市町村 …).
@@ -147,6 +151,16 @@ def _overview(slug: str) -> dict[str, Any]:
             disaster, as_of, Dimension.SENDER, Dimension.DESTINATION, flt, limit=TOP, known=known
         ),
     )
+
+
+def _roster(disaster: Disaster, as_of: date, flt: EntryFilter) -> dict[str, Any] | None:
+    """実人数 and the teams ending soon with no successor; None (one query) for a disaster without teams."""
+    if not has_roster(disaster.id):
+        return None
+    table = with_persons(
+        disaster, totals(disaster, as_of, Dimension.OPERATION, flt), Window(as_of, None, flt.visible_to)
+    )
+    return {"persons": table.persons, "ending": ending_soon(disaster, as_of, current_user)}
 
 
 @bp.get("/disasters/<slug>/report")

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, render_template, request
 
 from ..closing import closed_dates
 from ..models import Disaster
+from ..persons import Window, has_roster, with_persons
 from ..totals import (
     Dimension,
     Interval,
@@ -35,6 +36,9 @@ def totals_page(slug: str) -> str | tuple[str, int]:
         return _interval_page(disaster, interval, problems)
     as_of, error = as_of_from_request()
     tables = {dim: totals(disaster, as_of, dim, visible_filter()) for dim in PAGE_DIMENSIONS}
+    if has_roster(disaster.id):  # one query for a disaster without people
+        window = Window(as_of, None, visible_filter().visible_to)
+        tables = {dim: with_persons(disaster, table, window) for dim, table in tables.items()}
     person_days, active = headline(disaster, as_of, visible_filter())
     closed = closed_dates(disaster)
     return render_template(
@@ -45,6 +49,7 @@ def totals_page(slug: str) -> str | tuple[str, int]:
         last_closed=max((d for d in closed if d <= as_of), default=None),
         as_of_error=error,
         person_days=person_days,
+        persons=tables[Dimension.OPERATION].persons,
         active=active,
         tables=tables,
     )
@@ -64,10 +69,13 @@ def totals_json(slug: str) -> Response | tuple[Response, int]:
         choices = ", ".join(d.value for d in Dimension)
         return jsonify({"error": f"by は {choices} のいずれかです。"}), 400
     if interval is not None:
-        return jsonify(
-            interval_json(interval_totals(disaster, interval, Dimension(by), visible_filter()), interval)
+        table = interval_totals(disaster, interval, Dimension(by), visible_filter())
+        table = with_persons(
+            disaster, table, Window(interval.end, interval.start, visible_filter().visible_to)
         )
-    return jsonify(totals(disaster, as_of, Dimension(by), visible_filter()).as_json())
+        return jsonify(interval_json(table, interval))
+    table = totals(disaster, as_of, Dimension(by), visible_filter())
+    return jsonify(with_persons(disaster, table, Window(as_of, None, visible_filter().visible_to)).as_json())
 
 
 _MONTH = re.compile(r"(\d{4})-(\d{1,2})")

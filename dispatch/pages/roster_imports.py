@@ -1,0 +1,62 @@
+"""Importing people and teams (.csv/.xlsx): every row or none, every bad line named; and the template.
+
+Read and checked before the write lock (roster_import.check_roster), written under it."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response
+
+from ..errors import ImportRefused, Refusal
+from ..exports import csv_response
+from ..forms import ImportForm
+from ..models import Disaster
+from ..roster_import import TEMPLATE_EXAMPLE, TEMPLATE_HEADER, check_roster, write_roster
+from ..sheets import RowError
+from ..web import current_actor, disaster_or_404, write, writes
+from .entries import form_status
+
+bp = Blueprint("roster_imports", __name__)
+
+PROBLEMS_ON_PAGE = 100
+
+
+@bp.route("/disasters/<slug>/roster/import", methods=["GET", "POST"])
+@writes
+def import_roster(slug: str) -> Response | tuple[str, int]:
+    disaster = disaster_or_404(slug)
+    form = ImportForm()
+    if not form.validate_on_submit():
+        return _page(disaster, form, [], form_status(form))
+    upload = form.file.data
+    try:
+        rows = check_roster(disaster, upload.read(), upload.filename or "", form.encoding.data)
+        result = write(lambda: write_roster(disaster, rows, current_actor(), form.reason.data or ""))
+    except ImportRefused as refusal:
+        return _page(disaster, form, cast(list[RowError], refusal.errors), refusal.status)
+    except Refusal as refusal:
+        flash(str(refusal), "error")
+        return _page(disaster, form, [], refusal.status)
+    flash(
+        f"{len(rows):,}行を取り込みました（新しい職員{result.people:,}人、新しい班{result.teams:,}）。"
+        "派遣の人数も名簿に合わせました。",
+        "success",
+    )
+    return redirect(url_for("roster.teams", slug=slug))
+
+
+@bp.get("/disasters/<slug>/roster/template.csv")
+def import_template(slug: str) -> Response:
+    disaster_or_404(slug)
+    return csv_response(
+        "名簿取り込みテンプレート.csv", TEMPLATE_HEADER, [TEMPLATE_EXAMPLE], fallback="roster-template.csv"
+    )
+
+
+def _page(disaster: Disaster, form: ImportForm, errors: list[RowError], status: int) -> tuple[str, int]:
+    return render_template(
+        "roster/import.html", disaster=disaster, form=form, errors=errors[:PROBLEMS_ON_PAGE],
+        more=max(len(errors) - PROBLEMS_ON_PAGE, 0), total=len(errors),
+    ), status  # fmt: skip

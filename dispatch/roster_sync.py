@@ -1,0 +1,206 @@
+"""The dispatch entries a roster implies, kept in step with it through the entries' own write path.
+
+Where a team's members are recorded, the day's entry of a key (date × operation × sender × unit ×
+destination × duty) is the number of different people on duty that day whose team has the operation,
+destination and duty and who were sent by that sender and unit: a person in two overlapping teams of the
+same key is counted once that day. Such entries carry source 'roster' and are written only here: new ones
+through entries.write_entries (audited, closed days guarded, tally applied), changed and dropped ones
+through the session, whose events keep the tally in step (tally.py). A typed entry that holds a key the
+roster now covers is taken over (its headcount replaced, the change audited).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from . import audit
+from .actors import Actor
+from .catalog import closed_problem
+from .closing import guard_closed
+from .entries import EntryDraft, entry_ids, write_entries
+from .errors import ClosingError, EntryKey, Refusal
+from .extensions import db
+from .models import Disaster, Duty, Entry, Operation, Organisation, utcnow
+from .roster_models import Person, Stint, Team
+
+# (operation_id, destination_id, duty_id): the part of an entry's key a team decides.
+TeamKey = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The team keys and the dates a change to the roster may have changed the entries of."""
+
+    keys: frozenset[TeamKey]
+    first: date
+    last: date
+
+    def __or__(self, other: Scope) -> Scope:
+        return Scope(self.keys | other.keys, min(self.first, other.first), max(self.last, other.last))
+
+
+def team_scope(team: Team) -> Scope:
+    return Scope(
+        frozenset({(team.operation_id, team.destination_id, team.duty_id)}), team.start_date, team.end_date
+    )
+
+
+def duty_span(start: date, end: date, team: Team, travel_days_count: bool) -> tuple[date, date] | None:
+    """A member's days on duty: their own dates, less the team's travel days (its first and last day, when
+    marked) if the operation does not count travel days as person-days; None when nothing is left."""
+    if not travel_days_count:
+        if team.travel_at_start and start == team.start_date:
+            start += timedelta(days=1)
+        if team.travel_at_end and end == team.end_date:
+            end -= timedelta(days=1)
+    return (start, end) if start <= end else None
+
+
+def refresh_duty(stint: Stint, team: Team) -> None:
+    span = duty_span(stint.start_date, stint.end_date, team, team.operation.travel_days_count)
+    stint.duty_from, stint.duty_to = span if span else (None, None)
+
+
+def wanted(disaster: Disaster, scope: Scope) -> dict[EntryKey, int]:
+    """The headcount of every entry key in the scope, from the people on duty."""
+    ops, dests, duties = (sorted({k[i] for k in scope.keys}) for i in range(3))
+    stmt = (
+        select(
+            Stint.person_id,
+            Stint.duty_from,
+            Stint.duty_to,
+            Team.operation_id,
+            Team.destination_id,
+            Team.duty_id,
+            Person.sender_id,
+            Person.sender_unit,
+        )
+        .join(Team, Team.id == Stint.team_id)
+        .join(Person, Person.id == Stint.person_id)
+        .where(
+            Team.disaster_id == disaster.id,
+            Team.operation_id.in_(ops),
+            Team.destination_id.in_(dests),
+            Team.duty_id.in_(duties),
+            Stint.duty_from <= scope.last,
+            Stint.duty_to >= scope.first,
+        )
+    )
+    on_duty: dict[EntryKey, set[int]] = defaultdict(set)
+    for person_id, first, last, op_id, dest_id, duty_id, sender_id, unit in db.session.execute(stmt):
+        if (op_id, dest_id, duty_id) not in scope.keys or first is None or last is None:
+            continue
+        day: date = max(first, scope.first)
+        until: date = min(last, scope.last)
+        while day <= until:
+            on_duty[op_id, day, sender_id, unit, dest_id, duty_id].add(person_id)
+            day += timedelta(days=1)
+    return {key: len(people) for key, people in on_duty.items()}
+
+
+def held(disaster: Disaster, scope: Scope) -> dict[EntryKey, Entry]:
+    """The roster's entries in the scope now."""
+    ops, dests, duties = (sorted({k[i] for k in scope.keys}) for i in range(3))
+    stmt = select(Entry).where(
+        Entry.source == "roster",
+        Entry.operation_id.in_(ops),
+        Entry.destination_id.in_(dests),
+        Entry.duty_id.in_(duties),
+        Entry.date >= scope.first,
+        Entry.date <= scope.last,
+    )
+    return {
+        _key(e): e
+        for e in db.session.scalars(stmt)
+        if (e.operation_id, e.destination_id, e.duty_id) in scope.keys
+    }
+
+
+def _key(e: Entry) -> EntryKey:
+    return (e.operation_id, e.date, e.sender_id, e.sender_unit, e.destination_id, e.duty_id)
+
+
+def sync(disaster: Disaster, scope: Scope, actor: Actor, reason: str = "") -> int:
+    """Bring the roster's entries in the scope in line with the people on duty; the entries changed."""
+    if not scope.keys:
+        return 0
+    db.session.flush()
+    want = wanted(disaster, scope)
+    have = held(disaster, scope)
+    new_keys = [k for k in want if k not in have]
+    typed = _load(entry_ids(new_keys)) if new_keys else {}
+    changed = [(e, want.get(k, 0)) for k, e in have.items() if e.headcount != want.get(k, 0)]
+    changed += [(e, want[k]) for k, e in typed.items()]
+    touched = {e.date for e, _ in changed}
+    if touched:
+        _guard(disaster, touched, actor, reason)
+    for entry, headcount in changed:
+        _change(entry, headcount, actor, reason)
+    objects = _Objects()
+    drafts = [objects.draft(k, n) for k, n in want.items() if k not in have and k not in typed]
+    if drafts:
+        write_entries(drafts, actor, reason or "名簿から")
+    db.session.flush()
+    return len(changed) + len(drafts)
+
+
+def _guard(disaster: Disaster, dates: Iterable[date], actor: Actor, reason: str) -> None:
+    closed = closed_problem(disaster)
+    if closed:
+        raise Refusal(closed)
+    try:
+        guard_closed(disaster, dates, actor, reason)
+    except ClosingError as exc:
+        raise Refusal(str(exc)) from exc
+
+
+def _change(entry: Entry, headcount: int, actor: Actor, reason: str) -> None:
+    before = audit.entry_snapshot(entry)
+    disaster_id = entry.operation.disaster_id
+    if headcount == 0:
+        audit.record(
+            "delete", "entry", entry.id, actor=actor, disaster_id=disaster_id, before=before,
+            reason=reason or "名簿から", summary=audit.entry_summary(entry),
+        )  # fmt: skip
+        db.session.delete(entry)
+        return
+    entry.headcount = headcount
+    entry.source = "roster"
+    entry.updated_by = actor.name
+    entry.updated_at = utcnow()
+    audit.record(
+        "update", "entry", entry.id, actor=actor, disaster_id=disaster_id, before=before,
+        after=audit.entry_snapshot(entry), reason=reason or "名簿から", summary=audit.entry_summary(entry),
+    )  # fmt: skip
+
+
+def _load(ids: dict[EntryKey, int]) -> dict[EntryKey, Entry]:
+    found = {e.id: e for e in db.session.scalars(select(Entry).where(Entry.id.in_(list(ids.values()))))}
+    return {key: found[entry_id] for key, entry_id in ids.items()}
+
+
+class _Objects:
+    """Operations, organisations and duties by id, each read once for all the drafts of a sync."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[type, int], Any] = {}
+
+    def get(self, model: type, key: int) -> Any:
+        found = self.seen.get((model, key))
+        if found is None:
+            found = self.seen[model, key] = db.session.get(model, key)
+        return found
+
+    def draft(self, key: EntryKey, headcount: int) -> EntryDraft:
+        op_id, day, sender_id, unit, dest_id, duty_id = key
+        return EntryDraft(
+            date=day, operation=self.get(Operation, op_id), sender=self.get(Organisation, sender_id),
+            destination=self.get(Organisation, dest_id), duty=self.get(Duty, duty_id), headcount=headcount,
+            sender_unit=unit, source="roster",
+        )  # fmt: skip
