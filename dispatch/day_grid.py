@@ -117,7 +117,8 @@ def rows_from_form(form: Mapping[str, str]) -> list[GridRow]:
 
 
 def rows_of_day(disaster: Disaster, day: date, visible_to: int | None) -> list[GridRow]:
-    """A day's entries as grid rows (昨日と同じ): what a person would type to enter them again."""
+    """A day's entries as grid rows (昨日と同じ), in the list's order (operation, destination, sender): what a
+    person would type to enter them again."""
     flt = EntryFilter(date_from=day, date_to=day, visible_to=visible_to)
     return [
         GridRow(
@@ -131,7 +132,7 @@ def rows_of_day(disaster: Disaster, day: date, visible_to: int | None) -> list[G
                 "note": e.note,
             }
         )
-        for e in reversed(list(db.session.scalars(entries_select(disaster, flt))))
+        for e in db.session.scalars(entries_select(disaster, flt))
     ]
 
 

@@ -50,6 +50,12 @@
     prepare(row);
   });
 
+  // The spare blank rows a plain form needs are not needed here: Enter adds a row at the end.
+  (function () {
+    var all = rows();
+    while (all.length > 1 && blank(all[all.length - 1])) { all.pop().remove(); }
+  }());
+
   function prepare(row) {
     row.querySelectorAll("input[list]").forEach(function (input) { input.removeAttribute("list"); });
     var box = row.querySelector('input[type="checkbox"]');
@@ -97,6 +103,7 @@
   // A blank row takes 派遣区分, 派遣先 and 業務 from the row above as the cursor enters it.
   function carry(row) {
     var above = previousRow(row);
+    while (above && blank(above)) { above = previousRow(above); }
     if (!above || !blank(row)) { return; }
     CARRIED.forEach(function (name) { cell(row, name).value = cell(above, name).value; });
   }
@@ -115,8 +122,11 @@
     var row = rowOf(input), all = rows(), at = all.indexOf(row);
     var column = entered.row === row ? entered.column : input.getAttribute("data-cell");
     var next = all[at + 1];
+    // A new or blank row starts at 派遣元, its carried cells (派遣区分, 派遣先, 業務) already filled.
     if (!next) {
       next = newRow(row);
+      column = "sender";
+    } else if (blank(next)) {
       column = "sender";
     }
     entered = { row: null, column: null };
@@ -300,6 +310,12 @@
   });
 
   document.addEventListener("keydown", function (event) {
+    // Alt+Y: 昨日と同じ (the link's accesskey does the same without script, where the browser allows).
+    if (event.altKey && !event.ctrlKey && event.code === "KeyY" && yesterdayLink) {
+      event.preventDefault();
+      window.location.href = yesterdayLink.href;
+      return;
+    }
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !tbody.contains(event.target) && form.contains(event.target)) {
       event.preventDefault();
       form.requestSubmit(saveButton);
