@@ -21,6 +21,7 @@ from .actors import Actor
 from .closing import ClosedNotice, closed_notice
 from .entries import EntryDraft, draft_problems, entry_ids, latest_entry_date
 from .errors import EntryKey, LookupRefused
+from .exports import operation_labels
 from .extensions import db
 from .limits import MAX_HEADCOUNT, MAX_NOTE, MAX_SENDER_UNIT
 from .lookup import Duties, Operations, Organisations
@@ -102,8 +103,9 @@ class GridCheck:
 
 
 def rows_from_form(form: Mapping[str, str]) -> list[GridRow]:
-    """The rows of a posted grid (rows-<n>-<cell>), in the order of their numbers; a row marked removed
-    (the plain form's 除く box) is left out."""
+    """The rows of a posted grid (rows-<n>-<cell>, n up to 9999), in the order of their numbers; a row
+    marked removed (the plain form's 除く box) is left out. More than MAX_ROWS filled rows are refused by
+    check, never cut short here."""
     by_index: dict[int, dict[str, str]] = {}
     for key, value in form.items():
         match = _ROW_FIELD.fullmatch(key)
@@ -111,7 +113,7 @@ def rows_from_form(form: Mapping[str, str]) -> list[GridRow]:
             by_index.setdefault(int(match[1]), {})[match[2]] = value
     return [
         GridRow({name: values.get(name, "") for name in CELL_NAMES})
-        for _, values in sorted(by_index.items())[: MAX_ROWS + 1]
+        for _, values in sorted(by_index.items())
         if not values.get("removed")
     ]
 
@@ -120,10 +122,12 @@ def rows_of_day(disaster: Disaster, day: date, visible_to: int | None) -> list[G
     """A day's entries as grid rows (昨日と同じ), in the list's order (operation, destination, sender): what a
     person would type to enter them again."""
     flt = EntryFilter(date_from=day, date_to=day, visible_to=visible_to)
+    # An operation by its name, or by its code where another of the disaster's operations shares the name.
+    operations = operation_labels(disaster)
     return [
         GridRow(
             {
-                "operation": e.operation.name,
+                "operation": operations[e.operation_id],
                 "sender": e.sender.label,
                 "sender_unit": e.sender_unit,
                 "destination": e.destination.label,

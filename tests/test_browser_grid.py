@@ -17,10 +17,12 @@ from flask import Flask
 from playwright.sync_api import Page
 from sqlalchemy import delete, select
 
+from dispatch.closing import close_day
 from dispatch.extensions import db
-from dispatch.models import Entry, Role
+from dispatch.models import Disaster, Entry, Role
+from tests import factories
 from tests.browser import OutsideRequests, chromium, live_server, log_in
-from tests.factories import BASE, PASSWORD, logged_in, make_user
+from tests.factories import BASE, PASSWORD, SLUG, logged_in, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -251,7 +253,7 @@ def test_ten_rows_pasted_from_the_trackers_own_export_save_exactly(demo_app: Fla
         open_grid(page, base, "2023-11-01")  # another day: the pasted rows bring theirs
         page.evaluate("text => navigator.clipboard.writeText(text)", block)
         page.keyboard.press("Control+v")
-        assert page.input_value("[name='date']") == "2023-07-29"
+        assert page.input_value("#date") == "2023-07-29"
         assert page.locator("tr[data-row]").count() >= 10
         assert page.get_by_test_id("grid-estimate").inner_text() == "10件、延べ55人"
         with page.expect_navigation():
@@ -292,3 +294,59 @@ def test_type_ahead_picks_a_unique_prefix_and_names_the_candidates_of_an_ambiguo
             "五城目町（053619）、五條市（292079）"
             in page.get_by_role("status").filter(has_text="複数").inner_text()
         )
+
+
+def test_a_row_duplicated_by_its_key_and_a_closed_day_said_as_the_date_changes(demo_app: Flask) -> None:
+    with demo_app.app_context():
+        disaster = db.session.scalars(select(Disaster).where(Disaster.slug == SLUG)).one()
+        close_day(disaster, date(2023, 10, 31), factories.reviewer())
+        db.session.commit()
+    with live_server(demo_app) as base, chromium() as browser:
+        page = browser.new_page(locale="ja-JP", viewport={"width": 1400, "height": 900})
+        open_grid(page, base, "2023-11-01")
+        notice = page.get_by_test_id("closed-notice")
+        assert not notice.is_visible()
+        keys = Keys(page)
+        keys.cell("災害救助法")
+        keys.cell("横手")
+        keys.press("Tab")
+        keys.cell("五城目")
+        keys.cell("災害救助法関係")
+        keys.type("2")
+        keys.press("Control+d")  # the row again below, the cursor in its 人数
+        keys.type("3")
+        keys.press("Shift+Tab", 4)  # back to its 派遣元
+        keys.type("湯沢市")  # 「湯沢」 alone is also 湯沢町 (新潟県): refused with both
+        assert page.get_by_test_id("grid-estimate").inner_text() == "2件、延べ5人"
+        page.locator("#date").fill("2023-10-31")
+        page.locator("#date").dispatch_event("change")
+        assert notice.inner_text() == (
+            "10月31日は締め済み（確定）です。登録・変更はできません。変更は総合防災課に依頼してください。"
+        )
+        page.locator("#date").fill("2023-11-01")
+        page.locator("#date").dispatch_event("change")
+        assert not notice.is_visible()
+        save_and_wait(keys, page)
+        assert "登録しました: 令和5年11月1日 2件、延べ5人。" in page.get_by_role("status").first.inner_text()
+    assert rows_on(demo_app, date(2023, 11, 1)) == {
+        ("relief-act", "052035", "", "053619", "relief_act", 2),
+        ("relief-act", "052078", "", "053619", "relief_act", 3),
+    }
+
+
+def test_without_script_the_grid_is_a_plain_form_of_rows(demo_app: Flask) -> None:
+    with live_server(demo_app) as base, chromium() as browser:
+        page = browser.new_page(locale="ja-JP", java_script_enabled=False)
+        open_grid(page, base, "2023-11-01")
+        assert page.locator("tr[data-row]").count() == 5  # spare rows to type into
+        for n, (sender, headcount) in enumerate((("横手", "2"), ("湯沢市", "3"))):
+            page.get_by_label(f"派遣区分（{n + 1}行目）").fill("災害救助法")
+            page.get_by_label(f"派遣元（{n + 1}行目）").fill(sender)
+            page.get_by_label(f"派遣先（{n + 1}行目）").fill("五城目町")
+            page.get_by_label(f"業務（{n + 1}行目）").fill("災害救助法関係事務")
+            page.get_by_label(f"人数（{n + 1}行目）").fill(headcount)
+        page.get_by_role("button", name="確認").click()
+        assert page.locator("p.confirm").inner_text() == "2件、延べ5人を登録できます。"
+        page.get_by_role("button", name="登録（Ctrl+Enter）").click()
+        assert "登録しました: 令和5年11月1日 2件、延べ5人。" in page.get_by_role("status").first.inner_text()
+    assert len(rows_on(demo_app, date(2023, 11, 1))) == 2

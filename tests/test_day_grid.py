@@ -229,3 +229,15 @@ def test_a_municipality_reaches_neither_the_grid_nor_its_look_up(
     oga = client_as(Role.MUNICIPALITY, "grid-oga", factories.OGA)
     assert oga.get(GRID).status_code == 403
     assert oga.get(LOOKUP, query_string={"q": "横手"}).status_code == 403
+
+
+def test_more_rows_than_a_grid_takes_are_refused_not_cut_short(
+    app: Flask, client: FlaskClient, demo: None
+) -> None:
+    rows = [row("横手", str(n + 1)) for n in range(501)]
+    response = client.post(GRID, data=grid_form("2023-11-01", *rows))
+    assert response.status_code == 422
+    assert "501行目: 1回に登録できるのは500行までです。取り込みをお使いください。" in response.get_data(
+        as_text=True
+    )
+    assert count_on(app, date(2023, 11, 1)) == (0, 0)
