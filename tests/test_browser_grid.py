@@ -350,3 +350,34 @@ def test_without_script_the_grid_is_a_plain_form_of_rows(demo_app: Flask) -> Non
         page.get_by_role("button", name="登録（Ctrl+Enter）").click()
         assert "登録しました: 令和5年11月1日 2件、延べ5人。" in page.get_by_role("status").first.inner_text()
     assert len(rows_on(demo_app, date(2023, 11, 1))) == 2
+
+
+def test_a_pasted_block_with_japanese_or_english_headers_fills_the_columns_it_names(demo_app: Flask) -> None:
+    japanese = "派遣元\t人数\t派遣先\t派遣区分\t業務\n横手\t2\t五城目町\t災害救助法\t災害救助法関係事務\n"
+    english = "headcount\tsender\tsender_unit\n4\t湯沢市\t総務課\n"
+    with live_server(demo_app) as base, chromium() as browser:
+        context = browser.new_context(locale="ja-JP", viewport={"width": 1400, "height": 900})
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+        page = context.new_page()
+        open_grid(page, base, "2023-11-01")
+        page.evaluate("text => navigator.clipboard.writeText(text)", japanese)
+        page.keyboard.press("Control+v")
+        page.wait_for_function(
+            "() => document.querySelector('[name=rows-0-sender]').value === '052035 横手市'"
+        )
+        page.keyboard.press("Enter")  # a new row, 派遣区分・派遣先・業務 carried
+        page.evaluate("text => navigator.clipboard.writeText(text)", english)
+        page.keyboard.press("Control+v")
+        second = page.locator("tr[data-row]").nth(1)
+        assert second.locator("[data-cell=sender_unit]").input_value() == "総務課"
+        page.wait_for_function(
+            "() => document.querySelectorAll('[data-cell=sender]')[1].value === '052078 湯沢市'"
+        )
+        assert page.get_by_test_id("grid-estimate").inner_text() == "2件、延べ6人"
+        with page.expect_navigation():
+            page.keyboard.press("Control+Enter")
+        assert "登録しました: 令和5年11月1日 2件、延べ6人。" in page.get_by_role("status").first.inner_text()
+    assert rows_on(demo_app, date(2023, 11, 1)) == {
+        ("relief-act", "052035", "", "053619", "relief_act", 2),
+        ("relief-act", "052078", "総務課", "053619", "relief_act", 4),
+    }
