@@ -241,3 +241,11 @@ def test_more_rows_than_a_grid_takes_are_refused_not_cut_short(
         as_text=True
     )
     assert count_on(app, date(2023, 11, 1)) == (0, 0)
+
+
+def test_a_grid_without_a_typed_row_is_refused_with_the_reason(client: FlaskClient, demo: None) -> None:
+    # Carried cells alone (派遣区分, 派遣先, 業務) do not make a row.
+    carried = {"operation": "災害救助法", "destination": "五城目町", "duty": "災害救助法関係事務"}
+    response = client.post(GRID, data=grid_form("2023-11-01", carried))
+    assert response.status_code == 422
+    assert "登録する行がありません。派遣元と人数を入力してください。" in response.get_data(as_text=True)

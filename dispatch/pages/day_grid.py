@@ -51,6 +51,7 @@ def day_grid(slug: str) -> Response | tuple[str, int]:
         checked = check(disaster, dates, rows, current_actor(), reason)
         if not checked.filled:
             form.date.errors = ["登録する行がありません。派遣元と人数を入力してください。"]
+            status = 422
         elif checked.refused:
             status = 422
         elif request.form.get("action") != "check":
