@@ -100,3 +100,16 @@ def test_hq_sees_no_edit_or_delete_links_on_closed_rows_and_a_reviewer_does(
     assert hq.count(">編集</a>") == 3 and hq.count(">削除</a>") == 3
     assert reviewer.count(">編集</a>") == 6 and reviewer.count(">削除</a>") == 6
     assert hq.count(">履歴</a>") == 6
+
+
+def test_the_edit_form_says_its_entry_is_on_a_closed_day(
+    app: Flask, client_as: Callable[..., FlaskClient], closed: None
+) -> None:
+    with app.app_context():
+        entry_id = db.session.scalars(select(Entry.id).where(Entry.date == date(2023, 10, 31))).first()
+    page = (
+        client_as(Role.REVIEWER, "edit-reviewer")
+        .get(f"{BASE}/entries/{entry_id}/edit")
+        .get_data(as_text=True)
+    )
+    assert "令和5年10月31日は締め済み（確定）です。変更する理由を入力してください。" in page

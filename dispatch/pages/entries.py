@@ -209,12 +209,16 @@ def edit_entry(slug: str, entry_id: int) -> Response | tuple[str, int]:
         else:
             flash("変更しました。", "success")
             return redirect(url_for(".entry_list", slug=slug, **back))
+    # The entry's own day and the day it would move to: a change to either is refused or flagged if closed.
+    days = [entry.date, *([form.date.date] if form.date.date and not form.date.errors else [])]
     return render_template(
         "entry_edit.html",
         disaster=disaster,
         entry=entry,
         form=form,
         organisations=organisation_datalist(),
+        closed_days=closed_days(disaster),
+        notice=closed_notice(disaster, days, current_actor(), form.reason.data or ""),
     ), form_status(form, status)
 
 
