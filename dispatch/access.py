@@ -42,6 +42,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "entries.entry_list": EVERYONE,
     "entries.entry_history": EVERYONE,
     "entries.new_entry": WRITERS,
+    # The day grid (pages/day_grid.py) and the type-ahead it asks.
+    "day_grid.day_grid": WRITERS,
+    "day_grid.lookup_json": WRITERS,
     "batches.new_period": WRITERS,
     "batches.copy_entries": WRITERS,
     "entries.edit_entry": WRITERS,

@@ -40,14 +40,49 @@ def status_label(day: date, closed: set[date]) -> str:
 def guard_closed(disaster: Disaster, dates: Iterable[date], actor: Actor, reason: str) -> set[date]:
     """The closed dates a change touches; refused when the actor may not amend them or gave no reason."""
     closed = closed_dates(disaster, dates)
-    if not closed:
-        return closed
-    shown = "、".join(format_long(d) for d in sorted(closed)[:3]) + ("ほか" if len(closed) > 3 else "")
-    if not actor.may_amend_closed_days:
-        raise ClosingError(f"{shown}は締め済み（確定）です。変更は総合防災課に依頼してください。")
-    if not reason.strip():
-        raise ClosingError(f"{shown}は締め済み（確定）です。変更する理由を入力してください。")
+    refusal = closed_refusal(closed, actor, reason)
+    if refusal:
+        raise ClosingError(refusal)
     return closed
+
+
+def closed_refusal(closed: Iterable[date], actor: Actor, reason: str) -> str | None:
+    """Why a change touching these closed dates is refused for this actor with this reason; None when it
+    may go ahead (no closed date, or a reviewer who gave a reason). Pages say it before saving too."""
+    days = sorted(set(closed))
+    if not days:
+        return None
+    shown = "、".join(format_long(d) for d in days[:3]) + ("ほか" if len(days) > 3 else "")
+    if not actor.may_amend_closed_days:
+        return f"{shown}は締め済み（確定）です。変更は総合防災課に依頼してください。"
+    if not reason.strip():
+        return f"{shown}は締め済み（確定）です。変更する理由を入力してください。"
+    return None
+
+
+@dataclass(frozen=True)
+class ClosedNotice:
+    """The closed dates a change would touch, said before saving: what will be refused, if anything."""
+
+    days: list[date]
+    refusal: str | None
+
+    @property
+    def message(self) -> str:
+        if self.refusal:
+            return self.refusal
+        shown = "、".join(format_long(d) for d in self.days[:3]) + ("ほか" if len(self.days) > 3 else "")
+        return f"{shown}は締め済み（確定）です。変更は理由とともに監査ログに記録されます。"
+
+
+def closed_notice(
+    disaster: Disaster, dates: Iterable[date], actor: Actor, reason: str
+) -> ClosedNotice | None:
+    """The notice a page shows before saving a change on these dates; None when none of them is closed."""
+    closed = closed_dates(disaster, dates)
+    if not closed:
+        return None
+    return ClosedNotice(sorted(closed), closed_refusal(closed, actor, reason))
 
 
 def close_day(disaster: Disaster, day: date, actor: Actor) -> ClosedDay:

@@ -391,3 +391,22 @@ class ReopenDayForm(JapaneseForm):
 
 def field_list(form: FlaskForm) -> list[Field]:
     return [f for f in form if f.type not in ("CSRFTokenField", "HiddenField")]
+
+
+class DayGridForm(JapaneseForm):
+    """The day grid's date (or range) and reason; its rows are read by day_grid.rows_from_form, row by row."""
+
+    date = DateField("日付", validators=[required("日付")], bounded=False)
+    date_to = DateField("終了日（期間で登録するとき）", validators=[Optional()], bounded=False)
+    reason = reason_field()
+
+    def __init__(self, disaster: Disaster, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.disaster = disaster
+
+    def validate_date(self, field: DateField) -> None:
+        _entry_date(self.disaster, field)
+
+    def validate_date_to(self, field: DateField) -> None:
+        _check_range(self.date, field)
+        _entry_date(self.disaster, field)

@@ -126,6 +126,12 @@ class _Index(Generic[T]):
                 raise self._ambiguous(text, found, role)
         raise LookupRefused(self._unknown(text, role))
 
+    def suggest(self, codes: Sequence[str], names: Sequence[str], limit: int) -> list[T]:
+        """What the text may be heading for, for type-ahead: every item a rule matches (a code, a name, a
+        prefix), in the catalogue's order, at most ``limit``."""
+        found = self._exact(self._codes, codes) | self._exact(self._names, names) | self._prefixed(names)
+        return [self._items[p] for p in sorted(found)[:limit]]
+
     @staticmethod
     def _exact(keys: dict[str, list[int]], wanted: Sequence[str]) -> set[int]:
         return {position for key in wanted for position in keys.get(key, ())}
@@ -235,6 +241,12 @@ class Organisations:
             raise _ward_refusal(cleaned, names, role) or exc from None
         return db.session.get_one(Organisation, row.id)
 
+    def suggest(self, text: str, limit: int) -> list[str]:
+        """Labels ("052035 横手市") of the organisations the text may be heading for (type-ahead)."""
+        cleaned = clean(text)
+        names = list(dict.fromkeys((cleaned, to_katakana(cleaned))))
+        return [f"{row.code} {row.name}" for row in self._index.suggest(_code_forms(cleaned), names, limit)]
+
 
 def _ward_refusal(cleaned: str, names: Sequence[str], role: str | None) -> LookupRefused | None:
     """When the text names a designated city's ward (by code or full name): the refusal that says to give
@@ -317,6 +329,10 @@ class Operations:
         cleaned = clean(text)
         return self._index.resolve(cleaned, [cleaned.casefold()], [cleaned], role)
 
+    def suggest(self, text: str, limit: int) -> list[str]:
+        cleaned = clean(text)
+        return [op.name for op in self._index.suggest([cleaned.casefold()], [cleaned], limit)]
+
 
 def find_operation(disaster: Disaster, text: str, *, role: str | None = None) -> Operation:
     return Operations(disaster).find(text, role=role)
@@ -340,6 +356,10 @@ class Duties:
     def find(self, text: str, *, role: str | None = None) -> Duty:
         cleaned = clean(text)
         return self._index.resolve(cleaned, [cleaned.casefold()], [cleaned], role)
+
+    def suggest(self, text: str, limit: int) -> list[str]:
+        cleaned = clean(text)
+        return [duty.name_ja for duty in self._index.suggest([cleaned.casefold()], [cleaned], limit)]
 
 
 def find_duty(text: str, *, role: str | None = None) -> Duty:

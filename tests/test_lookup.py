@@ -365,3 +365,17 @@ def test_the_form_draft_resolves_operation_and_duty(
         "water_supply",
     )
     assert db.session.scalar(select(Organisation.name).where(Organisation.code == YOKOTE)) == "横手市"
+
+
+def test_suggestions_are_what_each_rule_matches_in_catalogue_order(
+    disaster: Disaster, operation: Operation
+) -> None:
+    organisations = Organisations.load()
+    # 「秋田」 starts 秋田県 and 秋田市 (not 北秋田市); a code and kana suggest their body too.
+    assert organisations.suggest("秋田", 10) == ["050008 秋田県", "052019 秋田市"]
+    assert organisations.suggest("05203", 10) == ["052035 横手市"]
+    assert organisations.suggest("よこて", 10) == ["052035 横手市"]
+    assert organisations.suggest("秋田", 1) == ["050008 秋田県"]
+    assert organisations.suggest("存在しない", 10) == []
+    assert Duties.load().suggest("家屋", 10) == ["家屋被害認定調査"]
+    assert Operations(disaster).suggest("災害時", 10) == [OPERATION_NAME]

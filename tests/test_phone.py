@@ -49,6 +49,8 @@ QUERIES: dict[str, dict[str, str]] = {
     "digests.preview": {"date": "2023-08-01"},
     "closing.close_up_to": {"up_to": "2023-10-31"},
     "field.field_page": {"date": "2023-08-01"},
+    # The grid at its widest: 昨日と同じ's 18 rows, each flagged as already entered.
+    "day_grid.day_grid": {"date": "2023-08-02", "from": "2023-08-01"},
 }
 
 # What the page measures: sideways overflow, the header, and the smallest chart text as displayed

@@ -902,6 +902,7 @@ def _every_page(app: Flask, client: FlaskClient) -> list[tuple[str, TestResponse
         f"{BASE}/entries/new?date=2023-10-31",
         f"{BASE}/entries/period",
         f"{BASE}/entries/copy",
+        f"{BASE}/entries/day?date=2023-10-31&from=2023-10-30",
         f"{BASE}/import",
         edit_link(target),
         f"{BASE}/entries/{target}/delete",
@@ -968,7 +969,13 @@ def test_no_page_references_anything_outside(
         assert not re.search(r"https?://", response.text), name
         static.update(u for u in urls if u.startswith("/static/"))
 
-    assert static == {"/static/app.css", "/static/menu.js", "/static/period.js"}
+    assert static == {
+        "/static/app.css",
+        "/static/menu.js",
+        "/static/period.js",
+        "/static/closed_days.js",
+        "/static/grid.js",
+    }
     for path in sorted(static):
         asset = client.get(path)
         assert asset.status_code == 200

@@ -13,6 +13,7 @@ from datetime import date
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..closing import ClosedNotice, closed_notice
 from ..entries import (
     EntryDraft,
     Preview,
@@ -30,7 +31,7 @@ from ..models import Disaster, Entry
 from ..query import EntryFilter
 from ..wareki import format_long
 from ..web import current_actor, disaster_or_404, write, writes
-from .entries import form_status, show_refusal
+from .entries import closed_days, form_status, show_refusal
 
 bp = Blueprint("batches", __name__)
 
@@ -56,6 +57,7 @@ def new_period(slug: str) -> Response | tuple[str, int]:
     status = 200
     form = PeriodForm(disaster)
     shown: Preview | None = None
+    notice: ClosedNotice | None = None
     skipped: list[tuple[date, str]] = []
     if form.validate_on_submit():
         assert form.date_from.date is not None and form.date_to.date is not None
@@ -79,8 +81,15 @@ def new_period(slug: str) -> Response | tuple[str, int]:
         else:
             shown = preview(drafts)
             skipped = skipped_days(form.date_from.date, form.date_to.date) if skip else []
-        form.confirmed.data = token if shown and not shown.clashes else ""
-    return _period_page(disaster, form, shown, status, skipped)
+            notice = _closed(disaster, [d.date for d in drafts], form.reason.data)
+        form.confirmed.data = token if shown and not shown.clashes and not (notice and notice.refusal) else ""
+    return _period_page(disaster, form, shown, status, skipped, notice)
+
+
+def _closed(disaster: Disaster, dates: Sequence[date], reason: str | None) -> ClosedNotice | None:
+    """The closed days a batch would touch, said with the preview: saving would be refused (HQ, or no
+    reason given), so no confirmation is offered until the dates or the reason change."""
+    return closed_notice(disaster, dates, current_actor(), reason or "")
 
 
 def _period_page(
@@ -89,6 +98,7 @@ def _period_page(
     shown: Preview | None,
     status: int,
     skipped: Sequence[tuple[date, str]] = (),
+    notice: ClosedNotice | None = None,
 ) -> tuple[str, int]:
     return render_template(
         "period_form.html",
@@ -96,6 +106,8 @@ def _period_page(
         form=form,
         preview=shown,
         skipped=skipped,
+        notice=notice,
+        closed_days=closed_days(disaster),
         organisations=organisation_datalist(),
     ), form_status(form, status)
 
@@ -119,6 +131,7 @@ def copy_entries(slug: str) -> Response | tuple[str, int]:
     status = 200
     form = CopyDayForm(disaster, source=request.args.get("source", ""))
     shown: Preview | None = None
+    notice: ClosedNotice | None = None
     if form.validate_on_submit():
         assert form.source.date is not None and form.target_from.date is not None
         source = form.source.date
@@ -147,12 +160,20 @@ def copy_entries(slug: str) -> Response | tuple[str, int]:
                     )
                 )
             shown = preview(copy_drafts(disaster, source, targets, flt))
+            notice = _closed(disaster, targets, form.reason.data)
         except Refusal as refusal:
             status = show_refusal(disaster, refusal)
         if shown is not None and not shown.count:
             form.source.errors = [f"{format_long(source)}の派遣はありません（絞り込みもご確認ください）。"]
             shown = None
-        form.confirmed.data = token if shown and shown.count and not shown.clashes else ""
+        refused = bool(notice and notice.refusal)
+        form.confirmed.data = token if shown and shown.count and not shown.clashes and not refused else ""
     return render_template(
-        "copy_form.html", disaster=disaster, form=form, preview=shown, organisations=organisation_datalist()
+        "copy_form.html",
+        disaster=disaster,
+        form=form,
+        preview=shown,
+        notice=notice,
+        closed_days=closed_days(disaster),
+        organisations=organisation_datalist(),
     ), form_status(form, status)

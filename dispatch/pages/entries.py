@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 from .. import audit, clock
 from ..access import allowed, visible_to
 from ..audit_text import Change, Names, changes
-from ..closing import closed_dates
+from ..closing import closed_dates, closed_notice
 from ..entries import delete_entry, find_entries, log_entry_ids, update_entry
 from ..errors import DuplicateEntry, Refusal
 from ..extensions import db
@@ -69,6 +69,22 @@ def _duplicate_message(disaster: Disaster, exc: DuplicateEntry) -> Markup:
     return Markup("{} 登録済み: {}").format(str(exc), links)
 
 
+@dataclass(frozen=True)
+class ClosedDays:
+    """A disaster's closed days (ISO) and what this user is told about one before saving (closed_days.js)."""
+
+    dates: list[str]
+    message: str
+
+
+def closed_days(disaster: Disaster) -> ClosedDays:
+    if current_actor().may_amend_closed_days:
+        message = "締め済み（確定）です。登録・変更には変更理由が必要です（監査ログに記録されます）。"
+    else:
+        message = "締め済み（確定）です。登録・変更はできません。変更は総合防災課に依頼してください。"
+    return ClosedDays(sorted(d.isoformat() for d in closed_dates(disaster)), message)
+
+
 def form_status(form: Any, status: int = 200) -> int:
     """A POST that shows its form again was refused: 422 for invalid input, or the refusal's status."""
     if status == 200 and request.method == "POST" and form.errors:
@@ -96,11 +112,14 @@ def new_entry(slug: str) -> Response | tuple[str, int]:
                 "success",
             )
             return redirect(url_for(".new_entry", slug=slug, date=draft.date.isoformat()))
+    day = None if form.date.errors else form.date.date
     return render_template(
         "entry_form.html",
         disaster=disaster,
         form=form,
         organisations=organisation_datalist(),
+        closed_days=closed_days(disaster),
+        notice=closed_notice(disaster, [day], current_actor(), form.reason.data or "") if day else None,
         # A date the form refused is not looked up: it may lie centuries away.
         day_total=_day_total(disaster, None if form.date.errors else form.date.date),
     ), form_status(form, status)
@@ -190,12 +209,16 @@ def edit_entry(slug: str, entry_id: int) -> Response | tuple[str, int]:
         else:
             flash("変更しました。", "success")
             return redirect(url_for(".entry_list", slug=slug, **back))
+    # The entry's own day and the day it would move to: a change to either is refused or flagged if closed.
+    days = [entry.date, *([form.date.date] if form.date.date and not form.date.errors else [])]
     return render_template(
         "entry_edit.html",
         disaster=disaster,
         entry=entry,
         form=form,
         organisations=organisation_datalist(),
+        closed_days=closed_days(disaster),
+        notice=closed_notice(disaster, days, current_actor(), form.reason.data or ""),
     ), form_status(form, status)
 
 
