@@ -239,6 +239,7 @@ ACTION_LABELS = {
     "reopen": "再開",
     "deactivate": "無効化",
     "activate": "有効化",
+    "import": "取り込み",
 }
 
 OBJECT_LABELS = {
@@ -251,4 +252,5 @@ OBJECT_LABELS = {
     "closed_day": "締め",
     "recipient": "配信先",
     "delivery": "日報の配信",
+    "import": "取り込み",
 }

@@ -15,6 +15,7 @@ commits: the caller owns the transaction.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,14 +24,17 @@ from operator import attrgetter
 from typing import Generic, TypeVar, cast
 
 from .actors import Actor
-from .entries import EntryDraft, draft_problems, entry_ids, latest_entry_date, write_entries
+from .catalog import closed_problem
+from .closing import closed_dates
+from .entries import EntryDraft, draft_problems, entry_ids, latest_entry_date
 from .errors import Busy, EntryKey, ImportRefused, Refusal
+from .import_writing import Progress, write_rows
 from .limits import MAX_IMPORT_NAME, MAX_NOTE, MAX_SENDER_UNIT
 from .lookup import Duties, LookupRefused, Operations, Organisations
 from .models import Disaster, Duty, Operation, Organisation
 from .sheets import UNSUPPORTED_FORMAT, Row, RowError, read_rows, refused
 from .text import normalise, unsafe_characters_problem
-from .wareki import WarekiError, parse_date
+from .wareki import WarekiError, format_long, parse_date
 
 __all__ = [
     "UNSUPPORTED_FORMAT",
@@ -60,6 +64,9 @@ class CheckedImport:
     drafts: list[EntryDraft]
     lines: list[int]
     first: dict[EntryKey, int]
+    # Named in the import's audit record: the file as uploaded and the SHA-256 of its bytes.
+    filename: str = ""
+    checksum: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,27 +127,64 @@ def check_import(disaster: Disaster, data: bytes, filename: str, *, encoding: st
         lines.append(line)
     if not drafts and not errors:
         raise refused(0, "取り込む行がありません（見出し行だけです）")
-    checked = CheckedImport(drafts, lines, first)
+    checked = CheckedImport(drafts, lines, first, filename, hashlib.sha256(data).hexdigest())
     errors.extend(_logged_already(checked))
     if errors:
         raise ImportRefused(sorted(errors, key=attrgetter("line")))
     return checked
 
 
-def write_import(checked: CheckedImport, actor: Actor, reason: str = "") -> ImportResult:
+def write_import(
+    checked: CheckedImport, actor: Actor, reason: str = "", progress: Progress | None = None
+) -> ImportResult:
     """Log every checked draft, under the write lock; ImportRefused, and nothing written, when a key was
-    logged since the check or a row falls on a closed day the actor may not change."""
+    logged since the check or a row falls on a closed day the actor may not change (each such row named
+    by its line). ``progress(done, total)`` is called as the rows are written."""
     duplicates = _logged_already(checked)
     if duplicates:
         raise ImportRefused(duplicates)
+    disaster = checked.drafts[0].operation.disaster
+    closed = closed_problem(disaster)
+    if closed:
+        raise refused(0, closed)
+    flagged = _closed_rows(checked, disaster, actor, reason)
     try:
-        ids = write_entries(checked.drafts, actor, reason)
+        ids = write_rows(
+            checked.drafts,
+            checked.lines,
+            actor,
+            reason=reason,
+            flagged=flagged,
+            filename=checked.filename,
+            checksum=checked.checksum,
+            progress=progress,
+        )
     except Busy:
         raise
     except Refusal as exc:
-        # A closed day, or a writer racing us: every other check has passed.
+        # A writer racing us: every other check has passed.
         raise refused(0, str(exc)) from exc
     return ImportResult(ids, sum(d.headcount for d in checked.drafts))
+
+
+def _closed_rows(checked: CheckedImport, disaster: Disaster, actor: Actor, reason: str) -> set[date]:
+    """The closed (確定) dates among the rows; ImportRefused naming every row on one when the actor may not
+    change closed days, or gave no reason (as closing.guard_closed, row by row)."""
+    closed = closed_dates(disaster, {d.date for d in checked.drafts})
+    if not closed or (actor.may_amend_closed_days and reason.strip()):
+        return closed
+    after = (
+        "変更は総合防災課に依頼してください。"
+        if not actor.may_amend_closed_days
+        else "変更する理由を入力してください。"
+    )
+    raise ImportRefused(
+        [
+            RowError(line, f"{format_long(d.date)}は締め済み（確定）です。{after}")
+            for d, line in zip(checked.drafts, checked.lines, strict=True)
+            if d.date in closed
+        ]
+    )
 
 
 def import_dispatches(
@@ -151,9 +195,10 @@ def import_dispatches(
     encoding: str = "auto",
     actor: Actor,
     reason: str = "",
+    progress: Progress | None = None,
 ) -> ImportResult:
     """check_import and write_import in one, for a caller that holds the write lock (or needs none)."""
-    return write_import(check_import(disaster, data, filename, encoding=encoding), actor, reason)
+    return write_import(check_import(disaster, data, filename, encoding=encoding), actor, reason, progress)
 
 
 def _logged_already(checked: CheckedImport) -> list[RowError]:
