@@ -65,8 +65,9 @@ def write_rows(
     filename: str,
     checksum: str,
     progress: Progress | None = None,
-) -> list[int]:
-    """Insert the checked drafts (file lines ``lines``), audit the import, add them to the tally; their ids."""
+) -> tuple[list[int], int]:
+    """Insert the checked drafts (file lines ``lines``), audit the import, add them to the tally; their ids
+    and the id of the import's audit record."""
     conn = db.session.connection()
     ids = _reserve_ids(conn, len(drafts))
     now = utcnow()
@@ -81,7 +82,7 @@ def write_rows(
         ]
     )
     person_days = sum(d.headcount for d in drafts)
-    audit.record(
+    record = audit.record(
         "import",
         "import",
         # The last id: the trail's index on (object_type, object_id) then finds an entry's import by a seek.
@@ -102,7 +103,8 @@ def write_rows(
         summary=f"ファイル「{filename}」の{lines[0]}〜{lines[-1]}行目 {len(drafts):,}件（延べ{person_days:,}人）",
     )
     tally.apply(_changes(drafts))
-    return ids
+    db.session.flush()
+    return ids, record.id
 
 
 def _reserve_ids(conn: Connection, count: int) -> list[int]:

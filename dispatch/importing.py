@@ -54,6 +54,8 @@ class ImportResult:
     # Ids rather than entries: a large file's entries would not fit in memory as objects.
     entry_ids: list[int]
     person_days: int
+    # The import's audit record: the entries list shows the import's rows with ?imported=<this id>.
+    record_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def write_import(
         raise refused(0, closed)
     flagged = _closed_rows(checked, disaster, actor, reason)
     try:
-        ids = write_rows(
+        ids, record_id = write_rows(
             checked.drafts,
             checked.lines,
             actor,
@@ -164,7 +166,7 @@ def write_import(
     except Refusal as exc:
         # A writer racing us: every other check has passed.
         raise refused(0, str(exc)) from exc
-    return ImportResult(ids, sum(d.headcount for d in checked.drafts))
+    return ImportResult(ids, sum(d.headcount for d in checked.drafts), record_id)
 
 
 def _closed_rows(checked: CheckedImport, disaster: Disaster, actor: Actor, reason: str) -> set[date]:

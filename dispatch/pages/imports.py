@@ -61,7 +61,8 @@ def import_page(slug: str) -> Response | tuple[str, int]:
         flash(str(refusal), "error")
         return _page(disaster, form, [], refusal.status)
     flash(f"{len(result.entry_ids):,}行を取り込みました（延べ{result.person_days:,}人）。", "success")
-    return redirect(url_for("entries.entry_list", slug=slug))
+    # The list of what was just imported, and nothing else.
+    return redirect(url_for("entries.entry_list", slug=slug, imported=result.record_id))
 
 
 def _problems(refusal: ImportRefused) -> list[RowError]:
