@@ -41,6 +41,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "entries.edit_entry": WRITERS,
     "entries.delete_entry_page": WRITERS,
     "imports.import_page": WRITERS,
+    "imports.import_template_csv": WRITERS,
+    "imports.import_template_xlsx": WRITERS,
     "closing.closing_page": CLOSERS,
     "closing.close_up_to": CLOSERS,
     "audit.audit_log": CLOSERS,

@@ -149,7 +149,9 @@ def _import_progress(total: int) -> Iterator[Callable[[int, int], None] | None]:
     if not sys.stderr.isatty():
         yield None
         return
-    with click.progressbar(length=total, label="書き込み中", file=sys.stderr, show_pos=True) as bar:
+    with click.progressbar(
+        length=total, label="書き込み中", file=sys.stderr, show_pos=True, show_percent=True
+    ) as bar:
         shown = 0
 
         def advance(done: int, _total: int) -> None:

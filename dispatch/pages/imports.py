@@ -19,8 +19,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from ..errors import ImportRefused, Refusal
-from ..exports import csv_response
+from ..exports import csv_response, xlsx_response
 from ..forms import ImportForm
+from ..import_template import HEADER, csv_rows, write_xlsx
 from ..importing import RowError, check_import, write_import
 from ..models import Disaster
 from ..web import current_actor, disaster_or_404, write, writes
@@ -63,6 +64,24 @@ def import_page(slug: str) -> Response | tuple[str, int]:
     flash(f"{len(result.entry_ids):,}行を取り込みました（延べ{result.person_days:,}人）。", "success")
     # The list of what was just imported, and nothing else.
     return redirect(url_for("entries.entry_list", slug=slug, imported=result.record_id))
+
+
+@bp.get("/disasters/<slug>/import/template.csv")
+def import_template_csv(slug: str) -> Response:
+    """The importer's header and one example row, UTF-8 with BOM (Excel opens it as it is)."""
+    disaster = disaster_or_404(slug)
+    return csv_response(
+        "取り込みテンプレート.csv", HEADER, csv_rows(disaster), fallback="import-template.csv"
+    )
+
+
+@bp.get("/disasters/<slug>/import/template.xlsx")
+def import_template_xlsx(slug: str) -> Response:
+    """The same as .xlsx, with drop-down lists of the disaster's operations and the duties."""
+    disaster = disaster_or_404(slug)
+    return xlsx_response(
+        "取り込みテンプレート.xlsx", "import-template.xlsx", lambda file: write_xlsx(file, disaster)
+    )
 
 
 def _problems(refusal: ImportRefused) -> list[RowError]:
