@@ -102,7 +102,7 @@ def write_rows(
         reason=reason,
         summary=f"ファイル「{filename}」の{lines[0]}〜{lines[-1]}行目 {len(drafts):,}件（延べ{person_days:,}人）",
     )
-    tally.apply(_changes(drafts))
+    tally.apply_rows(drafts[0].operation.disaster_id, _tally_rows(drafts))
     db.session.flush()
     return ids, record.id
 
@@ -139,9 +139,9 @@ def _insert(
     dialect = conn.dialect
     # The values as SQLAlchemy would bind them (dates as ISO text and timestamps as text on SQLite),
     # converted once per distinct value rather than once per row.
-    stamp_of = ENTRY.c.created_at.type.bind_processor(dialect)
+    stamp_of = ENTRY.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
     stamp = stamp_of(now) if stamp_of else now
-    date_of = ENTRY.c.date.type.bind_processor(dialect)
+    date_of = ENTRY.c.date.type.dialect_impl(dialect).bind_processor(dialect)
     dates: dict[date, Any] = {}
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO entry ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})"
@@ -197,12 +197,8 @@ class _as_integrity_error:
             raise IntegrityError("INSERT INTO entry", None, exc) from exc
 
 
-def _changes(drafts: Sequence[EntryDraft]) -> list[tally.Change]:
-    return [
-        tally.Change(d.operation.disaster_id, key[0], key[1], key[2], key[4], key[5], d.headcount)
-        for d in drafts
-        for key in (d.key,)
-    ]
+def _tally_rows(drafts: Sequence[EntryDraft]) -> list[tuple[int, date, int, int, int, int]]:
+    return [(k[0], k[1], k[2], k[4], k[5], d.headcount) for d in drafts for k in (d.key,)]
 
 
 def _runs(numbers: Sequence[int]) -> list[list[int]]:

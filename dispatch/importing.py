@@ -29,9 +29,9 @@ from .closing import closed_dates
 from .entries import EntryDraft, draft_problems, entry_ids, latest_entry_date
 from .errors import Busy, EntryKey, ImportRefused, Refusal
 from .import_writing import Progress, write_rows
-from .limits import MAX_IMPORT_NAME, MAX_NOTE, MAX_SENDER_UNIT
+from .limits import MAX_HEADCOUNT, MAX_IMPORT_NAME, MAX_NOTE, MAX_SENDER_UNIT
 from .lookup import Duties, LookupRefused, Operations, Organisations
-from .models import Disaster, Duty, Operation, Organisation
+from .models import Disaster, Duty, Operation, Organisation, OrgKind
 from .sheets import UNSUPPORTED_FORMAT, Row, RowError, read_rows, refused
 from .text import normalise, unsafe_characters_problem
 from .wareki import WarekiError, format_long, parse_date
@@ -313,6 +313,9 @@ class _RowReader:
         self._duties = Duties.load()
         # The last date an entry may have, as of now: once per file, not once per row.
         self._latest = latest_entry_date()
+        # Per operation id the dates it may have; per organisation whether a new entry may name it.
+        self._windows: dict[int, tuple[date, date]] = {}
+        self._usable_ids: dict[int, bool] = {}
 
         self._date = _Cached(self._read_date)
         self._operation = _Cached(self._read_operation)
@@ -359,15 +362,16 @@ class _RowReader:
             self._sender_unit(None if at.sender_unit is None else cells[at.sender_unit]),
             _read_note(None if at.note is None else cells[at.note]),
         )
-        bad = [RowError(line, f.message) for f in found if isinstance(f, _Bad)]
-        if self._unnamed or len(cells) > self._width:
+        # One test for the common row, in C (map and in), before the per-cell look at a row with a problem.
+        if self._unnamed or len(cells) > self._width or _Bad in map(type, found):
+            bad = [RowError(line, f.message) for f in found if isinstance(f, _Bad)]
             stray = [cells[i] for i in self._unnamed] + list(cells[self._width :])
             bad.extend(
                 RowError(line, f"見出しのない列に値があります: 「{_shown(c)}」") for c in stray if _plain(c)
             )
-        if bad:
-            errors.extend(bad)
-            return None
+            if bad:
+                errors.extend(bad)
+                return None
         day, operation, sender, destination, duty, headcount, sender_unit, note = found
         # Every reader returned a value rather than _Bad, as the check above proves.
         draft = EntryDraft(
@@ -380,10 +384,40 @@ class _RowReader:
             headcount=cast(int, headcount),
             note=cast(str, note),
         )
+        if self._plainly_good(draft):
+            return draft
         problems = draft_problems(draft, self._latest)
         if problems:
             errors.extend(RowError(line, message) for message in problems)
         return draft
+
+    def _plainly_good(self, draft: EntryDraft) -> bool:
+        """Whether draft_problems would find nothing, from facts read once per operation and organisation:
+        a hundred thousand rows name a few operations and organisations. False says only "ask draft_problems",
+        which words every problem."""
+        key = draft.key
+        window = self._windows.get(key[0])
+        if window is None:
+            operation = draft.operation
+            last = self._latest if operation.end_date is None else min(self._latest, operation.end_date)
+            window = self._windows[key[0]] = (operation.disaster.start_date, last)
+        return (
+            window[0] <= key[1] <= window[1]
+            and key[2] != key[4]
+            and 1 <= draft.headcount <= MAX_HEADCOUNT
+            and len(draft.sender_unit) <= MAX_SENDER_UNIT
+            and len(draft.note) <= MAX_NOTE
+            and self._usable(key[2], draft.sender)
+            and self._usable(key[4], draft.destination)
+        )
+
+    def _usable(self, organisation_id: int, organisation: Organisation) -> bool:
+        """Neither a ward nor deactivated: what catalog.entry_problems asks of a new entry's organisation."""
+        usable = self._usable_ids.get(organisation_id)
+        if usable is None:
+            usable = organisation.active and organisation.kind != OrgKind.WARD.value
+            self._usable_ids[organisation_id] = usable
+        return usable
 
     @staticmethod
     def _required(field: str, value: object) -> str:

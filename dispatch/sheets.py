@@ -89,7 +89,11 @@ def read_rows(data: bytes, filename: str, encoding: str) -> Iterator[tuple[int, 
 
 
 def is_blank(cells: Row) -> bool:
-    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+    # A loop rather than all() over a generator: called for every row, and most rows end at the first cell.
+    for c in cells:  # noqa: SIM110
+        if c is not None and (not isinstance(c, str) or c.strip()):
+            return False
+    return True
 
 
 def _bounded(rows: Iterable[tuple[int, Row]]) -> Iterator[tuple[int, Row]]:
