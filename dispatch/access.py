@@ -43,6 +43,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "imports.import_page": WRITERS,
     "imports.import_template_csv": WRITERS,
     "imports.import_template_xlsx": WRITERS,
+    "imports.import_progress": WRITERS,
     "closing.closing_page": CLOSERS,
     "closing.close_up_to": CLOSERS,
     "audit.audit_log": CLOSERS,

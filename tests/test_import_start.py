@@ -7,6 +7,7 @@ import io
 import re
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -14,14 +15,14 @@ from flask.testing import FlaskClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from dispatch import cli, tally
+from dispatch import cli, import_jobs, tally
 from dispatch.audit import AuditFilter, audit_select
 from dispatch.entries import EntryDraft, delete_entry, restore_entry, update_entry
 from dispatch.extensions import db
 from dispatch.import_template import EXAMPLE_NOTE, HEADER
 from dispatch.import_writing import imported_from
 from dispatch.importing import import_dispatches
-from dispatch.models import AuditRecord, Disaster, Duty, Entry, Role
+from dispatch.models import AuditRecord, Disaster, Duty, Entry, Role, User
 from tests import factories
 from tests.factories import BASE, SLUG
 from tests.reading import facts
@@ -214,3 +215,60 @@ def test_import_progress_is_a_bar_on_a_terminal_and_nothing_elsewhere(
     monkeypatch.setattr(cli.sys, "stderr", io.StringIO())
     with cli._import_progress(25_000) as progress:
         assert progress is None
+
+
+# --- a large web import in the background -----------------------------------------------------------------
+
+
+def test_a_large_web_import_shows_its_progress_then_lands_on_its_rows(
+    app: Flask, client_as: Callable[..., FlaskClient], demo: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two rows count as large here, so the background path runs on a small file.
+    monkeypatch.setattr(import_jobs, "BACKGROUND_ROWS", 1)
+    hq = client_as(Role.HQ)
+    response = hq.post(
+        f"{BASE}/import",
+        data={"file": (io.BytesIO("\n".join(ROWS).encode()), "big.csv"), "encoding": "auto"},
+    )
+    assert response.status_code == 302
+    page = response.headers["Location"]
+    token = page.rsplit("/", 1)[1]
+    assert page == f"{BASE}/import/jobs/{token}"
+    import_jobs.wait(token, timeout=60)
+
+    # Someone else cannot follow it.
+    assert client_as(Role.HQ, "another-hq").get(page).status_code == 404
+    done = hq.get(page)
+    assert done.status_code == 302
+    assert re.fullmatch(rf"{BASE}/entries\?imported=\d+", done.headers["Location"])
+    listing = hq.get(done.headers["Location"]).text
+    assert "2行を取り込みました（延べ5人）。" in listing
+    assert "該当 <strong>2</strong>件　延べ <strong>5</strong>人" in listing
+    with app.app_context():
+        assert tally.check(demo_disaster().id) == []
+
+
+def test_the_progress_page_refreshes_itself_and_shows_the_rows_written(
+    app: Flask, client_as: Callable[..., FlaskClient], demo: None
+) -> None:
+    hq = client_as(Role.HQ)
+    with app.app_context():
+        username = db.session.scalars(select(User.username).order_by(User.id.desc())).first()
+        assert username is not None
+        (Path(app.instance_path) / "imports").mkdir(exist_ok=True)
+        progress = import_jobs.Progress(owner=username, filename="rota.csv", total=120_000, state="writing")
+        progress.done = 30_000
+        import_jobs._save(app, "some-token", progress)
+    page = hq.get(f"{BASE}/import/jobs/some-token")
+    assert page.status_code == 200
+    assert '<meta http-equiv="refresh" content="2">' in page.text
+    assert "書き込み中: 30,000 / 120,000行（25%）" in page.text
+    assert '<progress max="120000" value="30000">' in page.text
+    assert hq.get(f"{BASE}/import/jobs/no-such-token").status_code == 404
+    with app.app_context():
+        progress.state, progress.problems = "refused", [(5, "登録済みの派遣と重複しています")]
+        import_jobs._save(app, "some-token", progress)
+    refused = hq.get(f"{BASE}/import/jobs/some-token")
+    assert refused.status_code == 422
+    assert "http-equiv" not in refused.text
+    assert "<li>5行目: 登録済みの派遣と重複しています</li>" in refused.text
