@@ -597,12 +597,11 @@ def section_c(report: Report, s: Settings, universe: dataset.Universe) -> tuple[
             verdict(ok, s.rows),
             ""
             if ok
-            else f"Beyond the floor's insert, every row is checked, gets an audit record with a JSON snapshot and "
-            f"is added to the tally, all through SQLAlchemy core executemany ({last['statements']:,.0f} "
-            f"statements, {last['sql']:,.0f} s of {last['seconds']:,.0f} s in the driver; the key look-up "
-            f"{last['finding']:,.1f} s). The rest is Python: SQLAlchemy's handling of each row's parameters "
-            f"(the entries, their audit records and the tally's rows), the JSON snapshots, and reading and "
-            f"checking the file.",
+            else f"Beyond the floor's insert, every row is read and checked, the import gets one audit record "
+            f"and the tally its rows (some three per entry), the entries and the tally's rows through the "
+            f"driver's executemany ({last['statements']:,.0f} statements through SQLAlchemy, "
+            f"{last['sql']:,.0f} s of {last['seconds']:,.0f} s; the key look-up {last['finding']:,.1f} s). "
+            f"The rest is Python: reading and checking the file and grouping the tally.",
         )
     )
     return sample(results, "maxrss", "bytes"), sample(results, "floor_maxrss", "bytes")

@@ -241,6 +241,7 @@ ACTION_LABELS = {
     "activate": "有効化",
     "revise": "改訂",
     "withdraw": "取下げ",
+    "import": "取り込み",
 }
 
 OBJECT_LABELS = {
@@ -256,4 +257,5 @@ OBJECT_LABELS = {
     "request": "要請",
     "assignment": "応援の決定",
     "counterpart": "対口支援",
+    "import": "取り込み",
 }

@@ -8,7 +8,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -131,8 +131,8 @@ def import_dispatches_command(disaster_slug: str, file: Path, encoding: str, rea
     try:
         # Read and checked before the write lock, which only the writing takes (as on the import page).
         checked = check_import(disaster, data, file.name, encoding=encoding)
-        with writing():
-            result = write_import(checked, CLI_ACTOR, reason)
+        with writing(), _import_progress(len(checked.drafts)) as progress:
+            result = write_import(checked, CLI_ACTOR, reason, progress)
     except ImportRefused as exc:
         for error in exc.errors:
             click.echo(f"{file.name}:{error.describe()}", err=True)
@@ -169,6 +169,25 @@ def import_roster_command(disaster_slug: str, file: Path, encoding: str, reason:
     except Refusal as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"imported {len(rows)} rows: {result.people} new people, {result.teams} new teams")
+
+
+@contextmanager
+def _import_progress(total: int) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar of the rows written, on a terminal only: a script or a log gets the last line alone."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(
+        length=total, label="書き込み中", file=sys.stderr, show_pos=True, show_percent=True
+    ) as bar:
+        shown = 0
+
+        def advance(done: int, _total: int) -> None:
+            nonlocal shown
+            bar.update(done - shown)
+            shown = done
+
+        yield advance
 
 
 @click.command("totals")

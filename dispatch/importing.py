@@ -15,6 +15,7 @@ commits: the caller owns the transaction.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,14 +24,17 @@ from operator import attrgetter
 from typing import Generic, TypeVar, cast
 
 from .actors import Actor
-from .entries import EntryDraft, draft_problems, entry_ids, latest_entry_date, write_entries
+from .catalog import closed_problem
+from .closing import closed_dates
+from .entries import EntryDraft, draft_problems, entry_ids, latest_entry_date
 from .errors import Busy, EntryKey, ImportRefused, Refusal
-from .limits import MAX_IMPORT_NAME, MAX_NOTE, MAX_SENDER_UNIT
+from .import_writing import Progress, write_rows
+from .limits import MAX_HEADCOUNT, MAX_IMPORT_NAME, MAX_NOTE, MAX_SENDER_UNIT
 from .lookup import Duties, LookupRefused, Operations, Organisations
-from .models import Disaster, Duty, Operation, Organisation
+from .models import Disaster, Duty, Operation, Organisation, OrgKind
 from .sheets import UNSUPPORTED_FORMAT, Row, RowError, read_rows, refused
 from .text import normalise, unsafe_characters_problem
-from .wareki import WarekiError, parse_date
+from .wareki import WarekiError, format_long, parse_date
 
 __all__ = [
     "UNSUPPORTED_FORMAT",
@@ -50,6 +54,8 @@ class ImportResult:
     # Ids rather than entries: a large file's entries would not fit in memory as objects.
     entry_ids: list[int]
     person_days: int
+    # The import's audit record: the entries list shows the import's rows with ?imported=<this id>.
+    record_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,9 @@ class CheckedImport:
     drafts: list[EntryDraft]
     lines: list[int]
     first: dict[EntryKey, int]
+    # Named in the import's audit record: the file as uploaded and the SHA-256 of its bytes.
+    filename: str = ""
+    checksum: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,27 +129,64 @@ def check_import(disaster: Disaster, data: bytes, filename: str, *, encoding: st
         lines.append(line)
     if not drafts and not errors:
         raise refused(0, "取り込む行がありません（見出し行だけです）")
-    checked = CheckedImport(drafts, lines, first)
+    checked = CheckedImport(drafts, lines, first, filename, hashlib.sha256(data).hexdigest())
     errors.extend(_logged_already(checked))
     if errors:
         raise ImportRefused(sorted(errors, key=attrgetter("line")))
     return checked
 
 
-def write_import(checked: CheckedImport, actor: Actor, reason: str = "") -> ImportResult:
+def write_import(
+    checked: CheckedImport, actor: Actor, reason: str = "", progress: Progress | None = None
+) -> ImportResult:
     """Log every checked draft, under the write lock; ImportRefused, and nothing written, when a key was
-    logged since the check or a row falls on a closed day the actor may not change."""
+    logged since the check or a row falls on a closed day the actor may not change (each such row named
+    by its line). ``progress(done, total)`` is called as the rows are written."""
     duplicates = _logged_already(checked)
     if duplicates:
         raise ImportRefused(duplicates)
+    disaster = checked.drafts[0].operation.disaster
+    closed = closed_problem(disaster)
+    if closed:
+        raise refused(0, closed)
+    flagged = _closed_rows(checked, disaster, actor, reason)
     try:
-        ids = write_entries(checked.drafts, actor, reason)
+        ids, record_id = write_rows(
+            checked.drafts,
+            checked.lines,
+            actor,
+            reason=reason,
+            flagged=flagged,
+            filename=checked.filename,
+            checksum=checked.checksum,
+            progress=progress,
+        )
     except Busy:
         raise
     except Refusal as exc:
-        # A closed day, or a writer racing us: every other check has passed.
+        # A writer racing us: every other check has passed.
         raise refused(0, str(exc)) from exc
-    return ImportResult(ids, sum(d.headcount for d in checked.drafts))
+    return ImportResult(ids, sum(d.headcount for d in checked.drafts), record_id)
+
+
+def _closed_rows(checked: CheckedImport, disaster: Disaster, actor: Actor, reason: str) -> set[date]:
+    """The closed (確定) dates among the rows; ImportRefused naming every row on one when the actor may not
+    change closed days, or gave no reason (as closing.guard_closed, row by row)."""
+    closed = closed_dates(disaster, {d.date for d in checked.drafts})
+    if not closed or (actor.may_amend_closed_days and reason.strip()):
+        return closed
+    after = (
+        "変更は総合防災課に依頼してください。"
+        if not actor.may_amend_closed_days
+        else "変更する理由を入力してください。"
+    )
+    raise ImportRefused(
+        [
+            RowError(line, f"{format_long(d.date)}は締め済み（確定）です。{after}")
+            for d, line in zip(checked.drafts, checked.lines, strict=True)
+            if d.date in closed
+        ]
+    )
 
 
 def import_dispatches(
@@ -151,9 +197,10 @@ def import_dispatches(
     encoding: str = "auto",
     actor: Actor,
     reason: str = "",
+    progress: Progress | None = None,
 ) -> ImportResult:
     """check_import and write_import in one, for a caller that holds the write lock (or needs none)."""
-    return write_import(check_import(disaster, data, filename, encoding=encoding), actor, reason)
+    return write_import(check_import(disaster, data, filename, encoding=encoding), actor, reason, progress)
 
 
 def _logged_already(checked: CheckedImport) -> list[RowError]:
@@ -266,6 +313,9 @@ class _RowReader:
         self._duties = Duties.load()
         # The last date an entry may have, as of now: once per file, not once per row.
         self._latest = latest_entry_date()
+        # Per operation id the dates it may have; per organisation whether a new entry may name it.
+        self._windows: dict[int, tuple[date, date]] = {}
+        self._usable_ids: dict[int, bool] = {}
 
         self._date = _Cached(self._read_date)
         self._operation = _Cached(self._read_operation)
@@ -312,15 +362,16 @@ class _RowReader:
             self._sender_unit(None if at.sender_unit is None else cells[at.sender_unit]),
             _read_note(None if at.note is None else cells[at.note]),
         )
-        bad = [RowError(line, f.message) for f in found if isinstance(f, _Bad)]
-        if self._unnamed or len(cells) > self._width:
+        # One test for the common row, in C (map and in), before the per-cell look at a row with a problem.
+        if self._unnamed or len(cells) > self._width or _Bad in map(type, found):
+            bad = [RowError(line, f.message) for f in found if isinstance(f, _Bad)]
             stray = [cells[i] for i in self._unnamed] + list(cells[self._width :])
             bad.extend(
                 RowError(line, f"見出しのない列に値があります: 「{_shown(c)}」") for c in stray if _plain(c)
             )
-        if bad:
-            errors.extend(bad)
-            return None
+            if bad:
+                errors.extend(bad)
+                return None
         day, operation, sender, destination, duty, headcount, sender_unit, note = found
         # Every reader returned a value rather than _Bad, as the check above proves.
         draft = EntryDraft(
@@ -333,10 +384,40 @@ class _RowReader:
             headcount=cast(int, headcount),
             note=cast(str, note),
         )
+        if self._plainly_good(draft):
+            return draft
         problems = draft_problems(draft, self._latest)
         if problems:
             errors.extend(RowError(line, message) for message in problems)
         return draft
+
+    def _plainly_good(self, draft: EntryDraft) -> bool:
+        """Whether draft_problems would find nothing, from facts read once per operation and organisation:
+        a hundred thousand rows name a few operations and organisations. False says only "ask draft_problems",
+        which words every problem."""
+        key = draft.key
+        window = self._windows.get(key[0])
+        if window is None:
+            operation = draft.operation
+            last = self._latest if operation.end_date is None else min(self._latest, operation.end_date)
+            window = self._windows[key[0]] = (operation.disaster.start_date, last)
+        return (
+            window[0] <= key[1] <= window[1]
+            and key[2] != key[4]
+            and 1 <= draft.headcount <= MAX_HEADCOUNT
+            and len(draft.sender_unit) <= MAX_SENDER_UNIT
+            and len(draft.note) <= MAX_NOTE
+            and self._usable(key[2], draft.sender)
+            and self._usable(key[4], draft.destination)
+        )
+
+    def _usable(self, organisation_id: int, organisation: Organisation) -> bool:
+        """Neither a ward nor deactivated: what catalog.entry_problems asks of a new entry's organisation."""
+        usable = self._usable_ids.get(organisation_id)
+        if usable is None:
+            usable = organisation.active and organisation.kind != OrgKind.WARD.value
+            self._usable_ids[organisation_id] = usable
+        return usable
 
     @staticmethod
     def _required(field: str, value: object) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import date
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Select, func, literal, or_, select, union_all
+from sqlalchemy import Select, false, func, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from .extensions import db
@@ -33,6 +33,8 @@ class EntryFilter:
     sender: str | None = None
     destination: str | None = None
     duty: str | None = None
+    # The audit record of an import: only the entries it wrote (where an import lands).
+    imported: int | None = None
     # A municipality user's organisation: only entries it sent or received. Never taken from a URL.
     visible_to: int | None = None
 
@@ -77,6 +79,11 @@ def apply_filter(stmt: Select[*Columns], disaster: Disaster, flt: EntryFilter) -
         stmt = stmt.where(Entry.duty_id == ids.get(("duty", flt.duty), NO_ID))
     if flt.visible_to is not None:
         stmt = stmt.where(or_(Entry.sender_id == flt.visible_to, Entry.destination_id == flt.visible_to))
+    if flt.imported is not None:
+        from .import_writing import imported_ids
+
+        ranges = imported_ids(flt.imported)
+        stmt = stmt.where(or_(false(), *(Entry.id.between(first, last) for first, last in ranges)))
     return stmt
 
 

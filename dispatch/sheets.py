@@ -37,6 +37,7 @@ from .limits import (
     XLSX_MAX_UNCOMPRESSED,
     XLSX_RATIO_FROM,
 )
+from .xlsx_reading import Unreadable, calamine_rows, first_sheet_part, grid_is_safe
 
 __all__ = ["UNSUPPORTED_FORMAT", "Row", "RowError", "read_rows"]
 
@@ -88,7 +89,11 @@ def read_rows(data: bytes, filename: str, encoding: str) -> Iterator[tuple[int, 
 
 
 def is_blank(cells: Row) -> bool:
-    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+    # A loop rather than all() over a generator: called for every row, and most rows end at the first cell.
+    for c in cells:  # noqa: SIM110
+        if c is not None and (not isinstance(c, str) or c.strip()):
+            return False
+    return True
 
 
 def _bounded(rows: Iterable[tuple[int, Row]]) -> Iterator[tuple[int, Row]]:
@@ -223,12 +228,30 @@ _UNREADABLE = (
 
 
 def _xlsx_rows(data: bytes) -> Iterator[tuple[int, Row]]:
+    """The first sheet's rows (not the active one's): by python-calamine when its grid is known to be within
+    the bounds, else row by row through openpyxl (xlsx_reading says why)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        part = first_sheet_part(archive)
+        safe = grid_is_safe(archive, part)
+    except (Unreadable, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise refused(0, UNREADABLE_XLSX) from exc
+    if safe:
+        try:
+            yield from calamine_rows(data)
+        except Unreadable as exc:
+            raise refused(0, UNREADABLE_XLSX) from exc
+        return
+    yield from _openpyxl_rows(data)
+
+
+def _openpyxl_rows(data: bytes) -> Iterator[tuple[int, Row]]:
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except _UNREADABLE as exc:
         raise refused(0, UNREADABLE_XLSX) from exc
     try:
-        sheet = workbook.active
+        sheet = workbook.worksheets[0] if workbook.worksheets else None
         if sheet is None or not hasattr(sheet, "reset_dimensions"):
             raise refused(0, "先頭のシートが表ではありません")
         # Some writers record a wrong used range, and read-only mode would trust it and cut rows short.

@@ -85,6 +85,7 @@ PAGES = (
     "period",
     "copy",
     "import",
+    "import template",
     "edit",
     "delete",
     "closing",
@@ -94,7 +95,7 @@ PAGES = (
 )
 
 READ = {"index", "totals", "totals.json", "entries", "entries export", "history"}
-WRITE = {"new entry", "period", "copy", "import", "edit", "delete"}
+WRITE = {"new entry", "period", "copy", "import", "import template", "edit", "delete"}
 CLOSE = {"closing", "audit log", "audit export"}
 
 ALLOWED = {
@@ -118,6 +119,7 @@ def page_urls(target: int) -> dict[str, str]:
         "period": f"{BASE}/entries/period",
         "copy": f"{BASE}/entries/copy",
         "import": f"{BASE}/import",
+        "import template": f"{BASE}/import/template.xlsx",
         "edit": f"{BASE}/entries/{target}/edit",
         "delete": f"{BASE}/entries/{target}/delete",
         "closing": f"{BASE}/closing",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from flask.testing import FlaskCliRunner
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from dispatch import audit, entries, importing, tally
+from dispatch import entries, import_writing, importing, tally
 from dispatch.audit import AuditFilter, audit_select
 from dispatch.catalog import create_operation
 from dispatch.closing import close_day
@@ -314,25 +315,48 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches of a few rows, so that a file of a few hundred crosses many of them."""
     monkeypatch.setattr(entries, "WRITE_BATCH", 64)
     monkeypatch.setattr(entries, "LOOKUP_BATCH", 3)
+    monkeypatch.setattr(import_writing, "CHUNK", 64)
 
 
-def test_a_long_file_has_an_audit_record_per_entry_and_its_tally(
+def test_a_long_file_has_one_audit_record_naming_every_entrys_line_and_its_tally(
     disaster: Disaster, operation: Operation, small_batches: None
 ) -> None:
-    # 500 rows of 1, 2, 3, ... persons: 167 ones, 167 twos and 166 threes.
-    result = import_dispatches(disaster, csv_bytes(long_file(500)), "long.csv", actor=hq("importer"))
+    # 500 rows of 1, 2, 3, ... persons: 167 ones, 167 twos and 166 threes; a blank line after line 101.
+    lines = long_file(500)
+    lines.insert(101, ",,,,,,,")
+    data = csv_bytes(lines)
+    result = import_dispatches(disaster, data, "long.csv", actor=hq("importer"), reason="7月分")
 
     assert (len(result.entry_ids), result.person_days) == (500, 999)
     assert entry_count() == 500
-    records = list(db.session.scalars(audit_select(AuditFilter(object_type="entry"))))
-    assert sorted(r.object_id for r in records) == sorted(result.entry_ids)
-    for record in records:
-        entry = db.session.get_one(Entry, record.object_id)
-        assert (record.action, record.actor, record.disaster_id) == ("create", "importer", disaster.id)
-        assert record.after == audit.entry_snapshot(entry)
-        assert record.summary == audit.entry_summary(entry)
-        assert record.before is None
-        assert record.closed_day_change is False
+    assert list(db.session.scalars(audit_select(AuditFilter(object_type="entry")))) == []
+    [record] = db.session.scalars(audit_select(AuditFilter(object_type="import")))
+    assert (record.action, record.actor, record.disaster_id, record.reason) == (
+        "import",
+        "importer",
+        disaster.id,
+        "7月分",
+    )
+    assert record.summary == "ファイル「long.csv」の2〜502行目 500件（延べ999人）"
+    after = record.after or {}
+    assert (after["file"], after["sha256"], after["rows"], after["person_days"]) == (
+        "long.csv",
+        hashlib.sha256(data).hexdigest(),
+        500,
+        999,
+    )
+    # Line 1 is the header, lines 2-101 the first hundred rows, 102 blank, 103-502 the other four hundred.
+    assert after["lines"] == [[2, 100], [103, 400]]
+    first, last = result.entry_ids[0], result.entry_ids[-1]
+    assert [
+        import_writing.imported_from(disaster.id, i).line for i in (first, first + 99, first + 100, last)
+    ] == [  # type: ignore[union-attr]
+        2,
+        101,
+        103,
+        502,
+    ]
+    assert import_writing.imported_from(disaster.id, last + 1) is None
     assert tally.check(disaster.id) == []
 
 
@@ -375,19 +399,27 @@ def test_rows_on_a_closed_day_need_a_reviewer_and_a_reason(disaster: Disaster, o
     close_day(disaster, date(2023, 7, 21), factories.reviewer())
     data = csv_bytes([JA_HEADER, *JA_ROWS])
 
+    # The row of 7月21日 is line 3 of the file.
     assert refused(disaster, data) == [
-        RowError(0, "令和5年7月21日は締め済み（確定）です。変更は総合防災課に依頼してください。")
+        RowError(3, "令和5年7月21日は締め済み（確定）です。変更は総合防災課に依頼してください。")
+    ]
+    with pytest.raises(ImportRefused) as caught:
+        import_dispatches(disaster, data, "late.csv", actor=factories.reviewer())
+    assert caught.value.errors == [
+        RowError(3, "令和5年7月21日は締め済み（確定）です。変更する理由を入力してください。")
     ]
     result = import_dispatches(disaster, data, "late.csv", actor=factories.reviewer(), reason="報告漏れ")
 
-    records = db.session.scalars(audit_select(AuditFilter(object_type="entry")))
-    flagged = {db.session.get_one(Entry, r.object_id).date: (r.closed_day_change, r.reason) for r in records}
+    # The closed day's row has its own record, flagged for the digests; the import's record names all three.
+    [record] = db.session.scalars(audit_select(AuditFilter(object_type="entry")))
+    assert (db.session.get_one(Entry, record.object_id).date, record.closed_day_change, record.reason) == (
+        date(2023, 7, 21),
+        True,
+        "報告漏れ",
+    )
+    [whole] = db.session.scalars(audit_select(AuditFilter(object_type="import")))
+    assert (whole.reason, whole.closed_day_change, (whole.after or {})["rows"]) == ("報告漏れ", False, 3)
     assert len(result.entry_ids) == 3
-    assert flagged == {
-        date(2023, 7, 20): (False, "報告漏れ"),
-        date(2023, 7, 21): (True, "報告漏れ"),
-        date(2023, 7, 22): (False, "報告漏れ"),
-    }
 
 
 # --- files that are refused ------------------------------------------------------------------------

@@ -808,9 +808,11 @@ def test_import_csv_adds_every_row(app: Flask, client: FlaskClient, demo: None) 
         ],
     )
     assert response.status_code == 302
-    assert response.headers["Location"] == f"{BASE}/entries"
+    # The list of the two imported rows alone.
+    assert re.fullmatch(rf"{BASE}/entries\?imported=\d+", response.headers["Location"])
     listing = client.get(response.headers["Location"])
     assert flashes(listing.text, "success") == ["2行を取り込みました（延べ5人）。"]
+    assert "該当 <strong>2</strong>件　延べ <strong>5</strong>人" in listing.text
     assert counts(app) == (551, 2324)
     assert entries_on(app, date(2023, 11, 2)) == [
         ("relief-act", "052035", "", "053619", "relief_act", 3, "取り込み")

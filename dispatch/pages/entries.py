@@ -25,6 +25,7 @@ from ..forms import (
     operation_choices,
     organisation_datalist,
 )
+from ..import_writing import imported_from
 from ..lookup import LookupRefused, find_organisation
 from ..models import AuditRecord, Disaster, Entry, User
 from ..query import EntryFilter, entries_select, entries_summary
@@ -143,6 +144,7 @@ def list_filter() -> tuple[EntryFilter, dict[str, str]]:
         sender=_organisation_code(args, "sender"),
         destination=_organisation_code(args, "destination"),
         duty=args.text("duty"),
+        imported=args.integer("imported"),
         visible_to=visible_to(current_user),
     )
     return flt, args.errors
@@ -313,12 +315,17 @@ def entry_history(slug: str, entry_id: int) -> str:
         entry = entry_or_404(disaster, entry_id)
     elif not records or not _sees(own, records[0].before or records[0].after):
         abort(404)
+    rows = [_history_row(record, own, names) for record in reversed(records)]
+    # An imported entry's creation is in its import's one record (import_writing), unless it had its own.
+    imported = None if any(r.action == "create" for r in records) else imported_from(disaster.id, entry_id)
+    if imported is not None:
+        rows.insert(0, HistoryRow(imported.record, imported.describe(), [], imported.record.reason))
     return render_template(
         "entry_history.html",
         disaster=disaster,
         entry=entry,
         entry_id=entry_id,
-        rows=[_history_row(record, own, names) for record in reversed(records)],
+        rows=rows,
         action_labels=audit.ACTION_LABELS,
     )
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import cast
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from .. import import_jobs
 from ..errors import ImportRefused, Refusal
-from ..exports import csv_response
+from ..exports import csv_response, xlsx_response
 from ..forms import ImportForm
+from ..import_template import HEADER, csv_rows, write_xlsx
 from ..importing import RowError, check_import, write_import
 from ..models import Disaster
 from ..web import current_actor, disaster_or_404, write, writes
@@ -43,8 +45,9 @@ def import_page(slug: str) -> Response | tuple[str, int]:
         return _page(disaster, form, [], form_status(form))
     upload = form.file.data
     filename = upload.filename or ""
+    data = upload.read()
     try:
-        checked = check_import(disaster, upload.read(), filename, encoding=form.encoding.data)
+        checked = check_import(disaster, data, filename, encoding=form.encoding.data)
     except ImportRefused as refusal:
         if request.form.get("action") == LIST_PROBLEMS:
             return _problems_csv(filename, _problems(refusal))
@@ -52,6 +55,18 @@ def import_page(slug: str) -> Response | tuple[str, int]:
     if request.form.get("action") == LIST_PROBLEMS:
         flash("エラーはありません。「取り込む」で登録できます（まだ何も登録していません）。", "success")
         return _page(disaster, form, [], 200)
+    if len(checked.drafts) > import_jobs.BACKGROUND_ROWS:
+        # Written in the background, its progress on a page of its own (import_jobs).
+        token = import_jobs.start(
+            disaster,
+            data,
+            filename,
+            form.encoding.data,
+            current_actor(),
+            form.reason.data or "",
+            len(checked.drafts),
+        )
+        return redirect(url_for("imports.import_progress", slug=slug, token=token))
     try:
         result = write(lambda: write_import(checked, current_actor(), form.reason.data or ""))
     except ImportRefused as refusal:
@@ -61,7 +76,46 @@ def import_page(slug: str) -> Response | tuple[str, int]:
         flash(str(refusal), "error")
         return _page(disaster, form, [], refusal.status)
     flash(f"{len(result.entry_ids):,}行を取り込みました（延べ{result.person_days:,}人）。", "success")
-    return redirect(url_for("entries.entry_list", slug=slug))
+    # The list of what was just imported, and nothing else.
+    return redirect(url_for("entries.entry_list", slug=slug, imported=result.record_id))
+
+
+@bp.get("/disasters/<slug>/import/template.csv")
+def import_template_csv(slug: str) -> Response:
+    """The importer's header and one example row, UTF-8 with BOM (Excel opens it as it is)."""
+    disaster = disaster_or_404(slug)
+    return csv_response(
+        "取り込みテンプレート.csv", HEADER, csv_rows(disaster), fallback="import-template.csv"
+    )
+
+
+@bp.get("/disasters/<slug>/import/template.xlsx")
+def import_template_xlsx(slug: str) -> Response:
+    """The same as .xlsx, with drop-down lists of the disaster's operations and the duties."""
+    disaster = disaster_or_404(slug)
+    return xlsx_response(
+        "取り込みテンプレート.xlsx", "import-template.xlsx", lambda file: write_xlsx(file, disaster)
+    )
+
+
+# Seconds between two refreshes of the progress page.
+REFRESH_SECONDS = 2
+
+
+@bp.get("/disasters/<slug>/import/jobs/<token>")
+def import_progress(slug: str, token: str) -> Response | tuple[str, int]:
+    """A background import's progress, refreshing itself; the list of its rows once it is committed."""
+    disaster = disaster_or_404(slug)
+    progress = import_jobs.load(token)
+    if progress is None or progress.owner != current_actor().name:
+        abort(404)
+    if progress.state == "done":
+        flash(f"{progress.total:,}行を取り込みました（延べ{progress.person_days:,}人）。", "success")
+        return redirect(url_for("entries.entry_list", slug=slug, imported=progress.record_id))
+    status = 422 if progress.state == "refused" else 200
+    return render_template(
+        "import_progress.html", disaster=disaster, progress=progress, refresh_seconds=REFRESH_SECONDS
+    ), status
 
 
 def _problems(refusal: ImportRefused) -> list[RowError]:

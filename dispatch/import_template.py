@@ -1,0 +1,124 @@
+"""The file to start an import from: the importer's header, one example row, and (in .xlsx) drop-down lists.
+
+Offered as CSV (UTF-8 with BOM, which Excel opens without asking) and as .xlsx, where 派遣区分 and 業務
+are chosen from lists of the disaster's operations and the duties (data validation drawing on a second
+sheet, 選択肢). The importer reads the first sheet, 派遣, so the lists never get in the way. The example
+row names real values of this disaster, so it imports as it is; its note says to delete it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import IO
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.worksheet.datavalidation import DataValidation
+from sqlalchemy import select
+
+from .extensions import db
+from .importing import COLUMNS
+from .models import Disaster, Duty, Operation, Organisation, OrgKind
+
+HEADER = tuple(column.label for column in COLUMNS)
+EXAMPLE_NOTE = "記入例です。この行は消してから取り込んでください"
+# Rows of the template the drop-down lists cover: far more than a day's rota, fewer than would slow Excel.
+LISTED_ROWS = 10_000
+SHEET = "派遣"
+CHOICES = "選択肢"
+
+
+def example_row(disaster: Disaster) -> list[object]:
+    """A row the importer takes for this disaster: its first open operation, a prefecture it struck
+    sending to one of that prefecture's municipalities, the first duty."""
+    operation = _first_operation(disaster)
+    prefecture = disaster.prefectures[0] if disaster.prefectures else _first_prefecture()
+    destination = _a_municipality_of(prefecture) if prefecture is not None else None
+    duty = db.session.scalar(select(Duty).order_by(Duty.id).limit(1))
+    return [
+        disaster.start_date,
+        operation.name if operation else "",
+        prefecture.name if prefecture else "",
+        "総務部",
+        destination.name if destination else "",
+        duty.name_ja if duty else "",
+        2,
+        EXAMPLE_NOTE,
+    ]
+
+
+def csv_rows(disaster: Disaster) -> list[Sequence[object]]:
+    row = example_row(disaster)
+    return [[day.isoformat() if isinstance(day, date) else day for day in row]]
+
+
+def write_xlsx(target: IO[bytes], disaster: Disaster) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = SHEET
+    sheet.append(list(HEADER))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.append(example_row(disaster))
+    sheet["A2"].number_format = "yyyy-mm-dd"
+    for column, width in zip("ABCDEFGH", (12, 30, 16, 16, 16, 22, 8, 40), strict=True):
+        sheet.column_dimensions[column].width = width
+    sheet.freeze_panes = "A2"
+
+    choices = book.create_sheet(CHOICES)
+    operations = [op.name for op in disaster.operations if op.end_date is None] or [
+        op.name for op in disaster.operations
+    ]
+    duties = [name for (name,) in db.session.execute(select(Duty.name_ja).order_by(Duty.id))]
+    choices.append(["派遣区分", "業務"])
+    for n in range(max(len(operations), len(duties))):
+        choices.append(
+            [operations[n] if n < len(operations) else None, duties[n] if n < len(duties) else None]
+        )
+    choices.column_dimensions["A"].width = 40
+    choices.column_dimensions["B"].width = 30
+    _list(sheet, "B", f"'{CHOICES}'!$A$2:$A${len(operations) + 1}", "派遣区分", bool(operations))
+    _list(sheet, "F", f"'{CHOICES}'!$B$2:$B${len(duties) + 1}", "業務", bool(duties))
+    book.active = 0
+    book.save(target)
+
+
+def _list(sheet: object, column: str, source: str, label: str, any_choice: bool) -> None:
+    if not any_choice:
+        return
+    validation = DataValidation(type="list", formula1=source, allow_blank=True)
+    validation.error = f"{label}は一覧から選んでください（シート「{CHOICES}」）"
+    validation.errorTitle = label
+    validation.prompt = f"{label}を一覧から選びます"
+    validation.add(f"{column}2:{column}{LISTED_ROWS + 1}")
+    sheet.add_data_validation(validation)  # type: ignore[attr-defined]
+
+
+def _first_operation(disaster: Disaster) -> Operation | None:
+    open_ones = [op for op in disaster.operations if op.end_date is None]
+    candidates = open_ones or list(disaster.operations)
+    return candidates[0] if candidates else None
+
+
+def _first_prefecture() -> Organisation | None:
+    return db.session.scalar(
+        select(Organisation)
+        .where(Organisation.kind == OrgKind.PREFECTURE, Organisation.active.is_(True))
+        .order_by(Organisation.code)
+        .limit(1)
+    )
+
+
+def _a_municipality_of(prefecture: Organisation) -> Organisation | None:
+    return db.session.scalar(
+        select(Organisation)
+        .where(
+            Organisation.prefecture_id == prefecture.id,
+            Organisation.kind.in_([OrgKind.CITY, OrgKind.TOWN, OrgKind.VILLAGE, OrgKind.SPECIAL_WARD]),
+            Organisation.active.is_(True),
+        )
+        .order_by(Organisation.code)
+        .limit(1)
+    )
