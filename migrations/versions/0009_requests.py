@@ -5,7 +5,7 @@ request's disaster, destination and duty and the last day each counts, so that a
 a covering index each (fill.py).
 
 Revision ID: 0009_requests
-Revises: 0007
+Revises: 0008_export_jobs
 Create Date: 2026-11-30 12:34:26.794534
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0009_requests"
-down_revision = "0007"
+down_revision = "0008_export_jobs"
 branch_labels = None
 depends_on = None
 

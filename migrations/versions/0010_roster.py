@@ -1,7 +1,7 @@
 """people and teams: the named roster, rotations (陣), derived entries
 
 Revision ID: 0010_roster
-Revises: 0007
+Revises: 0009_requests
 Create Date: 2026-11-30
 
 Issue 17.
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_roster"
-down_revision = "0007"
+down_revision = "0009_requests"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """the destination's and the sender's entry indexes cover a list's count and person-days
 
-Revision ID: 0013_covering_entry_indexes
-Revises: 0007
+Revision ID: 0011_covering_entry_indexes
+Revises: 0010_roster
 Create Date: 2026-11-30
 
 Issue 11. The entries list filtered by one destination (or sender) counts and sums all of its entries:
@@ -12,8 +12,8 @@ machine) instead of visiting a third of the table's pages.
 
 from alembic import op
 
-revision = "0013_covering_entry_indexes"
-down_revision = "0007"
+revision = "0011_covering_entry_indexes"
+down_revision = "0010_roster"
 branch_labels = None
 depends_on = None
 
