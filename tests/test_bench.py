@@ -80,6 +80,7 @@ def expected_keys() -> set[str]:
     expected |= {"a.fill", "b.dashboard", "b.list", "c.import", "d.digests"}
     expected |= {f"e.{mode}.{figure}" for mode in ("post", "browser") for figure in ("rate", "p95")}
     expected |= {"f.csv.memory", "f.xlsx.memory", "f.import.memory", "f.csv.time", "f.xlsx.time"}
+    expected |= {"f.xlsx.job.memory", "f.xlsx.job.time", "f.xlsx.job.latency"}
     expected |= {f"g.{dim.value}.{n}" for dim in DIMENSIONS for n in (SCALE, "growth")}
     expected |= {"h.wait", "h.wait.p95", "h.post", "h.post.p95", "h.added"}
     expected |= {"r.import", "r.field", "r.persons"}  # bench/roster.py (issue 17)
