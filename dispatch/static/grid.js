@@ -129,9 +129,8 @@
     } else if (blank(next)) {
       column = "sender";
     }
-    entered = { row: null, column: null };
+    entered = { row: null, column: null };  // so that entering it carries values and anchors the column
     focusCell(next, column);
-    entered.column = column;
   }
 
   function moveUp(input) {
