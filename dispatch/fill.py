@@ -83,15 +83,12 @@ class Fill:
         return [r for r in self.rows if r.unfilled]
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "disaster": self.disaster,
-            "date": self.date.isoformat(),
-            "requested": self.requested,
-            "assigned": self.assigned,
-            "on_duty": self.on_duty,
-            "unfilled": self.unfilled,
-            "rows": [r.as_json() for r in self.rows],
+        # The totals from the rows as written, each row's gap worked out once: fill.json has thousands of rows.
+        rows = [r.as_json() for r in self.rows]
+        totals = {
+            key: sum(row[key] for row in rows) for key in ("requested", "assigned", "on_duty", "unfilled")
         }
+        return {"disaster": self.disaster, "date": self.date.isoformat(), **totals, "rows": rows}
 
 
 RR = RequestRevision.__table__
