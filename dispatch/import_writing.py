@@ -145,56 +145,36 @@ def _insert(
     dates: dict[date, Any] = {}
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO entry ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})"
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     name = actor.name
     total = len(drafts)
-    try:
-        for start in range(0, total, CHUNK):
-            rows = []
-            for entry_id, d in zip(ids[start : start + CHUNK], drafts[start : start + CHUNK], strict=True):
-                operation_id, day, sender_id, unit, destination_id, duty_id = d.key
-                bound = dates.get(day)
-                if bound is None:
-                    bound = dates[day] = date_of(day) if date_of else day
-                rows.append(
-                    (
-                        entry_id,
-                        bound,
-                        operation_id,
-                        sender_id,
-                        unit,
-                        destination_id,
-                        duty_id,
-                        d.headcount,
-                        d.note,
-                        name,
-                        stamp,
-                        name,
-                        stamp,
-                    )
+    for start in range(0, total, CHUNK):
+        rows = []
+        for entry_id, d in zip(ids[start : start + CHUNK], drafts[start : start + CHUNK], strict=True):
+            operation_id, day, sender_id, unit, destination_id, duty_id = d.key
+            bound = dates.get(day)
+            if bound is None:
+                bound = dates[day] = date_of(day) if date_of else day
+            rows.append(
+                (
+                    entry_id,
+                    bound,
+                    operation_id,
+                    sender_id,
+                    unit,
+                    destination_id,
+                    duty_id,
+                    d.headcount,
+                    d.note,
+                    name,
+                    stamp,
+                    name,
+                    stamp,
                 )
-            with _refusing_duplicates(drafts), _as_integrity_error(dialect.dbapi):
-                cursor.executemany(sql, rows)
-            if progress is not None:
-                progress(min(start + CHUNK, total), total)
-    finally:
-        cursor.close()
-
-
-class _as_integrity_error:
-    """The driver's own IntegrityError as SQLAlchemy's, which _refusing_duplicates understands."""
-
-    def __init__(self, dbapi: Any) -> None:
-        self._error = dbapi.IntegrityError
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is not None and isinstance(exc, self._error):
-            from sqlalchemy.exc import IntegrityError
-
-            raise IntegrityError("INSERT INTO entry", None, exc) from exc
+            )
+        with _refusing_duplicates(drafts):
+            tally.driver_executemany(conn, sql, rows)
+        if progress is not None:
+            progress(min(start + CHUNK, total), total)
 
 
 def _tally_rows(drafts: Sequence[EntryDraft]) -> list[tuple[int, date, int, int, int, int]]:

@@ -34,6 +34,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, object_session
 
 from .extensions import db
@@ -280,10 +281,20 @@ def _insert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     sql = f"INSERT INTO tally ({', '.join(_INSERT_COLUMNS)}) VALUES ({', '.join([mark] * len(_INSERT_COLUMNS))})"
     if conn.dialect.name == "sqlite":
         rows = [(a, b, c, d, day.isoformat(), h, p) for a, b, c, d, day, h, p in rows]
-    # The driver's own cursor: exec_driver_sql still looks at each row's parameters.
+    driver_executemany(conn, sql, rows)
+
+
+def driver_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """executemany on the driver's own cursor: SQLAlchemy's executemany, even exec_driver_sql, still looks
+    at each row's parameters. The driver's errors come out as SQLAlchemy's (IntegrityError, a full disk's
+    OperationalError ...), as the pages and the importer expect them."""
+    dbapi = conn.dialect.dbapi
+    assert dbapi is not None
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, rows)
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
     finally:
         cursor.close()
 
