@@ -74,6 +74,8 @@ def default_settings() -> dict[str, Any]:
         "EXPORT_JOB_POLL_SECONDS": 5,
         "EXPORT_JOB_KEEP_HOURS": EXPORT_JOB_KEEP_HOURS,
         "EXPORT_JOB_FOLDER": None,
+        # A large web import's progress files (import_jobs.py); None: instance/imports.
+        "IMPORT_JOB_FOLDER": None,
     }
 
 

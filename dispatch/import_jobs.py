@@ -82,7 +82,8 @@ class Progress:
 
 
 def _folder(app: Flask) -> Path:
-    return Path(app.instance_path) / "imports"
+    """instance/imports, or IMPORT_JOB_FOLDER where set (tests)."""
+    return Path(app.config.get("IMPORT_JOB_FOLDER") or Path(app.instance_path) / "imports")
 
 
 def _path(app: Flask, token: str) -> Path:
@@ -97,12 +98,18 @@ def _save(app: Flask, token: str, progress: Progress) -> None:
     os.replace(partial, path)
 
 
+def record(app: Flask, token: str, progress: Progress) -> None:
+    """Keep a job's progress under its token (its folder made, private, if it is missing)."""
+    make_private_folder(_folder(app))
+    _save(app, token, progress)
+
+
 def load(token: str) -> Progress | None:
     """A job's progress; None for a token no job has (or a malformed one)."""
     if not token.replace("-", "").replace("_", "").isalnum() or len(token) > 64:
         return None
     try:
-        path = Path(current_app.instance_path) / "imports" / f"{token}.json"
+        path = _path(current_app, token)
         values: dict[str, Any] = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return None

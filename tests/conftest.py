@@ -123,8 +123,9 @@ def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def app(database_url: str) -> Iterator[Flask]:
-    app = make_app(database_url)
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    # Files a test's app writes (background imports' progress) stay in the test's folder.
+    app = make_app(database_url, IMPORT_JOB_FOLDER=str(tmp_path / "imports"))
     yield app
     with app.app_context():
         db.engine.dispose()

@@ -7,7 +7,6 @@ import io
 import re
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -255,10 +254,9 @@ def test_the_progress_page_refreshes_itself_and_shows_the_rows_written(
     with app.app_context():
         username = db.session.scalars(select(User.username).order_by(User.id.desc())).first()
         assert username is not None
-        (Path(app.instance_path) / "imports").mkdir(exist_ok=True)
         progress = import_jobs.Progress(owner=username, filename="rota.csv", total=120_000, state="writing")
         progress.done = 30_000
-        import_jobs._save(app, "some-token", progress)
+        import_jobs.record(app, "some-token", progress)
     page = hq.get(f"{BASE}/import/jobs/some-token")
     assert page.status_code == 200
     assert '<meta http-equiv="refresh" content="2">' in page.text
@@ -267,7 +265,7 @@ def test_the_progress_page_refreshes_itself_and_shows_the_rows_written(
     assert hq.get(f"{BASE}/import/jobs/no-such-token").status_code == 404
     with app.app_context():
         progress.state, progress.problems = "refused", [(5, "登録済みの派遣と重複しています")]
-        import_jobs._save(app, "some-token", progress)
+        import_jobs.record(app, "some-token", progress)
     refused = hq.get(f"{BASE}/import/jobs/some-token")
     assert refused.status_code == 422
     assert "http-equiv" not in refused.text

@@ -20,7 +20,7 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser, Page
 
-from dispatch import access, export_jobs
+from dispatch import access, export_jobs, import_jobs
 from dispatch.access import visible_to
 from dispatch.closing import close_day
 from dispatch.entries import EntryDraft, delete_entry, update_entry
@@ -201,6 +201,13 @@ def phone_demo(app: Flask, demo: None, tmp_path: Path) -> PhoneDemo:
             jobs[login.name] = export_jobs.ask(login.user, disaster, "totals", flt, as_of, name).id
         db.session.commit()
         export_jobs.run_pending("phone-test")
+        # Each login's own background import, part written: only its owner may see its progress page.
+        for login in logins:
+            if login.user is not None:
+                progress = import_jobs.Progress(
+                    owner=login.user.username, filename="rota.csv", total=60_000, done=25_000, state="writing"
+                )
+                import_jobs.record(app, f"phone-{login.name}", progress)
     return PhoneDemo(app, logins, values, jobs)
 
 
@@ -255,6 +262,7 @@ def reachable(
         "code": "053619",
         **values,
         "job_id": jobs.get(login.name),
+        "token": f"phone-{login.name}",
     }
     client: FlaskClient = logged_in(app, login.user) if login.user else app.test_client()
     pages, not_pages = [], []
