@@ -145,6 +145,14 @@ def section_roster(report: Report, s: Settings, site: Site, people: int = 50_000
                    verdict(fig.median <= 0.050, s.rows)))  # fmt: skip
 
 
+def part(report: Report, s: Settings, site: Site, people: int) -> None:
+    """bench/run.py's part r, on a site of its own, closed after (its connections with it)."""
+    try:
+        section_roster(report, s, site, people)
+    finally:
+        site.close()
+
+
 def main() -> None:
     from bench import dataset
     from bench.run import Settings, Site
@@ -161,7 +169,7 @@ def main() -> None:
     dataset.generate(s.target, args.rows)
     print(f"generated {args.rows:,} entries in {time.perf_counter() - started:,.0f} s")
     report = Report()
-    section_roster(report, s, Site(s.target), args.people)
+    part(report, s, Site(s.target), args.people)
     for row in report.rows:
         floor = f" floor median {row.floor.median * 1000:,.1f} ms" if row.floor else ""
         assert row.figure is not None

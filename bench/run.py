@@ -1527,7 +1527,7 @@ def measure(
         # Issue 17 (bench/roster.py): people and teams, imported into the data set last of all.
         (
             "roster",
-            lambda: roster.section_roster(report, s, Site(s.target), min(50_000, max(1_000, s.rows // 20))),
+            lambda: roster.part(report, s, Site(s.target), min(50_000, max(1_000, s.rows // 20))),
         ),
     ]
     for name, part in parts:

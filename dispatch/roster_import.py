@@ -121,6 +121,7 @@ class _Reader:
         self.find_org = functools.cache(orgs.find)
         self.find_operation = functools.cache(operations.find)
         self.find_duty = functools.cache(duties.find)
+        self.parse_date = functools.cache(parse_date)
 
     def cell(self, cells: list[object], field: str) -> str:
         at = self.at.get(field)
@@ -183,8 +184,8 @@ class _Reader:
             "duty": get("duty", lambda t: self.find_duty(t, role="業務")),
             "staff_kind": get("staff_kind", _staff_kind),
             "team_type": get("team_type", _team_type),
-            "from": get("from", parse_date),
-            "to": get("to", parse_date),
+            "from": get("from", self.parse_date),
+            "to": get("to", self.parse_date),
         }
 
 

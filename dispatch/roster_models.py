@@ -66,7 +66,7 @@ _TEAM_TYPES = ", ".join(f"'{t.value}'" for t in TeamType)
 
 class Person(Model):
     """One member of staff on a disaster's roster. Personal data: shown only to those who need it
-    (roster_access.py), every read of a record logged (roster.py)."""
+    (field.py), every read of a record logged (roster.py)."""
 
     __tablename__ = "person"
     __table_args__ = (

@@ -248,3 +248,40 @@ def test_import_roster_names_every_bad_line_and_writes_nothing(
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Person)) == 0
         assert db.session.scalar(select(func.count()).select_from(Entry)) == 0
+
+
+def test_the_import_page_writes_all_rows_or_names_every_bad_line(
+    client_as: Callable[..., FlaskClient], app: Flask
+) -> None:
+    with app.app_context():
+        factories.operation(factories.disaster("noto-import", date(2024, 1, 1)), "counterpart")
+        db.session.commit()
+    hq = client_as(Role.HQ)
+    url = "/disasters/noto-import/roster/import"
+    bad = ROSTER_CSV + "第1陣,,,長崎県,,,,県職員,counterpart,珠洲市,給水業務,2024-03-01,2024-03-02\n"
+    refused = hq.post(url, data={"file": (io.BytesIO(bad.encode()), "bad.csv"), "encoding": "auto"})
+    assert refused.status_code == 422
+    assert "5行目: 氏名が空です" in refused.get_data(as_text=True)
+    done = hq.post(url, data={"file": (io.BytesIO(ROSTER_CSV.encode()), "roster.csv"), "encoding": "auto"})
+    assert done.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(func.sum(Entry.headcount))) == 11
+
+
+def test_removing_erasing_and_travel_days_through_the_pages(
+    client_as: Callable[..., FlaskClient], roster: dict[str, int], app: Flask
+) -> None:
+    admin = client_as(Role.ADMIN)
+    person = roster["chiba_person"]
+    assert admin.post(f"{BASE}/people/{person}/remove", data={"reason": "名簿の誤り"}).status_code == 302
+    assert "千葉県職員0" not in admin.get(f"{BASE}/people").get_data(as_text=True)
+    assert admin.post(f"{BASE}/people/{person}/erase", data={"reason": "保存期間の満了"}).status_code == 302
+    with app.app_context():
+        erased = db.session.get(Person, person)
+        assert erased is not None and erased.name == "（消去済み）" and erased.erased_at is not None
+        op_id = factories.operation(factories.disaster(SLUG), "counterpart").id
+        before = db.session.scalar(select(func.sum(Entry.headcount)))
+    # 長崎県 第1陣 marks both its travel days; 千葉県's team marks none. 4 members × 2 days fewer.
+    assert admin.post(f"{BASE}/operations/{op_id}/travel-days", data={"counts": "0"}).status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(func.sum(Entry.headcount))) == before - 8
