@@ -116,6 +116,28 @@ def seed_demo_command() -> None:
         click.echo(f"{slug}: added {result.added_entries} entries, {result.added_person_days} person-days")
 
 
+def read_import_file(file: Path) -> bytes:
+    """The file a command imports; one byte past the limit is enough for the importer to refuse it as too large."""
+    with file.open("rb") as source:
+        return source.read(MAX_IMPORT_BYTES + 1)
+
+
+@contextmanager
+def import_refusals(file: Path) -> Iterator[None]:
+    """An import command's refusal as its exit: every bad line on stderr, then one line saying nothing was written
+    (exit 1). Busy, or any other refusal, is its message alone."""
+    try:
+        yield
+    except ImportRefused as exc:
+        for error in exc.errors:
+            click.echo(f"{file.name}:{error.describe()}", err=True)
+        raise click.ClickException(
+            f"取り込みを中止しました: {len(exc.errors)}件のエラー。何も登録していません。"
+        ) from exc
+    except Refusal as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.command("import-dispatches")
 @with_appcontext
 @click.argument("disaster_slug")
@@ -125,23 +147,12 @@ def seed_demo_command() -> None:
 def import_dispatches_command(disaster_slug: str, file: Path, encoding: str, reason: str) -> None:
     """Import a .csv or .xlsx of dispatches: all rows or none."""
     disaster = _disaster(disaster_slug)
-    with file.open("rb") as source:
-        # One byte past the limit is enough for the importer to refuse the file as too large.
-        data = source.read(MAX_IMPORT_BYTES + 1)
-    try:
+    data = read_import_file(file)
+    with import_refusals(file):
         # Read and checked before the write lock, which only the writing takes (as on the import page).
         checked = check_import(disaster, data, file.name, encoding=encoding)
         with writing(), _import_progress(len(checked.drafts)) as progress:
             result = write_import(checked, CLI_ACTOR, reason, progress)
-    except ImportRefused as exc:
-        for error in exc.errors:
-            click.echo(f"{file.name}:{error.describe()}", err=True)
-        raise click.ClickException(
-            f"取り込みを中止しました: {len(exc.errors)}件のエラー。何も登録していません。"
-        ) from exc
-    except Refusal as exc:
-        # Busy: the write lock stayed taken; nothing was written.
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"imported {len(result.entry_ids)} rows, {result.person_days} person-days")
 
 
@@ -154,20 +165,11 @@ def import_dispatches_command(disaster_slug: str, file: Path, encoding: str, rea
 def import_roster_command(disaster_slug: str, file: Path, encoding: str, reason: str) -> None:
     """Import people and teams from a .csv or .xlsx: all rows or none; the roster's entries follow."""
     disaster = _disaster(disaster_slug)
-    with file.open("rb") as source:
-        data = source.read(MAX_IMPORT_BYTES + 1)
-    try:
+    data = read_import_file(file)
+    with import_refusals(file):
         rows = check_roster(disaster, data, file.name, encoding)
         with writing():
             result = write_roster(disaster, rows, CLI_ACTOR, reason)
-    except ImportRefused as exc:
-        for error in exc.errors:
-            click.echo(f"{file.name}:{error.describe()}", err=True)
-        raise click.ClickException(
-            f"取り込みを中止しました: {len(exc.errors)}件のエラー。何も登録していません。"
-        ) from exc
-    except Refusal as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"imported {len(rows)} rows: {result.people} new people, {result.teams} new teams")
 
 

@@ -15,10 +15,8 @@ from flask.cli import with_appcontext
 
 from . import clock
 from .actors import CLI_ACTOR
-from .cli import DATE, _disaster
-from .errors import ImportRefused, Refusal
+from .cli import DATE, _disaster, import_refusals, read_import_file
 from .fill import FILL_COLUMNS, fill_on, long_term_fill
-from .limits import MAX_IMPORT_BYTES
 from .request_import import check_requests, write_requests
 from .wareki import format_long
 from .write_lock import writing
@@ -81,22 +79,13 @@ def fill_command(disaster_slug: str, day: date | None, fiscal_year: int | None, 
 def import_requests_command(disaster_slug: str, file: Path, encoding: str) -> None:
     """Import requests (要請) from a .csv or .xlsx: all rows or none."""
     disaster = _disaster(disaster_slug)
-    with file.open("rb") as source:
-        data = source.read(MAX_IMPORT_BYTES + 1)
-    try:
+    data = read_import_file(file)
+    with import_refusals(file):
         # Read and checked before the write lock, which only the writing takes.
         checked = check_requests(disaster, data, file.name, encoding=encoding)
         with writing():
             made = write_requests(disaster, checked, CLI_ACTOR)
             revisions = sum(len(r.revisions) for r in made)
-    except ImportRefused as exc:
-        for error in exc.errors:
-            click.echo(f"{file.name}:{error.describe()}", err=True)
-        raise click.ClickException(
-            f"取り込みを中止しました: {len(exc.errors)}件のエラー。何も登録していません。"
-        ) from exc
-    except Refusal as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"imported {len(made)} requests, {revisions} revisions")
 
 
