@@ -51,9 +51,12 @@ KEY_COLUMNS = (
 KEY_NAMES = tuple(column.key for column in KEY_COLUMNS)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EntryDraft:
-    """An entry before it is written: objects, not ids, so messages can name them."""
+    """An entry before it is written: objects, not ids, so messages can name them.
+
+    Treated as a value once made. Not a frozen dataclass: a frozen one sets each field through
+    object.__setattr__, which was a third of an import's time reading a row."""
 
     date: date
     operation: Operation
@@ -70,7 +73,7 @@ class EntryDraft:
     key: EntryKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        key = (
+        self.key = (
             self.operation.id,
             self.date,
             self.sender.id,
@@ -78,7 +81,6 @@ class EntryDraft:
             self.destination.id,
             self.duty.id,
         )
-        object.__setattr__(self, "key", key)
 
     def describe(self) -> str:
         unit = f"（{self.sender_unit}）" if self.sender_unit else ""

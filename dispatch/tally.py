@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -138,7 +139,12 @@ _ROW_KEYS: dict[str, tuple[int, ...]] = {
 def apply_rows(disaster_id: int, rows: Sequence[tuple[int, date, int, int, int, int]]) -> None:
     """Add new entries of one disaster, as (operation_id, date, sender_id, destination_id, duty_id,
     headcount) tuples, to the tally: what apply() does for an import, grouped with plain dicts (an import of
-    100,000 rows spent seconds building and grouping a Change per row and dimension)."""
+    100,000 rows spent seconds building and grouping a Change per row and dimension).
+
+    The rows are taken in date order, so each key's days come in order: a key with nothing stored from its
+    first day on (every key of a first import, most of a day's import) is planned in one pass of running
+    sums, without a Counter per key or a sort per dimension; only keys with stored rows from that day on
+    take _plan's general way."""
     if not rows:
         return
     if len(rows) <= FEW_CHANGES:
@@ -146,17 +152,51 @@ def apply_rows(disaster_id: int, rows: Sequence[tuple[int, date, int, int, int, 
         return
     conn = db.session().connection()
     take_turns_on_disaster(conn, disaster_id)
-    writes = _Writes()
+    writes = _Writes(iso_dates=conn.dialect.name == "sqlite")
+    in_order = sorted(rows, key=itemgetter(1))
     for dim, where in _ROW_KEYS.items():
-        by_key: dict[Key, Counter[date]] = defaultdict(Counter)
-        for (key1, key2, day), headcount in _summed(rows, where).items():
-            if headcount:
-                by_key[key1, key2][day] = headcount
-        if by_key:
-            _plan(conn, disaster_id, dim, by_key, writes)
-            writes.execute(conn, unless_fewer_than=_WRITE_EVERY)
-        del by_key
+        summed = _summed(in_order, where)
+        starts: dict[Key, date] = {}
+        for key1, key2, day in summed:
+            starts.setdefault((key1, key2), day)
+        stored = _stored(conn, disaster_id, dim, starts)
+        later = {key: Counter[date]() for key, series in stored.items() if series.rows}
+        _plan_new(disaster_id, dim, summed, stored, later, writes)
+        if later:
+            _plan(conn, disaster_id, dim, later, writes, stored)
+        writes.execute(conn, unless_fewer_than=_WRITE_EVERY)
+        del summed, stored
     writes.execute(conn)
+
+
+def _plan_new(
+    disaster_id: int,
+    dim: str,
+    summed: dict[tuple[Any, Any, date], int],
+    stored: dict[Key, _Series],
+    later: dict[Key, Counter[date]],
+    writes: _Writes,
+) -> None:
+    """Inserts for the keys with nothing stored from their first day on, each day's person-days the running
+    sum from the stored day before; the days of the other keys (``later``) are gathered for _plan.
+    ``summed`` holds each key's days in date order."""
+    running: dict[Key, int] = {key: series.base for key, series in stored.items()}
+    bound: dict[date, Any] = {}
+    inserts = writes.bound_inserts
+    for (key1, key2, day), headcount in summed.items():
+        key = (key1, key2)
+        if key in later:
+            later[key][day] += headcount
+            continue
+        if headcount <= 0:
+            if headcount:
+                raise TallyError(f"tally {dim} {key} on {day}: headcount {headcount} below zero")
+            continue
+        person_days = running[key] = running.get(key, 0) + headcount
+        value = bound.get(day)
+        if value is None:
+            value = bound[day] = writes.bind_date(day)
+        inserts.append((disaster_id, dim, key1, key2, value, headcount, person_days))
 
 
 def _summed(
@@ -221,6 +261,9 @@ class _Series:
     rows: dict[date, tuple[int, int]] | None = None  # date → (headcount, person_days)
 
 
+# A key with no row stored (_stored leaves such keys out).
+_NOTHING_STORED = _Series(0, None, None)
+
 # Built once, so each use only binds values: an entry form's POST runs them for seven dimensions.
 _BOUND_KEY = and_(
     T.c.disaster_id == bindparam("d"),
@@ -255,9 +298,18 @@ class _Writes:
     inserts: list[tuple[Any, ...]] = field(default_factory=list)  # in _INSERT_COLUMNS order
     updates: list[dict[str, Any]] = field(default_factory=list)
     deletes: list[dict[str, Any]] = field(default_factory=list)
+    # Inserts whose dates are bound already (bind_date): an import's hundreds of thousands, each date
+    # converted once rather than once per row.
+    bound_inserts: list[tuple[Any, ...]] = field(default_factory=list)
+    # SQLite stores a date as ISO text, as SQLAlchemy's Date does there.
+    iso_dates: bool = False
+
+    def bind_date(self, day: date) -> Any:
+        return day.isoformat() if self.iso_dates else day
 
     def execute(self, conn: Connection, *, unless_fewer_than: int = 0) -> None:
-        if len(self.inserts) + len(self.updates) + len(self.deletes) < unless_fewer_than:
+        waiting = len(self.inserts) + len(self.bound_inserts) + len(self.updates) + len(self.deletes)
+        if waiting < unless_fewer_than:
             return
         if self.deletes:
             conn.execute(_DELETE, self.deletes)
@@ -265,7 +317,9 @@ class _Writes:
             conn.execute(_UPDATE, self.updates)
         if self.inserts:
             _insert(conn, self.inserts)
-        self.inserts, self.updates, self.deletes = [], [], []
+        if self.bound_inserts:
+            driver_executemany(conn, _insert_sql(conn), self.bound_inserts)
+        self.inserts, self.updates, self.deletes, self.bound_inserts = [], [], [], []
 
 
 _INSERT_COLUMNS = ("disaster_id", "dim", "key1", "key2", "date", "headcount", "person_days")
@@ -273,15 +327,18 @@ _INSERT_COLUMNS = ("disaster_id", "dim", "key1", "key2", "date", "headcount", "p
 _WRITE_EVERY = 20_000
 
 
+def _insert_sql(conn: Connection) -> str:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return f"INSERT INTO tally ({', '.join(_INSERT_COLUMNS)}) VALUES ({', '.join([mark] * len(_INSERT_COLUMNS))})"
+
+
 def _insert(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     # Straight to the driver: SQLAlchemy's per-row parameter handling costs more than the database's own
     # insert of a row, and an import writes hundreds of thousands. Dates go as ISO text on SQLite, which
     # is how SQLAlchemy's Date stores them there.
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO tally ({', '.join(_INSERT_COLUMNS)}) VALUES ({', '.join([mark] * len(_INSERT_COLUMNS))})"
     if conn.dialect.name == "sqlite":
         rows = [(a, b, c, d, day.isoformat(), h, p) for a, b, c, d, day, h, p in rows]
-    driver_executemany(conn, sql, rows)
+    driver_executemany(conn, _insert_sql(conn), rows)
 
 
 def driver_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -308,10 +365,11 @@ def _plan(
     stored: dict[Key, _Series] | None = None,
 ) -> None:
     if stored is None:
-        stored = _stored(conn, disaster_id, dim, by_key)
+        starts = {key: min(d for d, n in days.items() if n) for key, days in by_key.items()}
+        stored = _stored(conn, disaster_id, dim, starts)
     inserts = writes.inserts
     for key, days in by_key.items():
-        series = stored[key]
+        series = stored.get(key, _NOTHING_STORED)
         rows = series.rows or {}
         cumulative = series.base
         key1, key2 = key
@@ -335,11 +393,10 @@ def _plan(
                 writes.updates.append({**where, "h": headcount, "p": cumulative})
 
 
-def _stored(
-    conn: Connection, disaster_id: int, dim: str, by_key: dict[Key, Counter[date]]
-) -> dict[Key, _Series]:
-    starts = {key: min(d for d, n in days.items() if n) for key, days in by_key.items()}
-    if len(by_key) <= SEEK_LIMIT:
+def _stored(conn: Connection, disaster_id: int, dim: str, starts: dict[Key, date]) -> dict[Key, _Series]:
+    """Each key's rows from its start on, and the person-days before its start; a key with nothing stored
+    may be left out."""
+    if len(starts) <= SEEK_LIMIT:
         return {key: _read_key(conn, disaster_id, dim, key, start) for key, start in starts.items()}
     return _read_dimension(conn, disaster_id, dim, starts)
 
@@ -419,8 +476,9 @@ def _read_keys(
 def _read_dimension(
     conn: Connection, disaster_id: int, dim: str, starts: dict[Key, date]
 ) -> dict[Key, _Series]:
-    """Every row of the dimension once, in key order, keeping only what the changed keys need."""
-    series = {key: _Series(0, start, {}) for key, start in starts.items()}
+    """Every row of the dimension once, in key order, keeping only what the changed keys need; a key with
+    no stored row is left out (an import's new keys, most of its keys)."""
+    series: dict[Key, _Series] = {}
     stmt = (
         select(T.c.key1, T.c.key2, T.c.date, T.c.headcount, T.c.person_days)
         .where(T.c.disaster_id == disaster_id, T.c.dim == dim)
@@ -428,9 +486,13 @@ def _read_dimension(
         .execution_options(yield_per=10_000)
     )
     for key1, key2, day, headcount, person_days in conn.execute(stmt):
-        found = series.get((key1, key2))
+        key = (key1, key2)
+        found = series.get(key)
         if found is None:
-            continue
+            start = starts.get(key)
+            if start is None:
+                continue
+            found = series[key] = _Series(0, start, {})
         assert found.start is not None and found.rows is not None
         if day < found.start:
             found.base = person_days

@@ -454,3 +454,34 @@ def test_per_day_headcounts_by_operation_come_from_the_tally(ctx: None) -> None:
     assert mutual_aid == {
         date(2023, 7, 20): 4
     }  # the series ends at the last entry on or before the as-of date
+
+
+def test_an_import_among_stored_days_keeps_every_running_total(ctx: None) -> None:
+    """More rows than FEW_CHANGES take apply_rows' bulk way: keys with days stored after the import's (the
+    general way), keys with days stored only before (a running sum from their person-days) and new keys."""
+    disaster = factories.disaster()
+    july = date(2023, 7, 1)
+    factories.entry(july.replace(day=20), 4)  # 県 → 五城目町: stored before the import's days
+    factories.entry(july.replace(day=25), 3, destination=NOSHIRO)  # 県 → 能代市: stored after
+    rows = [
+        # 県 → 五城目町 on 21–24 July: 2 a day, after the stored 4.
+        *(f"2023-07-{day},mutual-aid,{AKITA_PREF},,{GOJOME},water_supply,2," for day in range(21, 25)),
+        # 県 → 能代市 on 22–24 July, before its stored 25 July: 5 a day.
+        *(f"2023-07-{day},mutual-aid,{AKITA_PREF},,{NOSHIRO},water_supply,5," for day in range(22, 25)),
+        # 秋田市 → 五城目町, new: 1 a day on 21–23 July.
+        *(f"2023-07-{day},mutual-aid,{AKITA_CITY},,{GOJOME},water_supply,1," for day in range(21, 24)),
+    ]
+    assert len(rows) > tally.FEW_CHANGES
+    data = ("日付,派遣区分,派遣元,所属,派遣先,業務,人数,備考\n" + "\n".join(rows) + "\n").encode()
+    import_dispatches(disaster, data, "among.csv", actor=factories.hq())
+
+    assert tally.check(disaster.id) == []
+    by_destination = {
+        r.key: r.person_days for r in totals(disaster, date(2023, 7, 31), Dimension.DESTINATION).rows
+    }
+    # 五城目町: 4 + 2×4 + 1×3 = 15; 能代市: 5×3 + 3 = 18.
+    assert by_destination == {GOJOME: 15, NOSHIRO: 18}
+    # As of 23 July: 五城目町 4 + 2×3 + 1×3 = 13, 能代市 5×2 = 10.
+    as_of_23 = {r.key: r.person_days for r in totals(disaster, date(2023, 7, 23), Dimension.DESTINATION).rows}
+    assert as_of_23 == {GOJOME: 13, NOSHIRO: 10}
+    assert headline(disaster, date(2023, 7, 25)) == (33, 3)
