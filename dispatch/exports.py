@@ -30,10 +30,11 @@ from sqlalchemy import Select, func, select
 
 from .extensions import db
 from .importing import COLUMNS
+from .intervals import Interval, monthly_totals
 from .models import Disaster, Duty, Entry, Operation, Organisation
 from .query import Destination, EntryFilter, Sender, apply_filter, entries_select, joined
 from .text import normalise
-from .totals import CrossTable, Dimension, Interval, Totals, cross_table, monthly_totals, totals
+from .totals import CrossTable, Dimension, Totals, cross_table, totals
 from .wareki import format_long
 from .xlsx_print import (
     COUNT_FORMAT,
