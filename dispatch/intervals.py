@@ -56,7 +56,7 @@ def interval_totals(
     disaster: Disaster, interval: Interval, by: Dimension, flt: EntryFilter | None = None
 ) -> Totals:
     """Person-days from the start to the end inclusive: per key, the person-days through the end less those
-    through the day before the start, from the tally (tally.as_of's `since`). `active` is the headcount on
+    through the day before the start, from the tally (tally_reading.as_of's `since`). `active` is the headcount on
     the end date."""
     flt = (flt or EntryFilter()).narrowed(date_from=_later(interval.start, (flt or EntryFilter()).date_from))
     return totals(disaster, interval.end, by, flt)

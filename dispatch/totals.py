@@ -6,8 +6,8 @@ month by month, are built on these in intervals.py.
 
 Figures for the whole disaster (a filter of dates only; a headline for one operation, organisation or
 duty) come from the tally, which answers as of any date in one index seek per key however many entries
-there are (dispatch/tally.py). Narrower filters — a municipality user's own entries, a filtered list's
-totals — sum the entries they select.
+there are (dispatch/tally_reading.py). Narrower filters — a municipality user's own entries, a filtered
+list's totals — sum the entries they select.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from typing import Any
 from sqlalchemy import Select, case, func, literal, select, true
 from sqlalchemy.orm import aliased
 
-from . import tally
+from . import tally_reading
 from .extensions import db
 from .models import Disaster, Duty, Entry, Operation, Organisation
 from .query import Destination, EntryFilter, Sender, apply_filter, joined
+from .tally import Key
 from .viewpoint import SENDER_KIND_ORDER, SenderKind, Viewpoint, kinds_of, viewpoint_of
 from .wareki import format_long
 
@@ -187,7 +188,7 @@ def _tally_rows(disaster: Disaster, as_of: date, by: Dimension, flt: EntryFilter
     if by is Dimension.DATE:
         return [
             TotalRow(day.isoformat(), format_long(day), headcount, headcount if day == as_of else 0)
-            for day, _, headcount in tally.daily(disaster.id, "A", flt.date_from, _until(flt))
+            for day, _, headcount in tally_reading.daily(disaster.id, "A", flt.date_from, _until(flt))
         ]
     figures = _tally_figures(disaster, as_of, flt, TALLY_DIMENSION[by], _candidates(disaster, by))
     return [TotalRow(str(f.label[0]), str(f.label[1]), f.person_days, f.headcount) for f in figures.values()]
@@ -221,11 +222,11 @@ def _until(flt: EntryFilter) -> date:
 
 def _tally_figures(
     disaster: Disaster, as_of: date, flt: EntryFilter, dim: str, candidates: Select[*tuple[Any, ...]]
-) -> dict[tally.Key, tally.Figure]:
+) -> dict[Key, tally_reading.Figure]:
     until = _until(flt)
     if flt.date_from is not None and flt.date_from > until:
         return {}
-    figures = tally.as_of(disaster.id, dim, until, candidates, since=flt.date_from)
+    figures = tally_reading.as_of(disaster.id, dim, until, candidates, since=flt.date_from)
     if until != as_of:  # the filter ends before the as-of date: nobody is counted as on duty that day
         figures = {key: replace(f, headcount=0) for key, f in figures.items()}
     return figures
@@ -523,7 +524,7 @@ def _daily_by_operation(disaster: Disaster, flt: EntryFilter) -> list[tuple[date
         code_of = {op.id: op.code for op in disaster.operations}
         return [
             (day, code_of[key1], headcount)
-            for day, (key1, _), headcount in tally.daily(disaster.id, "O", flt.date_from, _until(flt))
+            for day, (key1, _), headcount in tally_reading.daily(disaster.id, "O", flt.date_from, _until(flt))
         ]
     stmt = apply_filter(
         joined(select(Entry.date, Operation.code, func.sum(Entry.headcount))), disaster, flt
