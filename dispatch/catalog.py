@@ -81,18 +81,14 @@ def close_disaster(disaster: Disaster, on: date, actor: Actor) -> Disaster:
         raise Refusal(
             f"終了日を{format_long(on)}にはできません。{format_long(last)}までの派遣が登録されています。"
         )
-    before = audit.disaster_snapshot(disaster)
-    disaster.closed_on = on
-    _audit_disaster("end", disaster, actor, before)
+    _set_end(disaster, on, actor)
     return disaster
 
 
 def reopen_disaster(disaster: Disaster, actor: Actor) -> Disaster:
     if disaster.closed_on is None:
         raise Refusal(f"災害「{disaster.name}」は終了していません。")
-    before = audit.disaster_snapshot(disaster)
-    disaster.closed_on = None
-    _audit_disaster("reopen", disaster, actor, before)
+    _set_end(disaster, None, actor)
     return disaster
 
 
@@ -163,18 +159,14 @@ def end_operation(operation: Operation, on: date, actor: Actor) -> Operation:
             f"終了日を{format_long(on)}にはできません。その後の派遣が{later[0]}件"
             f"（最後は{format_long(later[1])}）登録されています。"
         )
-    before = audit.operation_snapshot(operation)
-    operation.end_date = on
-    _audit_operation("end", operation, actor, before)
+    _set_end(operation, on, actor)
     return operation
 
 
 def reopen_operation(operation: Operation, actor: Actor) -> Operation:
     if operation.end_date is None:
         raise Refusal(f"派遣区分「{operation.name}」は終了していません。")
-    before = audit.operation_snapshot(operation)
-    operation.end_date = None
-    _audit_operation("reopen", operation, actor, before)
+    _set_end(operation, None, actor)
     return operation
 
 
@@ -288,6 +280,20 @@ def _last_entry(disaster: Disaster) -> date | None:
         .join(Operation, Entry.operation_id == Operation.id)
         .where(Operation.disaster_id == disaster.id)
     )
+
+
+def _set_end(item: Disaster | Operation, on: date | None, actor: Actor) -> None:
+    """The date a disaster (closed_on) or an operation (end_date) ended: set on 終了, cleared (None) on 再開,
+    and audited as "end" or "reopen". The callers have refused what may not be ended or reopened."""
+    action = "reopen" if on is None else "end"
+    if isinstance(item, Disaster):
+        before = audit.disaster_snapshot(item)
+        item.closed_on = on
+        _audit_disaster(action, item, actor, before)
+    else:
+        before = audit.operation_snapshot(item)
+        item.end_date = on
+        _audit_operation(action, item, actor, before)
 
 
 def _audit_disaster(action: str, disaster: Disaster, actor: Actor, before: dict[str, object]) -> None:

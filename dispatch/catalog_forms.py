@@ -27,6 +27,23 @@ def _trimmed(value: str | None) -> str:
     return " ".join(value.split()) if value else ""
 
 
+def _text_field(
+    label: str, max_length: int = MAX_NAME, description: str = "", *, optional: bool = False
+) -> StringField:
+    """A line of text as the use cases take it (a name, a 配属先, a よみ): runs of spaces folded into one, at
+    most ``max_length`` characters, required unless ``optional``."""
+    return StringField(
+        label,
+        validators=[
+            *([] if optional else [required(label)]),
+            Length(max=max_length, message=f"{label}は{max_length}文字以内で入力してください。"),
+            VisibleText(),
+        ],
+        filters=[_trimmed],
+        description=description,
+    )
+
+
 def prefecture_choices() -> list[SelectChoice]:
     stmt = (
         select(Organisation.code, Organisation.name)
@@ -44,16 +61,7 @@ class CheckboxesField(SelectMultipleField):
 
 
 class DisasterForm(JapaneseForm):
-    name = StringField(
-        "災害名",
-        validators=[
-            required("災害名"),
-            Length(max=MAX_NAME, message=f"災害名は{MAX_NAME}文字以内で入力してください。"),
-            VisibleText(),
-        ],
-        filters=[_trimmed],
-        description="例: 令和5年7月14日からの大雨",
-    )
+    name = _text_field("災害名", description="例: 令和5年7月14日からの大雨")
     start_date = DateField("発生日", validators=[required("発生日")])
     prefectures = CheckboxesField(
         "被災都道府県", validators=[Optional()], description="受け入れた側から見た報告になる都道府県"
@@ -93,27 +101,11 @@ class OperationForm(JapaneseForm):
         filters=[lambda v: v.strip() if v else ""],
         description="半角英小文字・数字・ハイフン。例: mutual-aid",
     )
-    name = StringField(
-        "派遣区分名",
-        validators=[
-            required("派遣区分名"),
-            Length(max=MAX_NAME, message=f"派遣区分名は{MAX_NAME}文字以内で入力してください。"),
-            VisibleText(),
-        ],
-        filters=[_trimmed],
-    )
+    name = _text_field("派遣区分名")
 
 
 class RenameForm(JapaneseForm):
-    name = StringField(
-        "名称",
-        validators=[
-            required("名称"),
-            Length(max=MAX_NAME, message=f"名称は{MAX_NAME}文字以内で入力してください。"),
-            VisibleText(),
-        ],
-        filters=[_trimmed],
-    )
+    name = _text_field("名称")
 
 
 class MoveForm(JapaneseForm):
@@ -130,14 +122,8 @@ class ButtonForm(JapaneseForm):
 
 class SectionForm(JapaneseForm):
     destination = OrganisationField("派遣先", validators=[required("派遣先")])
-    name = StringField(
-        "配属先",
-        validators=[
-            Length(max=MAX_SENDER_UNIT, message=f"配属先は{MAX_SENDER_UNIT}文字以内で入力してください。"),
-            VisibleText(),
-        ],
-        filters=[_trimmed],
-        description="例: 町災害対策本部事務局。空にすると取り消します。",
+    name = _text_field(
+        "配属先", MAX_SENDER_UNIT, "例: 町災害対策本部事務局。空にすると取り消します。", optional=True
     )
 
 
@@ -153,25 +139,8 @@ class SearchForm(JapaneseForm):
 
 
 class BodyForm(JapaneseForm):
-    name = StringField(
-        "団体名",
-        validators=[
-            required("団体名"),
-            Length(max=MAX_BODY_NAME, message=f"団体名は{MAX_BODY_NAME}文字以内で入力してください。"),
-            VisibleText(),
-        ],
-        filters=[_trimmed],
-        description="例: 秋田県広域消防連合、総務省",
-    )
-    kana = StringField(
-        "よみ",
-        validators=[
-            Length(max=MAX_KANA, message=f"よみは{MAX_KANA}文字以内で入力してください。"),
-            VisibleText(),
-        ],
-        filters=[_trimmed],
-        description="かなで。検索と入力候補に使います。",
-    )
+    name = _text_field("団体名", MAX_BODY_NAME, "例: 秋田県広域消防連合、総務省")
+    kana = _text_field("よみ", MAX_KANA, "かなで。検索と入力候補に使います。", optional=True)
 
 
 class NewBodyForm(BodyForm):

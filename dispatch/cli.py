@@ -30,6 +30,7 @@ from .delivery import RunResult, Waiting, retry_failed, send_due_digests, waitin
 from .errors import ImportRefused, Refusal
 from .extensions import db
 from .importing import check_import, write_import
+from .intervals import Interval, interval_json, interval_totals
 from .limits import MAX_IMPORT_BYTES
 from .lookup import LookupRefused, find_organisation
 from .mail import MailError
@@ -41,7 +42,7 @@ from .reports import status_report
 from .roster_import import check_roster, write_roster
 from .scheduler import job_table, run_scheduler, worker_name
 from .seeding import seed_founding_case, seed_sending_case
-from .totals import Dimension, Interval, interval_json, interval_totals, totals
+from .totals import Dimension, totals
 from .wareki import WarekiError, format_long, parse_date
 from .write_lock import writing
 

@@ -7,49 +7,49 @@ that is then sent. Memory stays flat however many entries a disaster has.
 
 The entries sheet and the entries CSV carry exactly the importer's columns, written so that the importer
 reads every row back as the same entry: an exported file can be corrected and imported elsewhere. Every
-sheet of a workbook is set up to print as it is (A4, one page wide, ruled, headed and numbered); the other
-sheets show names where the app would have codes.
+sheet of a workbook is set up to print as it is (A4, one page wide, ruled, headed and numbered), as
+xlsx_print.py lays it out; the other sheets show names where the app would have codes.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 import tempfile
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from copy import copy
 from datetime import date
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from flask import Response, stream_with_context
 from openpyxl import Workbook
-from openpyxl.cell import Cell, WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.header_footer import HeaderFooter, HeaderFooterItem, _HeaderFooterPart
-from openpyxl.worksheet.page import PageMargins, PrintOptions, PrintPageSetup
-from openpyxl.worksheet.properties import PageSetupProperties
-from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.worksheet.header_footer import HeaderFooter
 from sqlalchemy import Select, func, select
 
 from .extensions import db
 from .importing import COLUMNS
+from .intervals import Interval, monthly_totals
 from .models import Disaster, Duty, Entry, Operation, Organisation
 from .query import Destination, EntryFilter, Sender, apply_filter, entries_select, joined
 from .text import normalise
-from .totals import CrossTable, Dimension, Interval, Totals, cross_table, monthly_totals, totals
+from .totals import CrossTable, Dimension, Totals, cross_table, totals
 from .wareki import format_long
+from .xlsx_print import (
+    COUNT_FORMAT,
+    DATE_FORMAT,
+    Cells,
+    cell_text,
+    neutralise,
+    page_header_footer,
+    setup_sheet,
+    title_row,
+)
 
 if TYPE_CHECKING:
     from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 ENCODINGS = {"utf-8": "utf-8", "cp932": "cp932"}
 
 
@@ -59,18 +59,6 @@ class Unencodable(ValueError):
     def __init__(self, samples: list[str]) -> None:
         super().__init__("Shift_JIS（CP932）で表せない文字があります: " + "、".join(samples))
         self.samples = samples
-
-
-def neutralise(value: object) -> str:
-    """A cell as text that Excel shows as typed, never runs: a leading ' before = + - @ tab CR.
-
-    A lone sign is no formula (a note 「-」 means "none") and is written as typed: one character cannot
-    call anything.
-    """
-    text = "" if value is None else str(value)
-    if len(text) > 1 and text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
 
 
 def csv_lines(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
@@ -243,8 +231,6 @@ class TooManyRows(ValueError):
 
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-DATE_FORMAT = "yyyy/mm/dd"
-COUNT_FORMAT = "#,##0"
 ENTRY_WIDTHS = (12, 32, 24, 20, 24, 24, 8, 40)
 _FILTER_LABELS = {
     "date_from": "開始日",
@@ -304,7 +290,7 @@ def write_workbook(
     if count + 1 > EXCEL_MAX_ROWS:
         raise TooManyRows(count)
     workbook = Workbook(write_only=True)
-    page = _page_header_footer(disaster.name, as_of)
+    page = page_header_footer(disaster.name, as_of)
     rows: Iterable[EntryRow] = entry_rows(disaster, entries)
     if progress is not None:
         rows = _reporting(rows, progress)
@@ -367,144 +353,12 @@ def _filter_value(disaster: Disaster, name: str, value: str) -> str:
     return db.session.scalar(select(column).where(code == value)) or value
 
 
-def _text(value: str) -> str | None:
-    """A string cell: shown as typed, never a formula, without the control characters .xlsx cannot hold;
-    an empty string is an empty cell."""
-    return ILLEGAL_CHARACTERS_RE.sub("", neutralise(value)) or None
+# --- the sheets ---------------------------------------------------------------------------------------
 
-
-# --- printing: every sheet as the division files it ----------------------------------------------------
-
-# A sheet wider than this, in Excel's column widths (about one half-width character each), is printed in
-# landscape: about what fits across a portrait A4 page at 11 points. Either way it is scaled to one page wide.
-PORTRAIT_WIDTH = 100
-_A4 = 9  # the paperSize code of A4 in SpreadsheetML
-# Room for the page header and footer, in inches.
-_MARGINS = PageMargins(left=0.5, right=0.5, top=0.8, bottom=0.7, header=0.3, footer=0.3)
-# The longest disaster name a page header shows: Excel refuses a header of more than 255 characters.
-_HEADER_NAME = 120
-
-_THIN = Side(style="thin", color="808080")
-_RULED = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-_BOLD = Font(bold=True)
-_TITLE_FONT = Font(bold=True, size=12)
-_TITLE_ALIGNMENT = Alignment(vertical="top", wrap_text=True)
-_HEADER_FILL = PatternFill("solid", fgColor="E8ECF1")
-_HEADER_ALIGNMENT = Alignment(horizontal="center", vertical="center", wrap_text=True)
-# Points per line of the title row (12-point type), and its width per character relative to a column
-# width unit: a full-width character takes two units at 11 points.
-_TITLE_LINE = 18
-_TITLE_SCALE = 12 / 11
 
 # Organisations keep their 全国地方公共団体コード, after the name: a public code readers know. Operations
 # and duties are shown by name alone; their codes (mutual-aid, water_supply) are the app's own.
 _CODED = frozenset({Dimension.DESTINATION, Dimension.SENDER})
-
-
-def _page_header_footer(disaster_name: str, as_of: date) -> HeaderFooter:
-    """The disaster, the sheet and the as-of date (和暦) at the top of every page; page n of m at the foot."""
-    name = disaster_name if len(disaster_name) <= _HEADER_NAME else disaster_name[: _HEADER_NAME - 1] + "…"
-    # In header text & starts a code (&A the sheet's name, &P the page): a literal one is written &&.
-    return HeaderFooter(
-        oddHeader=HeaderFooterItem(
-            left=_HeaderFooterPart(name.replace("&", "&&"), size=9),
-            center=_HeaderFooterPart("&A", size=9),
-            right=_HeaderFooterPart(f"{format_long(as_of)}時点", size=9),
-        ),
-        oddFooter=HeaderFooterItem(center=_HeaderFooterPart("&P / &N", size=9)),
-    )
-
-
-def _setup(
-    sheet: WriteOnlyWorksheet,
-    page: HeaderFooter,
-    widths: Sequence[float],
-    title_rows: str,
-    freeze: str,
-    gridlines: bool = False,
-) -> None:
-    """Column widths, frozen panes and the print setup: all of it before the first row, which is when a
-    write-only sheet writes what comes before its rows."""
-    # Worksheet._setup gives write-only sheets these same attributes; types-openpyxl leaves them out.
-    printed = cast(Worksheet, sheet)
-    for index, width in enumerate(widths, start=1):
-        printed.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = freeze
-    printed.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
-    printed.page_setup = PrintPageSetup(
-        orientation="landscape" if sum(widths) > PORTRAIT_WIDTH else "portrait",
-        paperSize=_A4,
-        fitToWidth=1,
-        fitToHeight=0,
-    )
-    printed.page_margins = _MARGINS
-    printed.print_options = PrintOptions(horizontalCentered=True, gridLines=gridlines)
-    sheet.print_title_rows = title_rows
-    sheet.HeaderFooter = page
-
-
-class _Cells:
-    """The cells of one sheet's table: ruled on every side (an empty one too) unless the sheet prints its
-    grid; bold, number formats and the header's shading as asked.
-
-    openpyxl finds a style in the workbook's list by hashing it, on every cell it is set on: ruled cells
-    took three times as long to write as plain ones. Each combination is set once here, and later cells
-    start from a copy of the result."""
-
-    def __init__(self, sheet: WriteOnlyWorksheet, ruled: bool = True) -> None:
-        self.sheet = sheet
-        self.ruled = ruled
-        self._styles: dict[tuple[str | None, bool, bool], StyleArray] = {}
-
-    def __call__(
-        self,
-        value: str | int | date,
-        number_format: str | None = None,
-        bold: bool = False,
-        header: bool = False,
-    ) -> Cell:
-        text = _text(value) if isinstance(value, str) else value
-        key = (number_format, bold, header)
-        made = self._styles.get(key)
-        if made is not None:
-            # Cell copies the style array it is given.
-            return Cell(self.sheet, row=1, column=1, value=text, style_array=made)
-        cell = Cell(self.sheet, row=1, column=1, value=text)
-        if self.ruled:
-            cell.border = _RULED
-        if number_format:
-            cell.number_format = number_format
-        if bold or header:
-            cell.font = _BOLD
-        if header:
-            cell.fill = _HEADER_FILL
-            cell.alignment = _HEADER_ALIGNMENT
-        # The style array openpyxl built; types-openpyxl declares it only as a slot.
-        self._styles[key] = copy(cell._style)  # type: ignore[attr-defined]
-        return cell
-
-    def header(self, labels: Iterable[str]) -> list[Cell]:
-        """A table's header row: bold, shaded, centred and wrapped, printed again on every page."""
-        return [self(label, header=True) for label in labels]
-
-
-def _title(sheet: WriteOnlyWorksheet, heading: str, widths: Sequence[float]) -> None:
-    """The first row: what the sheet holds, as of when, limited to what. Merged across the table and
-    wrapped, since text running past the last column would be cut off on paper; merged cells do not grow
-    by themselves, so the row is given the height of the lines it needs."""
-    cell = WriteOnlyCell(sheet, value=_text(heading))
-    cell.font = _TITLE_FONT
-    cell.alignment = _TITLE_ALIGNMENT
-    printed = cast(Worksheet, sheet)
-    printed.merged_cells.add(f"A1:{get_column_letter(len(widths))}1")
-    lines = math.ceil(_display_width(heading) * _TITLE_SCALE / sum(widths))
-    printed.row_dimensions[1].height = _TITLE_LINE * max(lines, 1)
-    sheet.append([cell])
-
-
-def _display_width(text: str) -> int:
-    """Columns the text takes: two for a full-width character, one for any other."""
-    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
 def _label_header(by: Dimension, label: str) -> list[str]:
@@ -523,26 +377,23 @@ def _printed_names(by: Dimension, rows: Iterable[tuple[str, str]]) -> dict[str, 
     return {key: f"{name}（{key}）" if by not in _CODED and seen[name] > 1 else name for key, name in rows}
 
 
-# --- the sheets ---------------------------------------------------------------------------------------
-
-
 def _entries_sheet(sheet: WriteOnlyWorksheet, page: HeaderFooter, rows: Iterable[EntryRow]) -> None:
     # Ruled by printing the grid rather than by a border on each cell: the sheet is the table, and plain
     # cells write in two thirds of the time of bordered ones, a difference a million entries feel.
-    cell = _Cells(sheet, ruled=False)
-    _setup(sheet, page, ENTRY_WIDTHS, title_rows="1:1", freeze="A2", gridlines=True)
+    cell = Cells(sheet, ruled=False)
+    setup_sheet(sheet, page, ENTRY_WIDTHS, title_rows="1:1", freeze="A2", gridlines=True)
     sheet.append(cell.header(ENTRY_HEADER))
     for day, operation, sender, unit, destination, duty, headcount, note in rows:
         sheet.append(
             [
                 cell(day, DATE_FORMAT),
-                _text(operation),
-                _text(sender),
-                _text(unit),
-                _text(destination),
-                _text(duty),
+                cell_text(operation),
+                cell_text(sender),
+                cell_text(unit),
+                cell_text(destination),
+                cell_text(duty),
                 headcount,
-                _text(note),
+                cell_text(note),
             ]
         )
 
@@ -550,9 +401,9 @@ def _entries_sheet(sheet: WriteOnlyWorksheet, page: HeaderFooter, rows: Iterable
 def _totals_sheet(sheet: WriteOnlyWorksheet, page: HeaderFooter, heading: str, table: Totals) -> None:
     by = table.by
     widths = (36, 12, 12, 12) if by in _CODED else (36, 12, 12)
-    cell = _Cells(sheet)
-    _setup(sheet, page, widths, title_rows="1:2", freeze="A3")
-    _title(sheet, heading, widths)
+    cell = Cells(sheet)
+    setup_sheet(sheet, page, widths, title_rows="1:2", freeze="A3")
+    title_row(sheet, heading, widths)
     sheet.append(cell.header([*_label_header(by, by.label), *TOTALS_HEADER]))
     names = _printed_names(by, ((row.key, row.name) for row in table.rows))
     for row in table.rows:
@@ -577,9 +428,9 @@ def _cross_sheet(sheet: WriteOnlyWorksheet, page: HeaderFooter, heading: str, ta
     labels = _label_header(by, f"{by.label}＼{table.cols_by.label}")
     rest_col = [f"その他（{table.more_cols:,}）"] if table.more_cols else []
     widths = (24, 12)[: len(labels)] + tuple(14 for _ in (*table.cols, *rest_col)) + (12,)
-    cell = _Cells(sheet)
-    _setup(sheet, page, widths, title_rows="1:2", freeze=f"{get_column_letter(len(labels) + 1)}3")
-    _title(sheet, heading, widths)
+    cell = Cells(sheet)
+    setup_sheet(sheet, page, widths, title_rows="1:2", freeze=f"{get_column_letter(len(labels) + 1)}3")
+    title_row(sheet, heading, widths)
     col_names = _printed_names(table.cols_by, table.cols)
     sheet.append(cell.header([*labels, *(col_names[col] for col, _ in table.cols), *rest_col, "計"]))
     names = _printed_names(by, table.rows)

@@ -13,12 +13,12 @@ from typing import IO
 
 from openpyxl import Workbook
 
-from .exports import neutralise
 from .fill import Fill
 from .models import Disaster
 from .request_models import RequestState, StaffRequest
 from .requests import request_list
 from .wareki import format_long
+from .xlsx_print import neutralise
 
 FILL_HEADER = (
     "派遣先コード",
@@ -125,7 +125,8 @@ def write_table_workbook(
 
 
 def _cell(value: object) -> object:
-    # A cell Excel would run as a formula is written as text with the export's apostrophe (exports.neutralise).
+    # A cell Excel would run as a formula is written as text with the export's apostrophe
+    # (xlsx_print.neutralise).
     return neutralise(value) if isinstance(value, str) else value
 
 

@@ -15,11 +15,11 @@ from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
-from .exports import COUNT_FORMAT, DATE_FORMAT, _Cells, _page_header_footer, _setup, _title
 from .extensions import db
 from .models import Disaster, Organisation
 from .roster_models import Person, Stint, Team
 from .wareki import format_long
+from .xlsx_print import COUNT_FORMAT, DATE_FORMAT, Cells, page_header_footer, setup_sheet, title_row
 
 PERSONAL = "【個人情報】"
 HEADER = (
@@ -87,15 +87,15 @@ def write_list(
 ) -> None:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("受入名簿" if which.receiving else "派遣名簿")
-    _setup(
+    setup_sheet(
         sheet,
-        _page_header_footer(f"{PERSONAL}{disaster.name}", which.day or as_of),
+        page_header_footer(f"{PERSONAL}{disaster.name}", which.day or as_of),
         WIDTHS,
         "1:2",
         "A3",
     )
-    _title(sheet, f"{which.title}（{len(stints)}人）", WIDTHS)
-    cells = _Cells(sheet)
+    title_row(sheet, f"{which.title}（{len(stints)}人）", WIDTHS)
+    cells = Cells(sheet)
     sheet.append(cells.header(HEADER))
     for row in rows(stints):
         sheet.append(

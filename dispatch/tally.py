@@ -3,33 +3,29 @@
 Every write to `entry` changes the tally in the same transaction: the ORM's own inserts, edits and
 deletes through the session events below, and bulk inserts (the importer) by calling `apply()`. The
 tally holds, per disaster, dimension key and date, that day's headcount and the person-days through that
-day (models.Tally); a figure as of D is the key's latest row on or before D. `check()` compares it with a
-recomputation from the entries and `rebuild()` recomputes it (`flask check-totals`).
+day (models.Tally); a figure as of D is the key's latest row on or before D (tally_reading.py reads
+it). `check()` compares it with a recomputation from the entries and `rebuild()` recomputes it
+(`flask check-totals`).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 from functools import cache
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
-    Select,
     and_,
     bindparam,
-    case,
-    cast,
     delete,
     event,
     func,
     inspect,
-    literal,
     select,
     text,
     union_all,
@@ -557,75 +553,6 @@ def _flush_begins(session: Session, context: Any, instances: Any) -> None:
 @event.listens_for(Session, "after_flush")
 def _flushed(session: Session, context: Any) -> None:
     _apply(session, session.info.pop(_PENDING, []))
-
-
-# --- reading --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Figure:
-    person_days: int  # through the as-of date
-    headcount: int  # on the as-of date
-    label: tuple[Any, ...] = ()  # the candidate's columns after its key (a code and a name, say)
-
-
-def as_of(
-    disaster_id: int, dim: str, day: date, candidates: Select[*tuple[Any, ...]], *, since: date | None = None
-) -> dict[Key, Figure]:
-    """The keys' figures as of `day` (counting only entries from `since` on, if given); keys with none are
-    left out. `candidates` selects (key1, key2, *label) for each key: one index seek each."""
-    figures = {key: figure for key, figure in _latest(disaster_id, dim, day, candidates)}
-    if since is not None:
-        before = {
-            key: f.person_days for key, f in _latest(disaster_id, dim, since - timedelta(days=1), candidates)
-        }
-        figures = {
-            key: Figure(f.person_days - before.get(key, 0), f.headcount, f.label)
-            for key, f in figures.items()
-        }
-    return {key: f for key, f in figures.items() if f.person_days}
-
-
-# A day's headcount for one key stays far below 2**32 (10,000 a row), and person-days below 2**31 keep
-# the packed value inside a signed 64-bit integer.
-_PACK = 2**32
-
-
-def _latest(
-    disaster_id: int, dim: str, day: date, candidates: Select[*tuple[Any, ...]]
-) -> Iterator[tuple[Key, Figure]]:
-    # A scalar subquery in the select list, not a join: the database walks the candidate keys and seeks
-    # each one, rather than scanning the dimension's rows. One seek per key finds the latest row on or
-    # before the day; it packs the person-days through that row with the headcount when the row is the
-    # day's own, so the day's headcount needs no second seek.
-    keys = candidates.subquery("keys")
-    k1, k2 = keys.c[0], keys.c[1]
-    packed = (
-        select(
-            cast(T.c.person_days, BigInteger) * literal(_PACK, BigInteger)
-            + case((T.c.date == day, T.c.headcount), else_=0)
-        )
-        .where(
-            T.c.disaster_id == disaster_id, T.c.dim == dim, T.c.key1 == k1, T.c.key2 == k2, T.c.date <= day
-        )
-        .order_by(T.c.date.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    for value, key1, key2, *label in db.session.execute(select(packed, *keys.c)).all():
-        if value is not None:
-            person_days, headcount = divmod(int(value), _PACK)
-            yield (key1, key2), Figure(person_days, headcount, tuple(label))
-
-
-def daily(disaster_id: int, dim: str, since: date | None, until: date) -> list[tuple[date, Key, int]]:
-    """(date, key, headcount) for every date with entries from `since` to `until`."""
-    stmt = select(T.c.date, T.c.key1, T.c.key2, T.c.headcount).where(
-        T.c.disaster_id == disaster_id, T.c.dim == dim, T.c.date <= until
-    )
-    if since is not None:
-        stmt = stmt.where(T.c.date >= since)
-    return [(day, (k1, k2), h) for day, k1, k2, h in db.session.execute(stmt)]
 
 
 # --- checking and rebuilding ----------------------------------------------------------------------------

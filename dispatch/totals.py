@@ -1,12 +1,13 @@
 """Person-days (延べ人数) and headcount active on a date, as of a date, by any dimension.
 
 Read-only. Every function takes the as-of date explicitly: the edges decide what "today" is.
-Totals as of D include every entry dated on or before D, and nothing after.
+Totals as of D include every entry dated on or before D, and nothing after; totals over an interval, and
+month by month, are built on these in intervals.py.
 
 Figures for the whole disaster (a filter of dates only; a headline for one operation, organisation or
 duty) come from the tally, which answers as of any date in one index seek per key however many entries
-there are (dispatch/tally.py). Narrower filters — a municipality user's own entries, a filtered list's
-totals — sum the entries they select.
+there are (dispatch/tally_reading.py). Narrower filters — a municipality user's own entries, a filtered
+list's totals — sum the entries they select.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from typing import Any
 from sqlalchemy import Select, case, func, literal, select, true
 from sqlalchemy.orm import aliased
 
-from . import tally
+from . import tally_reading
 from .extensions import db
 from .models import Disaster, Duty, Entry, Operation, Organisation
 from .query import Destination, EntryFilter, Sender, apply_filter, joined
+from .tally import Key
 from .viewpoint import SENDER_KIND_ORDER, SenderKind, Viewpoint, kinds_of, viewpoint_of
-from .wareki import format_long, format_period
+from .wareki import format_long
 
 
 class Dimension(StrEnum):
@@ -186,7 +188,7 @@ def _tally_rows(disaster: Disaster, as_of: date, by: Dimension, flt: EntryFilter
     if by is Dimension.DATE:
         return [
             TotalRow(day.isoformat(), format_long(day), headcount, headcount if day == as_of else 0)
-            for day, _, headcount in tally.daily(disaster.id, "A", flt.date_from, _until(flt))
+            for day, _, headcount in tally_reading.daily(disaster.id, "A", flt.date_from, _until(flt))
         ]
     figures = _tally_figures(disaster, as_of, flt, TALLY_DIMENSION[by], _candidates(disaster, by))
     return [TotalRow(str(f.label[0]), str(f.label[1]), f.person_days, f.headcount) for f in figures.values()]
@@ -220,11 +222,11 @@ def _until(flt: EntryFilter) -> date:
 
 def _tally_figures(
     disaster: Disaster, as_of: date, flt: EntryFilter, dim: str, candidates: Select[*tuple[Any, ...]]
-) -> dict[tally.Key, tally.Figure]:
+) -> dict[Key, tally_reading.Figure]:
     until = _until(flt)
     if flt.date_from is not None and flt.date_from > until:
         return {}
-    figures = tally.as_of(disaster.id, dim, until, candidates, since=flt.date_from)
+    figures = tally_reading.as_of(disaster.id, dim, until, candidates, since=flt.date_from)
     if until != as_of:  # the filter ends before the as-of date: nobody is counted as on duty that day
         figures = {key: replace(f, headcount=0) for key, f in figures.items()}
     return figures
@@ -522,7 +524,7 @@ def _daily_by_operation(disaster: Disaster, flt: EntryFilter) -> list[tuple[date
         code_of = {op.id: op.code for op in disaster.operations}
         return [
             (day, code_of[key1], headcount)
-            for day, (key1, _), headcount in tally.daily(disaster.id, "O", flt.date_from, _until(flt))
+            for day, (key1, _), headcount in tally_reading.daily(disaster.id, "O", flt.date_from, _until(flt))
         ]
     stmt = apply_filter(
         joined(select(Entry.date, Operation.code, func.sum(Entry.headcount))), disaster, flt
@@ -536,103 +538,3 @@ def _key_text(key: object) -> str:
 
 def _name_text(by: Dimension, name: object) -> str:
     return format_long(name) if by is Dimension.DATE and isinstance(name, date) else str(name)
-
-
-# --- totals for an interval ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Interval:
-    """From one date to another, both included."""
-
-    start: date
-    end: date
-
-    def months(self) -> list[Interval]:
-        """The calendar months the interval touches, each cut to the interval."""
-        months = []
-        first = self.start
-        while first <= self.end:
-            following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-            months.append(Interval(first, min(following - timedelta(days=1), self.end)))
-            first = following
-        return months
-
-    def label(self) -> str:
-        """In 和暦: 令和5年7月1日から31日まで."""
-        return format_period(self.start, self.end)
-
-
-def month_interval(year: int, month: int) -> Interval:
-    following = date(year + month // 12, month % 12 + 1, 1)
-    return Interval(date(year, month, 1), following - timedelta(days=1))
-
-
-def fiscal_year_interval(year: int) -> Interval:
-    """The fiscal year (年度) starting in April of the year: 2023 → 2023-04-01 to 2024-03-31 (令和5年度)."""
-    return Interval(date(year, 4, 1), date(year + 1, 3, 31))
-
-
-def interval_totals(
-    disaster: Disaster, interval: Interval, by: Dimension, flt: EntryFilter | None = None
-) -> Totals:
-    """Person-days from the start to the end inclusive: per key, the person-days through the end less those
-    through the day before the start, from the tally (tally.as_of's `since`). `active` is the headcount on
-    the end date."""
-    flt = (flt or EntryFilter()).narrowed(date_from=_later(interval.start, (flt or EntryFilter()).date_from))
-    return totals(disaster, interval.end, by, flt)
-
-
-def interval_headline(
-    disaster: Disaster, interval: Interval, flt: EntryFilter | None = None
-) -> tuple[int, int]:
-    """(person-days from the start to the end, headcount active on the end date)."""
-    flt = (flt or EntryFilter()).narrowed(date_from=_later(interval.start, (flt or EntryFilter()).date_from))
-    return headline(disaster, interval.end, flt)
-
-
-def interval_json(table: Totals, interval: Interval) -> dict[str, Any]:
-    """A Totals' JSON with the interval: `from` and `to` (and `as_of`, the end date)."""
-    return {**table.as_json(), "from": interval.start.isoformat(), "to": interval.end.isoformat()}
-
-
-@dataclass(frozen=True)
-class MonthlyTable:
-    """Person-days per month of an interval, rows by one dimension: cells[(key, month index)]."""
-
-    by: Dimension
-    months: list[Interval]
-    rows: list[tuple[str, str]]  # (key, name), in the order of the whole interval's totals
-    cells: dict[tuple[str, int], int]
-
-    def row_total(self, key: str) -> int:
-        return sum(self.cells.get((key, i), 0) for i in range(len(self.months)))
-
-    def month_total(self, index: int) -> int:
-        return sum(self.cells.get((key, index), 0) for key, _ in self.rows)
-
-
-def monthly_totals(
-    disaster: Disaster, interval: Interval, by: Dimension, flt: EntryFilter | None = None
-) -> MonthlyTable:
-    """Each month's interval totals by the dimension: the months add up to the interval's total."""
-    months = interval.months()
-    cells: dict[tuple[str, int], int] = {}
-    names: dict[str, str] = {}
-    for index, month in enumerate(months):
-        for row in interval_totals(disaster, month, by, flt).rows:
-            names[row.key] = row.name
-            cells[(row.key, index)] = row.person_days
-    whole = Counter({key: 0 for key in names})
-    for (key, _), value in cells.items():
-        whole[key] += value
-    order: list[str]
-    if by is Dimension.SENDER_KIND:
-        order = [str(k.value) for k in SENDER_KIND_ORDER if k.value in names]
-    else:
-        order = sorted(names, key=lambda k: (-whole[k], k))
-    return MonthlyTable(by, months, [(key, names[key]) for key in order], cells)
-
-
-def _later(a: date, b: date | None) -> date:
-    return a if b is None else max(a, b)

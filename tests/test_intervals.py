@@ -27,17 +27,16 @@ from openpyxl import load_workbook
 from dispatch.days_off import day_off
 from dispatch.entries import period_dates, skipped_days
 from dispatch.errors import Refusal
-from dispatch.models import Disaster, Entry
-from dispatch.totals import (
-    Dimension,
+from dispatch.intervals import (
     Interval,
     fiscal_year_interval,
     interval_headline,
     interval_totals,
     month_interval,
     monthly_totals,
-    totals,
 )
+from dispatch.models import Disaster, Entry
+from dispatch.totals import Dimension, totals
 from tests.factories import BASE, SLUG, entry_form
 from tests.reading import counts, csv_rows, facts, plain
 

@@ -7,19 +7,17 @@ import re
 from flask import Blueprint, Response, jsonify, render_template, request
 
 from ..closing import closed_dates
-from ..models import Disaster
-from ..persons import Window, has_roster, with_persons
-from ..totals import (
-    Dimension,
+from ..intervals import (
     Interval,
     fiscal_year_interval,
-    headline,
     interval_headline,
     interval_json,
     interval_totals,
     month_interval,
-    totals,
 )
+from ..models import Disaster
+from ..persons import Window, has_roster, with_persons
+from ..totals import Dimension, headline, totals
 from ..wareki import format_fiscal_year
 from ..web import QueryArgs, as_of_from_request, disaster_or_404, visible_filter
 
