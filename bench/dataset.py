@@ -29,7 +29,7 @@ from flask_migrate import upgrade
 from sqlalchemy import Insert, func, insert, literal_column, select, text
 
 from bench.db import Target
-from dispatch import create_app, tally
+from dispatch import create_app, tally_check
 from dispatch.extensions import db
 from dispatch.masterdata import load_master_data
 from dispatch.models import (
@@ -415,7 +415,7 @@ def generate(where: Target | Path | str, rows: int, *, seed: int = SEED) -> Data
         del drawn
         tallying = time.perf_counter()
         # The rows went in behind the ORM, so the tally is filled the way `flask check-totals --rebuild` does.
-        tally.rebuild(db.session.scalar(select(Disaster.id).where(Disaster.slug == SLUG)))
+        tally_check.rebuild(db.session.scalar(select(Disaster.id).where(Disaster.slug == SLUG)))
         db.session.commit()
         tallied = time.perf_counter()
 

@@ -20,7 +20,7 @@ from flask.cli import with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import select
 
-from . import clock, export_jobs, tally
+from . import clock, export_jobs, tally_check
 from .accounts import create_user, find_user, reset_password
 from .actors import CLI_ACTOR
 from .backup import BackupError, backup_sqlite
@@ -261,7 +261,7 @@ def _interval(as_of: date | None, date_from: date | None, date_to: date | None) 
 def check_totals_command(disaster_slug: str, rebuild: bool) -> None:
     """Compare the tally behind every total with the entries; exit 1 when they differ (unless rebuilt)."""
     disaster_id = _disaster(disaster_slug).id
-    differences = tally.check(disaster_id)
+    differences = tally_check.check(disaster_id)
     if not differences:
         click.echo(f"{disaster_slug}: the tally agrees with the entries")
         return
@@ -274,8 +274,8 @@ def check_totals_command(disaster_slug: str, rebuild: bool) -> None:
     if not rebuild:
         raise click.ClickException("集計表が派遣の記録と一致しません。--rebuild で作り直せます。")
     with _command_writes():
-        rows = tally.rebuild(disaster_id)
-        if tally.check(disaster_id):
+        rows = tally_check.rebuild(disaster_id)
+        if tally_check.check(disaster_id):
             raise Refusal("作り直した集計表も一致しません。何も変更していません。")
     click.echo(f"{disaster_slug}: tally rebuilt from the entries ({rows} rows); it now agrees")
 

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from dispatch import cli, import_jobs, tally
+from dispatch import cli, import_jobs, tally_check
 from dispatch.audit import AuditFilter, audit_select
 from dispatch.entries import EntryDraft, delete_entry, restore_entry, update_entry
 from dispatch.extensions import db
@@ -117,7 +117,7 @@ def test_an_export_saved_with_its_second_sheet_active_imports_back(client: Flask
         assert (len(result.entry_ids), result.person_days) == (549, 2319)
         db.session.commit()
         assert facts(of_disaster("second-sheet")) == facts(of_disaster(SLUG))
-        assert tally.check(target.id) == []
+        assert tally_check.check(target.id) == []
 
 
 # --- landing on the imported rows, and each entry's line ------------------------------------------------
@@ -178,7 +178,7 @@ def test_an_imported_entrys_history_names_its_file_and_line_and_it_can_be_edited
         db.session.commit()
         assert (restored.headcount, restored.note) == (5, "")
         restored_id = restored.id
-        assert tally.check(restored.operation.disaster_id) == []
+        assert tally_check.check(restored.operation.disaster_id) == []
 
     history = reviewer.get(f"{BASE}/entries/{entry_id}/history").text
     # Oldest first: imported, changed (人数 3 → 5), deleted.
@@ -244,7 +244,7 @@ def test_a_large_web_import_shows_its_progress_then_lands_on_its_rows(
     assert "2行を取り込みました（延べ5人）。" in listing
     assert "該当 <strong>2</strong>件　延べ <strong>5</strong>人" in listing
     with app.app_context():
-        assert tally.check(demo_disaster().id) == []
+        assert tally_check.check(demo_disaster().id) == []
 
 
 def test_the_progress_page_refreshes_itself_and_shows_the_rows_written(

@@ -13,7 +13,7 @@ from flask.testing import FlaskCliRunner
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from dispatch import entries, import_writing, importing, tally
+from dispatch import entries, import_writing, importing, tally_check
 from dispatch.audit import AuditFilter, audit_select
 from dispatch.catalog import create_operation
 from dispatch.closing import close_day
@@ -357,7 +357,7 @@ def test_a_long_file_has_one_audit_record_naming_every_entrys_line_and_its_tally
         502,
     ]
     assert import_writing.imported_from(disaster.id, last + 1) is None
-    assert tally.check(disaster.id) == []
+    assert tally_check.check(disaster.id) == []
 
 
 def test_rows_of_a_long_file_are_named_by_line(

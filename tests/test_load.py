@@ -27,7 +27,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from dispatch import tally
+from dispatch import tally_check
 from dispatch.backup import backup_sqlite, verify
 from dispatch.extensions import db
 from dispatch.models import Disaster, Entry, Role
@@ -259,7 +259,7 @@ def test_concurrent_clients_through_gunicorn(
         # Eight writers at once left the tally behind every total exactly in step with the entries.
         disaster = db.session.scalar(select(Disaster).where(Disaster.slug == SLUG))
         assert disaster is not None
-        assert tally.check(disaster.id) == []
+        assert tally_check.check(disaster.id) == []
         assert headline(disaster, date(2099, 12, 31))[0] == total
     assert count == entries_before + len(accepted)
     assert total == before + sum(a[2] for a in accepted)

@@ -12,7 +12,7 @@ import pytest
 from flask import current_app
 from sqlalchemy import select
 
-from dispatch import tally
+from dispatch import tally_check
 from dispatch.digest import division_digest, render_division
 from dispatch.entries import delete_entry
 from dispatch.errors import Refusal
@@ -156,7 +156,7 @@ def test_two_overlapping_teams_of_16_give_256_person_days_and_32_persons(ctx: No
     # Every derived entry is marked as the roster's, and the tally agrees with the entries.
     sources = set(db.session.scalars(select(Entry.source)))
     assert sources == {"roster"}
-    assert tally.check(disaster.id) == []
+    assert tally_check.check(disaster.id) == []
 
 
 def test_the_same_16_in_both_rotations_are_16_persons_counted_once_a_day(ctx: None) -> None:
@@ -169,7 +169,7 @@ def test_the_same_16_in_both_rotations_are_16_persons_counted_once_a_day(ctx: No
     )
     assert table.persons == 16
     assert table.as_json()["rows"][0]["persons"] == 16
-    assert tally.check(disaster.id) == []
+    assert tally_check.check(disaster.id) == []
 
 
 def test_travel_days_that_do_not_count_leave_the_first_and_last_days_out(ctx: None) -> None:
@@ -180,7 +180,7 @@ def test_travel_days_that_do_not_count_leave_the_first_and_last_days_out(ctx: No
     assert on_duty(disaster, date(2024, 2, 20)) == 0
     assert on_duty(disaster, date(2024, 2, 25)) == 16  # 第2陣 travels in
     assert on_duty(disaster, date(2024, 2, 26)) == 32
-    assert tally.check(disaster.id) == []
+    assert tally_check.check(disaster.id) == []
 
 
 def test_a_members_dates_change_the_derived_entries(ctx: None) -> None:
@@ -191,7 +191,7 @@ def test_a_members_dates_change_the_derived_entries(ctx: None) -> None:
     assert headline(disaster, date(2024, 3, 3))[0] == 254
     set_member(first, stint.person, date(2024, 2, 20), date(2024, 2, 27), factories.hq())
     assert headline(disaster, date(2024, 3, 3))[0] == 256
-    assert tally.check(disaster.id) == []
+    assert tally_check.check(disaster.id) == []
 
 
 def test_a_roster_entry_is_changed_through_the_roster_only(ctx: None) -> None:
@@ -212,7 +212,7 @@ def test_a_typed_entry_on_a_roster_key_is_taken_over(ctx: None) -> None:
     [taken] = db.session.scalars(select(Entry).where(Entry.date == date(2024, 2, 20)))
     assert (taken.headcount, taken.source) == (5, "roster")
     assert headline(disaster, date(2024, 2, 21))[0] == 10
-    assert tally.check(disaster.id) == []
+    assert tally_check.check(disaster.id) == []
 
 
 def test_persons_are_null_where_typed_entries_share_the_figure(ctx: None) -> None:

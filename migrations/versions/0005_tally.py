@@ -44,7 +44,7 @@ def upgrade():
         sa.PrimaryKeyConstraint("disaster_id", "dim", "key1", "key2", "date", name=op.f("pk_tally")),
         sqlite_with_rowid=False,
     )
-    # The same statements as dispatch.tally.fill_statements(), copied so this revision never changes.
+    # The same statements as dispatch.tally_check.fill_statements(), copied so this revision never changes.
     for dim, columns in DIMENSIONS.items():
         keys = (*columns, "0", "0")[:2]
         group = ", ".join(("o.disaster_id", *columns))
