@@ -471,93 +471,6 @@ class AuditRecord(Model):
     closed_day_change: Mapped[bool] = mapped_column(default=False)
 
 
-class RecipientKind(enum.StrEnum):
-    ORGANISATION = "organisation"
-    DIVISION = "division"
-
-
-class Recipient(Model):
-    """An address that gets the morning digest: an organisation's own, or the division's summary."""
-
-    __tablename__ = "recipient"
-    __table_args__ = (
-        CheckConstraint("kind IN ('organisation', 'division')", name="kind"),
-        CheckConstraint(
-            "(kind = 'division') = (organisation_id IS NULL)", name="division_has_no_organisation"
-        ),
-        UniqueConstraint("organisation_id", "email"),
-        # NULLs never collide in a UNIQUE constraint, so the division's list needs its own index.
-        Index(
-            "uq_recipient_division_email",
-            "email",
-            unique=True,
-            sqlite_where=text("kind = 'division'"),
-            postgresql_where=text("kind = 'division'"),
-        ),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
-    email: Mapped[str] = mapped_column(String(254))
-    active: Mapped[bool] = mapped_column(default=True)
-    note: Mapped[str] = mapped_column(String(200), default="")
-    # Most organisations want no mail on a day with nothing to report; some ask for one anyway.
-    send_empty: Mapped[bool] = mapped_column(default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    organisation: Mapped[Organisation | None] = relationship()
-
-
-class DeliveryStatus(enum.StrEnum):
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-
-
-class Delivery(Model):
-    """One digest for one recipient on one date. The row is claimed (inserted) before the mail is sent,
-    so the unique key makes a second sender, a second scheduler or a second run find it taken."""
-
-    __tablename__ = "delivery"
-    __table_args__ = (
-        UniqueConstraint("digest_date", "recipient_id"),
-        CheckConstraint("status IN ('sending', 'sent', 'failed')", name="status"),
-        CheckConstraint("attempts >= 1", name="attempts_positive"),
-        Index("ix_delivery_status_next_attempt", "status", "next_attempt_at"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    digest_date: Mapped[date] = mapped_column(Date)
-    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipient.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(default=1)
-    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    claimed_by: Mapped[str] = mapped_column(String(100), default="")
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    subject: Mapped[str] = mapped_column(String(300), default="")
-    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    acknowledged_by: Mapped[str] = mapped_column(String(64), default="")
-
-    recipient: Mapped[Recipient] = relationship()
-
-
-class JobRun(Model):
-    """The scheduler's heartbeat and each job's last run, for the health check and for catch-up."""
-
-    __tablename__ = "job_run"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_result: Mapped[str] = mapped_column(Text, default="")
-    last_ok: Mapped[bool] = mapped_column(default=True)
-    # For the daily digest: the last date whose digests a run completed (catch-up compares with it).
-    last_digest_date: Mapped[date | None] = mapped_column(Date)
-
-
 class ExportStatus(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -606,6 +519,14 @@ class ExportJob(Model):
 
     disaster: Mapped[Disaster] = relationship()
 
+
+# The digest's recipients and deliveries, and the scheduler's runs, live in their own module; imported here
+# (and named again, so `from .models import Delivery` keeps working) so every table is in one metadata.
+from .delivery_models import Delivery as Delivery  # noqa: E402
+from .delivery_models import DeliveryStatus as DeliveryStatus  # noqa: E402
+from .delivery_models import JobRun as JobRun  # noqa: E402
+from .delivery_models import Recipient as Recipient  # noqa: E402
+from .delivery_models import RecipientKind as RecipientKind  # noqa: E402
 
 # Requests and fill (issue 16) live in their own module; imported here so every table is in one metadata.
 from .request_models import Assignment as Assignment  # noqa: E402
