@@ -25,6 +25,8 @@ from dispatch.models import AuditRecord, ClosedDay, Disaster, Entry, Role
 from dispatch.roster import TeamFields, add_team, drop_member
 from dispatch.roster_models import Team
 from tests import factories
+from tests.browser import chromium, live_server, log_in
+from tests.factories import PASSWORD, make_user
 from tests.test_roster import NAGASAKI_CITY, NAGASAKI_PREF, SUZU, fill, noto, people, team
 
 CHIBA_PREF = "120006"
@@ -304,3 +306,22 @@ def test_a_closed_day_takes_a_typed_figure_only_from_a_reviewer_with_a_reason(
         record = db.session.scalars(select(AuditRecord).order_by(AuditRecord.id.desc())).first()
         assert record is not None
         assert (record.reason, record.closed_day_change) == ("長崎県の報告を訂正", True)
+
+
+@pytest.mark.browser
+def test_the_flags_fit_1366_and_390(app: Flask, typed: dict[str, int]) -> None:
+    make_user(app, Role.REVIEWER, "flag-reviewer")
+    found: list[str] = []
+    with live_server(app) as base, chromium() as browser:
+        for size in ({"width": 1366, "height": 768}, {"width": 390, "height": 844}):
+            page = browser.new_page(viewport=size)  # type: ignore[arg-type]
+            page.goto(f"{base}/login")
+            log_in(page, "flag-reviewer", PASSWORD)
+            for path in (f"{BASE}/", f"{BASE}/closing", f"{BASE}/closing/up-to?up_to=2024-02-22"):
+                page.goto(base + path)
+                assert page.get_by_test_id("roster-disagreements").is_visible()
+                scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+                if scroll > inner:
+                    found.append(f"{path} at {size['width']}px: {scroll}px wide")
+            page.close()
+    assert found == []
