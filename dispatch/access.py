@@ -55,6 +55,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "imports.import_progress": WRITERS,
     "closing.closing_page": CLOSERS,
     "closing.close_up_to": CLOSERS,
+    # 名簿の人数を採用 on a flagged entry (disagreements.py): those who edit entries.
+    "closing.accept_roster_figure": WRITERS,
     "audit.audit_log": CLOSERS,
     "audit.audit_export": CLOSERS,
     "audit.restore_entry_view": CLOSERS,

@@ -27,6 +27,8 @@ ENTRY_FIELDS = {
     "destination": "派遣先",
     "duty": "業務",
     "headcount": "人数",
+    # The headcount typed for a key the roster holds (disagreements.py), beside the roster's.
+    "typed_headcount": "入力の人数",
     "note": "備考",
 }
 

@@ -1,7 +1,8 @@
 """締め: closing a day's figures once the division has checked them, and reopening it.
 
 A closed date's entries are 確定 (final) and everything else is 速報 (provisional). Changing a closed
-date afterwards needs a reviewer or an admin and a reason, and is flagged in the audit trail.
+date afterwards needs a reviewer or an admin and a reason, and is flagged in the audit trail. A day
+whose roster and typed headcounts disagree (disagreements.py) is closed only with a reason.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from sqlalchemy import select
 
 from . import audit
 from .actors import Actor
-from .errors import ClosingError
+from .disagreements import by_date, disagreements, needs_reason
+from .errors import ClosingError, ReasonRequired
 from .extensions import db
 from .models import ClosedDay, Disaster
 from .query import day_summaries
@@ -85,11 +87,12 @@ def closed_notice(
     return ClosedNotice(sorted(closed), closed_refusal(closed, actor, reason))
 
 
-def close_day(disaster: Disaster, day: date, actor: Actor) -> ClosedDay:
+def close_day(disaster: Disaster, day: date, actor: Actor, reason: str = "") -> ClosedDay:
+    """Close one day; a day whose roster and typed headcounts disagree needs a reason."""
     _may_close(actor)
     if day in closed_dates(disaster, [day]):
         raise ClosingError(f"{format_long(day)}は締め済みです。")
-    [closed] = _close(disaster, [day], actor)
+    [closed] = _close(disaster, [day], actor, reason)
     return closed
 
 
@@ -122,7 +125,9 @@ def confirmation_of(days: Sequence[OpenDay]) -> str:
     return hashlib.sha256(listed.encode()).hexdigest()[:16]
 
 
-def close_days_up_to(disaster: Disaster, up_to: date, actor: Actor, confirmed: str) -> list[OpenDay]:
+def close_days_up_to(
+    disaster: Disaster, up_to: date, actor: Actor, confirmed: str, reason: str = ""
+) -> list[OpenDay]:
     """Close every open day up to ``up_to`` at once, one audit record per day; the days closed.
 
     ``confirmed`` is the fingerprint (confirmation_of) of the list the person confirmed: when an entry or a
@@ -135,7 +140,7 @@ def close_days_up_to(disaster: Disaster, up_to: date, actor: Actor, confirmed: s
         raise ClosingError(f"{format_long(up_to)}までに、締めていない派遣のある日はありません。")
     if confirmation_of(days) != confirmed:
         raise ClosingError("確認した後に、締める日か派遣の数字が変わりました。もう一度確認してください。")
-    _close(disaster, [d.day for d in days], actor)
+    _close(disaster, [d.day for d in days], actor, reason)
     return days
 
 
@@ -144,11 +149,16 @@ def _may_close(actor: Actor) -> None:
         raise ClosingError("締めは総合防災課（確認担当）または管理者が行います。")
 
 
-def _close(disaster: Disaster, days: Sequence[date], actor: Actor) -> list[ClosedDay]:
+def _close(disaster: Disaster, days: Sequence[date], actor: Actor, reason: str) -> list[ClosedDay]:
+    """Close the days, one audit record each; refused without a reason when any has a disagreement."""
+    disagreeing = by_date(disagreements(disaster.id, among=days))
+    if disagreeing and not reason.strip():
+        raise ReasonRequired(needs_reason(disagreeing))
     closed = [ClosedDay(disaster_id=disaster.id, date=day, closed_by=actor.name) for day in days]
     db.session.add_all(closed)
     db.session.flush()
     for row in closed:
+        found = disagreeing.get(row.date, [])
         audit.record(
             "close_day",
             "closed_day",
@@ -156,7 +166,9 @@ def _close(disaster: Disaster, days: Sequence[date], actor: Actor) -> list[Close
             actor=actor,
             disaster_id=disaster.id,
             after={"date": row.date.isoformat()},
-            summary=f"{format_long(row.date)}を締め（確定）",
+            reason=reason.strip(),
+            summary=f"{format_long(row.date)}を締め（確定）"
+            + (f"、名簿と入力の不一致{len(found)}件" if found else ""),
         )
     return closed
 

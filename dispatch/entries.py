@@ -23,6 +23,7 @@ from .actors import Actor
 from .catalog import closed_problem, entry_problems
 from .closing import guard_closed
 from .days_off import day_off
+from .disagreements import type_headcount
 from .errors import ClosingError, DuplicateEntry, EntryKey, Refusal
 from .extensions import db
 from .limits import MAX_HEADCOUNT, MAX_NOTE, MAX_PERIOD_DAYS, MAX_SENDER_UNIT
@@ -432,11 +433,20 @@ def period_drafts(draft: EntryDraft, date_to: date, *, skip_holidays: bool = Fal
 
 
 ROSTER_ENTRY = "名簿（班・陣）から計算された派遣です。名簿で隊員や日付を変えてください。"
+ROSTER_KEY = (
+    "名簿（班・陣）から計算された派遣です。日付・派遣区分・派遣元・所属・派遣先・業務・備考は名簿で変えてください"
+    "（人数は、入力の人数として名簿の人数と並べて記録できます）。"
+)
 
 
 def update_entry(entry: Entry, draft: EntryDraft, actor: Actor, reason: str = "") -> Entry:
     if entry.source == "roster":
-        raise Refusal(ROSTER_ENTRY)
+        # The roster's headcount stays the counted one; a typed one is kept beside it (disagreements.py).
+        if draft.key != _as_draft(entry).key or draft.note != entry.note:
+            raise Refusal(ROSTER_KEY)
+        flagged = bool(_guard([draft], actor, reason))
+        type_headcount(entry, draft.headcount, actor, reason, closed_day_change=flagged)
+        return entry
     problems = draft_problems(draft, kept=(entry.sender_id, entry.destination_id))
     if problems:
         raise Refusal("\n".join(problems))

@@ -49,6 +49,11 @@ class ClosingError(Refusal):
     """A day cannot be closed, reopened or changed as asked (締め)."""
 
 
+class ReasonRequired(ClosingError):
+    """A day whose roster and typed headcounts disagree is closed only with a reason (disagreements.py):
+    the page shows the message next to the reason field."""
+
+
 class LookupRefused(Refusal):
     """What was typed names no organisation, operation or duty, or more than one (the candidates)."""
 

@@ -370,8 +370,20 @@ class DeleteForm(JapaneseForm):
     reason = reason_field()
 
 
+def closing_reason_field() -> StringField:
+    """Why a day is closed although its roster and typed headcounts disagree: required by closing.py only
+    for such a day."""
+    return StringField(
+        "締める理由",
+        validators=[Length(max=500, message="理由は500文字以内で入力してください。"), VisibleText()],
+        filters=[lambda v: v.strip() if v else ""],
+        description="名簿と入力の人数が一致しない日を締める場合は必須です。",
+    )
+
+
 class CloseDayForm(JapaneseForm):
     day = DateField("締める日", validators=[required("締める日")])
+    reason = closing_reason_field()
     submit = SubmitField("締める（確定）")
 
 

@@ -287,6 +287,18 @@ class Entry(Model):
             sqlite_where=text("source = 'roster'"),
             postgresql_where=text("source = 'roster'"),
         ),
+        # The figure typed for a key the roster holds (disagreements.py): only on the roster's entries.
+        CheckConstraint(
+            "typed_headcount IS NULL OR (source = 'roster' AND typed_headcount BETWEEN 1 AND 10000)",
+            name="typed_headcount",
+        ),
+        Index(
+            "ix_entry_typed_operation_date",
+            "operation_id",
+            "date",
+            sqlite_where=text("typed_headcount IS NOT NULL"),
+            postgresql_where=text("typed_headcount IS NOT NULL"),
+        ),
         # Ids are never reused: a new entry must not inherit a deleted one's history in the audit trail.
         {"sqlite_autoincrement": True},
     )
@@ -310,6 +322,9 @@ class Entry(Model):
     note: Mapped[str] = mapped_column(Text, default="")
     # 'roster': derived from the team members on duty that day (roster.py), kept in step by it alone.
     source: Mapped[str] = mapped_column(String(8), default="manual", server_default="manual")
+    # The headcount typed by hand for this key while the roster holds it (disagreements.py): kept beside the
+    # roster's, which alone is counted; the day is flagged where the two differ.
+    typed_headcount: Mapped[int | None] = mapped_column(default=None)
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(64), default="")

@@ -6,7 +6,9 @@ destination and duty and who were sent by that sender and unit: a person in two 
 same key is counted once that day. Such entries carry source 'roster' and are written only here: new ones
 through entries.write_entries (audited, closed days guarded, tally applied), changed and dropped ones
 through the session, whose events keep the tally in step (tally.py). A typed entry that holds a key the
-roster now covers is taken over (its headcount replaced, the change audited).
+roster now covers is taken over: the roster's headcount is counted, the typed one kept beside it and the day
+flagged where they differ (disagreements.py), the change audited. When the roster no longer covers such a
+key, the typed figure is the entry's again (source 'manual') rather than lost with the roster's.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from . import audit
 from .actors import Actor
 from .catalog import closed_problem
 from .closing import guard_closed
+from .disagreements import snapshot
 from .entries import EntryDraft, entry_ids, write_entries
 from .errors import ClosingError, EntryKey, Refusal
 from .extensions import db
@@ -161,22 +164,28 @@ def _guard(disaster: Disaster, dates: Iterable[date], actor: Actor, reason: str)
 
 
 def _change(entry: Entry, headcount: int, actor: Actor, reason: str) -> None:
-    before = audit.entry_snapshot(entry)
+    before = snapshot(entry)
     disaster_id = entry.operation.disaster_id
-    if headcount == 0:
+    typed = entry.typed_headcount
+    if headcount == 0 and typed is None:
         audit.record(
             "delete", "entry", entry.id, actor=actor, disaster_id=disaster_id, before=before,
             reason=reason or "名簿から", summary=audit.entry_summary(entry),
         )  # fmt: skip
         db.session.delete(entry)
         return
+    if headcount == 0 and typed is not None:
+        # The roster no longer covers the key: the figure typed for it is the day's again.
+        headcount, entry.typed_headcount, entry.source = typed, None, "manual"
+    elif entry.source == "manual":
+        # Taken over: the typed figure is kept beside the roster's, and flagged where they differ.
+        entry.typed_headcount, entry.source = entry.headcount, "roster"
     entry.headcount = headcount
-    entry.source = "roster"
     entry.updated_by = actor.name
     entry.updated_at = utcnow()
     audit.record(
         "update", "entry", entry.id, actor=actor, disaster_id=disaster_id, before=before,
-        after=audit.entry_snapshot(entry), reason=reason or "名簿から", summary=audit.entry_summary(entry),
+        after=snapshot(entry), reason=reason or "名簿から", summary=audit.entry_summary(entry),
     )  # fmt: skip
 
 

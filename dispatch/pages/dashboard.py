@@ -14,6 +14,7 @@ from flask_login import current_user
 from .. import charts, clock
 from ..catalog import disasters_newest_first
 from ..closing import closed_dates
+from ..disagreements import disagreements
 from ..exports import last_entry_date
 from ..field import ending_soon
 from ..fill import board
@@ -154,13 +155,18 @@ def _overview(slug: str) -> dict[str, Any]:
 
 
 def _roster(disaster: Disaster, as_of: date, flt: EntryFilter) -> dict[str, Any] | None:
-    """実人数 and the teams ending soon with no successor; None (one query) for a disaster without teams."""
+    """実人数, the teams ending soon with no successor and the days whose roster and typed headcounts disagree
+    (those this user may see); None (one query) for a disaster without teams."""
     if not has_roster(disaster.id):
         return None
     table = with_persons(
         disaster, totals(disaster, as_of, Dimension.OPERATION, flt), Window(as_of, None, flt.visible_to)
     )
-    return {"persons": table.persons, "ending": ending_soon(disaster, as_of, current_user)}
+    return {
+        "persons": table.persons,
+        "ending": ending_soon(disaster, as_of, current_user),
+        "disagreements": disagreements(disaster.id, flt.visible_to),
+    }
 
 
 @bp.get("/disasters/<slug>/report")

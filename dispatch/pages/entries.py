@@ -209,7 +209,9 @@ def edit_entry(slug: str, entry_id: int) -> Response | tuple[str, int]:
             status = show_refusal(disaster, refusal)
             entry = entry_or_404(disaster, entry_id)
         else:
-            flash("変更しました。", "success")
+            # A roster's entry keeps the roster's headcount; the one typed is kept beside it (disagreements.py).
+            typed = "入力の人数を記録しました（集計は名簿の人数）。"
+            flash(typed if entry.source == "roster" else "変更しました。", "success")
             return redirect(url_for(".entry_list", slug=slug, **back))
     # The entry's own day and the day it would move to: a change to either is refused or flagged if closed.
     days = [entry.date, *([form.date.date] if form.date.date and not form.date.errors else [])]
@@ -239,7 +241,7 @@ def _entry_values(entry: Entry) -> _Values:
         sender_unit=entry.sender_unit,
         destination=entry.destination.label,
         duty=entry.duty.code,
-        headcount=entry.headcount,
+        headcount=entry.headcount if entry.typed_headcount is None else entry.typed_headcount,
         note=entry.note,
     )
 
