@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
-from dispatch import tally
+from dispatch import tally_check
 from dispatch.closing import close_days_up_to, confirmation_of, open_days_up_to
 from dispatch.errors import ReasonRequired
 from dispatch.extensions import db
@@ -263,7 +263,7 @@ def test_a_key_the_roster_leaves_gets_its_typed_figure_back(
         for stint in list(nagasaki.stints):
             drop_member(stint, factories.hq())
         db.session.commit()
-        assert tally.check(nagasaki.disaster_id) == []
+        assert tally_check.check(nagasaki.disaster_id) == []
     assert entry(app, typed["nagasaki"]) == (12, None, "manual")
     # The typed 12 on 02-20 (02-21 had no typed figure and is gone) and 千葉県's 3.
     assert person_days(client) == 15
