@@ -183,6 +183,12 @@ def _tally_rows(drafts: Sequence[EntryDraft]) -> list[tuple[int, date, int, int,
 
 def _runs(numbers: Sequence[int]) -> list[list[int]]:
     """Numbers as runs [first, count] of consecutive values: a file's lines or its entries' ids are few runs."""
+    if (
+        numbers
+        and numbers[-1] - numbers[0] == len(numbers) - 1
+        and all(map(int.__lt__, numbers, numbers[1:]))
+    ):
+        return [[numbers[0], len(numbers)]]  # one run, told in C rather than a loop in Python
     runs: list[list[int]] = []
     for n in numbers:
         if runs and runs[-1][0] + runs[-1][1] == n:
