@@ -298,27 +298,50 @@ class _Writes:
     def execute(self, conn: Connection, *, unless_fewer_than: int = 0) -> None:
         if len(self.inserts) + len(self.updates) + len(self.deletes) < unless_fewer_than:
             return
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        row = " AND ".join(f"{column} = {mark}" for column in _KEY_COLUMNS)
-        if self.deletes:
-            driver_executemany(conn, f"DELETE FROM tally WHERE {row}", self.deletes)
-        if self.updates:
-            driver_executemany(
-                conn, f"UPDATE tally SET headcount = {mark}, person_days = {mark} WHERE {row}", self.updates
-            )
-        if self.inserts:
-            columns = ", ".join(_INSERT_COLUMNS)
-            driver_executemany(
-                conn,
-                f"INSERT INTO tally ({columns}) VALUES ({', '.join([mark] * len(_INSERT_COLUMNS))})",
-                self.inserts,
-            )
+        if conn.dialect.name == "postgresql":
+            # One statement of each kind over arrays: executemany sends PostgreSQL a statement a row, and
+            # each costs the server a round of parsing and executing (a POST's 200 updates, some 10 ms).
+            for sql, rows in (
+                (_PG_DELETE, self.deletes),
+                (_PG_UPDATE, self.updates),
+                (_PG_INSERT, self.inserts),
+            ):
+                if rows:
+                    conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
+        else:
+            row = " AND ".join(f"{column} = ?" for column in _KEY_COLUMNS)
+            if self.deletes:
+                driver_executemany(conn, f"DELETE FROM tally WHERE {row}", self.deletes)
+            if self.updates:
+                driver_executemany(
+                    conn, f"UPDATE tally SET headcount = ?, person_days = ? WHERE {row}", self.updates
+                )
+            if self.inserts:
+                values = ", ".join("?" * len(_INSERT_COLUMNS))
+                driver_executemany(
+                    conn, f"INSERT INTO tally ({', '.join(_INSERT_COLUMNS)}) VALUES ({values})", self.inserts
+                )
         self.inserts, self.updates, self.deletes = [], [], []
 
 
 _INSERT_COLUMNS = ("disaster_id", "dim", "key1", "key2", "date", "headcount", "person_days")
 # A tally row's primary key, which an update or a delete names.
 _KEY_COLUMNS = ("disaster_id", "dim", "key1", "key2", "date")
+# The same on PostgreSQL, each a single statement over one array per column (unnest), in the tuples' order.
+_PG_KEY = "t.disaster_id = v.d AND t.dim = v.m AND t.key1 = v.k1 AND t.key2 = v.k2 AND t.date = v.t"
+_PG_DELETE = (
+    "DELETE FROM tally AS t USING unnest(%s::integer[], %s::varchar[], %s::integer[], %s::integer[], "
+    f"%s::date[]) AS v(d, m, k1, k2, t) WHERE {_PG_KEY}"
+)
+_PG_UPDATE = (
+    "UPDATE tally AS t SET headcount = v.h, person_days = v.p FROM unnest(%s::integer[], %s::integer[], "
+    f"%s::integer[], %s::varchar[], %s::integer[], %s::integer[], %s::date[]) AS v(h, p, d, m, k1, k2, t) "
+    f"WHERE {_PG_KEY}"
+)
+_PG_INSERT = (
+    f"INSERT INTO tally ({', '.join(_INSERT_COLUMNS)}) SELECT * FROM unnest(%s::integer[], %s::varchar[], "
+    "%s::integer[], %s::integer[], %s::date[], %s::integer[], %s::integer[])"
+)
 # Written before planning more once this many rows wait: an import of 100,000 entries makes some 280,000.
 _WRITE_EVERY = 20_000
 
