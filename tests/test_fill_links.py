@@ -205,12 +205,14 @@ def test_an_over_filled_request_is_no_credit_for_its_neighbour(linked: None, cli
 
 
 def test_the_cli_agrees_with_fill_json(linked: None, client: FlaskClient, app: Flask) -> None:
-    page = client.get(f"{BASE}/fill.json?date=2023-08-06").get_json()
-    result = app.test_cli_runner().invoke(
-        args=["fill", "test-rain", "--date", "2023-08-06", "--format", "json"]
-    )
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == page
+    runner = app.test_cli_runner()
+    for asked, by in (("", []), ("&by=request", ["--by-request"])):
+        page = client.get(f"{BASE}/fill.json?date=2023-08-06{asked}").get_json()
+        result = runner.invoke(args=["fill", "test-rain", "--date", "2023-08-06", "--format", "json", *by])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output) == page
+    table = runner.invoke(args=["fill", "test-rain", "--date", "2023-08-04", "--by-request"]).output
+    assert "未割当 3人" in table and "要請L2 053619 shelter 建築" in table
 
 
 def test_the_request_page_board_and_list_use_the_links(linked: None, app: Flask, client: FlaskClient) -> None:
