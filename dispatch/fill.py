@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, func, literal_column, select, union_all
+from sqlalchemy import Integer, and_, func, literal_column, select, union_all
 
 from .extensions import db
 from .models import Disaster, Duty, Entry, Operation, Organisation, OrgKind
 from .request_links import links_on, request_days, same_key_requests
-from .request_models import Assignment, RequestRevision, RequestState, Route, StaffRequest
+from .request_models import Assignment, EntryRequestLink, RequestRevision, RequestState, Route, StaffRequest
 from .requests import fiscal_year_of, persons_on
 
 Key = tuple[int, int]  # destination id, duty id
@@ -226,21 +226,19 @@ def fill_on(
             sums.c.assigned,
             sums.c.on_duty,
             sums.c.requests,
-            sums.c.destination_id,
-            sums.c.duty_id,
         )
         .select_from(sums)
         .join(Organisation.__table__, org.id == sums.c.destination_id)
         .join(Duty.__table__, duty.id == sums.c.duty_id)
     )
-    found = db.session.execute(stmt).all()
-    shared = {(dest, duty_id) for *_, n, dest, duty_id in found if n > 1}
-    split = _split(disaster, day, organisation_id, shared) if shared else {}
+    # Core rows, not the ORM's: nothing here is an entity, and at national scale they are thousands.
+    found = db.session.connection().execute(stmt).all()
+    split = _split(disaster, day, organisation_id) if any(n > 1 for *_, n in found) else {}
     rows = []
-    for code, name, duty_code, duty_name, r, a, o, n, dest, duty_id in found:
+    for code, name, duty_code, duty_name, r, a, o, n in found:
         requested, on_duty = int(r), int(o)
         if n > 1:
-            linked, less = split.get((dest, duty_id), (0, 0))
+            linked, less = split.get((code, duty_code), (0, 0))
             shortfall, unassigned = requested - less, on_duty - linked
         else:
             shortfall, unassigned = max(requested - on_duty, 0) if n else 0, 0
@@ -254,34 +252,41 @@ def fill_on(
 
 
 def _split(
-    disaster: Disaster, day: date, organisation_id: int | None, shared: set[Key]
-) -> dict[Key, tuple[int, int]]:
-    """For each destination × duty shared by several requests: the headcount linked to one of them, and by
-    how much their gaps fall short of what they ask (what the linked entries fill of each, over-filling
-    none). Nothing to do, and one empty read, where nobody has linked an entry that day."""
-    links = [(rid, key, n) for rid, key, n in links_on(disaster.id, day, organisation_id) if key in shared]
-    if not links:
-        return {}
-    in_force = {
-        rid: ((dest, duty), int(persons))
-        for rid, dest, duty, persons in db.session.execute(
-            select(RR.c.request_id, RR.c.requester_id, RR.c.duty_id, RR.c.persons).where(
-                RR.c.disaster_id == disaster.id,
+    disaster: Disaster, day: date, organisation_id: int | None
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per destination × duty (by codes) where entries of the day are linked to a request in force there:
+    the headcount so linked, and how much of the requests' asking it fills (each request's linked headcount,
+    up to what it asks: an over-filled request fills no other). One statement; where nobody has linked an
+    entry that day, one empty range of the day's entries."""
+    org, duty = Organisation.__table__.c, Duty.__table__.c
+    links = EntryRequestLink.__table__.c
+    operations = select(Operation.id).where(Operation.disaster_id == disaster.id)
+    stmt = (
+        select(org.code, duty.code, RR.c.persons, func.sum(E.c.headcount))
+        .select_from(E)
+        .join(EntryRequestLink.__table__, links.entry_id == E.c.id)
+        # The link counts only while its request is in force on the day, for the entry's destination and duty.
+        .join(
+            RR,
+            and_(
+                RR.c.request_id == links.request_id,
+                RR.c.requester_id == E.c.destination_id,
+                RR.c.duty_id == E.c.duty_id,
                 RR.c.in_force_to >= day,
                 RR.c.date_from <= day,
-                RR.c.request_id.in_({rid for rid, _, _ in links}),
-            )
+            ),
         )
-    }
-    linked: dict[int, int] = {}
-    for rid, key, n in links:
-        if rid in in_force and in_force[rid][0] == key:
-            linked[rid] = linked.get(rid, 0) + n
-    split: dict[Key, tuple[int, int]] = {}
-    for rid, n in linked.items():
-        key, persons = in_force[rid]
-        count, less = split.get(key, (0, 0))
-        split[key] = (count + n, less + min(n, persons))
+        .join(Organisation.__table__, org.id == E.c.destination_id)
+        .join(Duty.__table__, duty.id == E.c.duty_id)
+        .where(E.c.operation_id.in_(operations), E.c.date == day)
+        .group_by(links.request_id, RR.c.persons, org.code, duty.code)
+    )
+    if organisation_id is not None:
+        stmt = stmt.where(E.c.destination_id == organisation_id)
+    split: dict[tuple[str, str], tuple[int, int]] = {}
+    for code, duty_code, persons, n in db.session.connection().execute(stmt):
+        linked, less = split.get((code, duty_code), (0, 0))
+        split[(code, duty_code)] = (linked + int(n), less + min(int(n), int(persons)))
     return split
 
 
