@@ -14,8 +14,9 @@ Use cases flush and never commit; every link and unlink is audited.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -36,6 +37,8 @@ L = EntryRequestLink.__table__
 
 # How many refused entries a refusal names; the rest are counted.
 NAMED = 5
+# Ids in one IN list, well inside what either database takes as parameters.
+CHUNK = 5000
 
 
 def _operations(disaster_id: int) -> Select[Any]:
@@ -81,21 +84,26 @@ def key_daily(disaster_id: int, key: Key, since: date, until: date) -> dict[date
     return {day: int(n) for day, n in db.session.execute(stmt)}
 
 
-def links_by_day(disaster_id: int, key: Key, since: date, until: date) -> dict[tuple[int, date], int]:
-    """The headcount linked to each request on each day, of the entries of that destination × duty."""
-    stmt = (
-        select(L.c.request_id, E.c.date, func.sum(E.c.headcount))
-        .select_from(E.join(L, L.c.entry_id == E.c.id))
-        .where(
-            E.c.destination_id == key[0],
-            E.c.duty_id == key[1],
-            E.c.date >= since,
-            E.c.date <= until,
-            E.c.operation_id.in_(_operations(disaster_id)),
+def links_by_day(
+    request_ids: Sequence[int], key: Key, since: date, until: date
+) -> dict[tuple[int, date], int]:
+    """The headcount linked to each of the requests on each day, of the entries of that destination × duty.
+    Read from the links' side, the links first (their request's index) and their entries by id after: a
+    busy destination has far more entries than links, and a planner joining the two may start from them."""
+    links = select(L.c.entry_id, L.c.request_id).where(L.c.request_id.in_(request_ids))
+    linked = {entry_id: request_id for entry_id, request_id in db.session.execute(links)}
+    result: dict[tuple[int, date], int] = {}
+    ids = sorted(linked)
+    for start in range(0, len(ids), CHUNK):
+        # By id alone, the rest checked here: given the destination too, SQLite reads its index instead.
+        stmt = select(E.c.id, E.c.destination_id, E.c.duty_id, E.c.date, E.c.headcount).where(
+            E.c.id.in_(ids[start : start + CHUNK])
         )
-        .group_by(L.c.request_id, E.c.date)
-    )
-    return {(request_id, day): int(n) for request_id, day, n in db.session.execute(stmt)}
+        for entry_id, destination, duty, day, headcount in db.session.execute(stmt):
+            if (destination, duty) == key and since <= day <= until:
+                at = (linked[entry_id], day)
+                result[at] = result.get(at, 0) + int(headcount)
+    return result
 
 
 def links_on(disaster_id: int, day: date, organisation_id: int | None = None) -> list[tuple[int, Key, int]]:
@@ -117,41 +125,58 @@ class RequestDays:
     """A request's own headcount each day of a range (only days within its period, only days with some),
     and, on the days it shares with another request, the headcount linked to none of those in force."""
 
-    on_duty: dict[date, int]
-    unassigned: dict[date, int]
+    on_duty: dict[date, int] = field(default_factory=dict)
+    unassigned: dict[date, int] = field(default_factory=dict)
+
+
+def spans(request: StaffRequest) -> list[tuple[date, date, int]]:
+    """The days the request is in force, as (first, last, persons a day) per revision: the `in_force_to`
+    that requests.refresh_spans keeps (within_period, without reading the revisions day by day)."""
+    return [(r.date_from, r.in_force_to, r.persons) for r in request.revisions if r.in_force_to is not None]
+
+
+def key_days(same_key: Sequence[StaffRequest], since: date, until: date) -> dict[int, RequestDays]:
+    """Each request of one destination × duty, its days in [since, until]: every entry there on the days it
+    alone is in force, those linked to it on the days others are too. One read of the tally, and one of
+    the links when days are shared; the work in Python is the size of the answer."""
+    if not same_key or until < since:
+        return {}
+    disaster_id, key = same_key[0].disaster_id, key_of(same_key[0])
+    daily = key_daily(disaster_id, key, since, until)
+    days = sorted(daily)
+    in_force: dict[date, list[int]] = {}
+    for request in same_key:
+        for first, last, _ in spans(request):
+            for day in days[bisect_left(days, first) : bisect_right(days, last)]:
+                in_force.setdefault(day, []).append(request.id)
+    shared = [day for day, ids in in_force.items() if len(ids) > 1]
+    ids = [r.id for r in same_key]
+    links = links_by_day(ids, key, min(shared), max(shared)) if shared else {}
+    result: dict[int, RequestDays] = {r.id: RequestDays() for r in same_key}
+    for day, ids in in_force.items():
+        headcount = daily[day]
+        if len(ids) == 1:
+            result[ids[0]].on_duty[day] = headcount
+            continue
+        rest = headcount - sum(links.get((rid, day), 0) for rid in ids)
+        for rid in ids:
+            linked = links.get((rid, day), 0)
+            if linked:
+                result[rid].on_duty[day] = linked
+            if rest:
+                result[rid].unassigned[day] = rest
+    return result
 
 
 def request_days(
     request: StaffRequest, since: date, until: date, same_key: Sequence[StaffRequest] | None = None
 ) -> RequestDays:
-    """Per day: every entry of its destination × duty when it alone is in force, those linked to it when
-    others are too. `same_key`: the requests of its destination × duty, when the caller has them."""
-    if request.long_term or request.duty_id is None or until < since:
-        return RequestDays({}, {})
-    key = key_of(request)
-    daily = key_daily(request.disaster_id, key, since, until)
-    others = [r for r in (same_key_requests(request) if same_key is None else same_key) if r.id != request.id]
-    own: dict[date, int] = {}
-    unassigned: dict[date, int] = {}
-    shared = {
-        day: [o for o in others if within_period(o, day)]
-        for day in daily
-        if within_period(request, day) and any(within_period(o, day) for o in others)
-    }
-    links = links_by_day(request.disaster_id, key, min(shared), max(shared)) if shared else {}
-    for day, headcount in daily.items():
-        if not within_period(request, day):
-            continue
-        if day not in shared:
-            own[day] = headcount
-            continue
-        linked = links.get((request.id, day), 0)
-        if linked:
-            own[day] = linked
-        rest = headcount - linked - sum(links.get((o.id, day), 0) for o in shared[day])
-        if rest:
-            unassigned[day] = rest
-    return RequestDays(own, unassigned)
+    """key_days for one request. `same_key`: the requests of its destination × duty, when the caller has
+    them."""
+    if request.long_term or request.duty_id is None:
+        return RequestDays()
+    found = key_days(same_key_requests(request) if same_key is None else same_key, since, until)
+    return found.get(request.id, RequestDays())
 
 
 @dataclass(frozen=True)
