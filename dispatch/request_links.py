@@ -150,8 +150,7 @@ def key_days(same_key: Sequence[StaffRequest], since: date, until: date) -> dict
             for day in days[bisect_left(days, first) : bisect_right(days, last)]:
                 in_force.setdefault(day, []).append(request.id)
     shared = [day for day, ids in in_force.items() if len(ids) > 1]
-    ids = [r.id for r in same_key]
-    links = links_by_day(ids, key, min(shared), max(shared)) if shared else {}
+    links = links_by_day([r.id for r in same_key], key, min(shared), max(shared)) if shared else {}
     result: dict[int, RequestDays] = {r.id: RequestDays() for r in same_key}
     for day, ids in in_force.items():
         headcount = daily[day]
