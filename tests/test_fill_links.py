@@ -24,6 +24,7 @@ Links chosen: 8/3 横手市 → L1, 秋田市 → L2; 8/4 横手市 → L1 (能�
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import date
 
@@ -240,7 +241,11 @@ def test_the_request_page_board_and_list_use_the_links(linked: None, app: Flask,
     assert "複数の要請に該当し未割当のエントリ" in page
     assert f"/requests/{request_id(app, 'L2')}/links?date=2023-08-04" in page
     listing = client.get(f"{BASE}/requests?date=2023-08-03").get_data(as_text=True)
-    assert "一部充足" in listing and "充足" in listing
+    # Each request's own on duty (not the 13 of the whole destination × duty twice) and its status.
+    states = re.findall(
+        r'>(L\d)</a>.*?data-label="従事" class="num">(\d+)<.*?"request-state">([^<]+)<', listing, re.S
+    )
+    assert states == [("L1", "8", "一部充足"), ("L2", "5", "充足"), ("L3", "4", "一部充足")]
 
 
 def test_the_days_unassigned_entries_link_in_one_go(linked: None, app: Flask, client: FlaskClient) -> None:
