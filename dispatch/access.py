@@ -112,6 +112,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "requests.revise_request_page": REQUEST_EDITORS,
     "requests.withdraw_request_page": REQUEST_EDITORS,
     "requests.add_assignment_page": REQUEST_EDITORS,
+    # Which request an entry fills where several match: HQ, and a municipality for its own body's requests
+    # (pages/request_links.py refuses it another's).
+    "request_links.links_page": REQUEST_ENTRY,
+    "request_links.link_entries_page": REQUEST_ENTRY,
     # 要請中 / 調整中 by HQ; 終了 by reviewers (checked in the page).
     "requests.request_state": frozenset({Role.ADMIN, Role.HQ, Role.REVIEWER}),
     "counterparts.counterpart_list": EVERYONE,

@@ -242,6 +242,8 @@ ACTION_LABELS = {
     "revise": "改訂",
     "withdraw": "取下げ",
     "import": "取り込み",
+    "link": "割当",
+    "unlink": "割当の解除",
 }
 
 OBJECT_LABELS = {
@@ -257,5 +259,6 @@ OBJECT_LABELS = {
     "request": "要請",
     "assignment": "応援の決定",
     "counterpart": "対口支援",
+    "request_link": "要請への割当",
     "import": "取り込み",
 }

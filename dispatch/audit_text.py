@@ -67,6 +67,7 @@ FIELD_LABELS: dict[str, dict[str, str]] = {
         "closed": "状態",
     },
     "receiving_section": {"operation": "派遣区分", "destination": "派遣先", "name": "配属先"},
+    "request_link": {"entry": "派遣", "request": "要請"},
     "organisation": {
         "code": "団体コード",
         "kind": "種別",

@@ -109,8 +109,13 @@ def _change_lines(changes: list[ClosedDayChange]) -> list[str]:
 
 def _gap_lines(gaps: Sequence[Gap]) -> list[str]:
     """「未充足: 輪島市 避難所運営 30人/日のうち18人」: each destination × duty short on the day, every one (the
-    division reads its digest for exactly this list)."""
-    return [f"未充足: {g.destination} {g.duty} {g.requested:,}人/日のうち{g.on_duty:,}人" for g in gaps]
+    division reads its digest for exactly this list). Where requests sharing the row are short although
+    enough are on duty in all (one over-filled, another short), the requests' own gap is named."""
+    return [
+        f"未充足: {g.destination} {g.duty} {g.requested:,}人/日のうち{g.on_duty:,}人"
+        + (f"（要請ごとの不足 {g.unfilled:,}人）" if g.unfilled != g.requested - g.on_duty else "")
+        for g in gaps
+    ]
 
 
 def _links(sections: Sequence[OrganisationSection | DivisionSection], home: str) -> list[str]:

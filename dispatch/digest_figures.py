@@ -53,6 +53,9 @@ class Gap:
     duty: str
     requested: int
     on_duty: int
+    # What is missing, each request's own gap where several share the row (fill.py): may exceed requested
+    # less on duty when one request is over-filled and its neighbour short.
+    unfilled: int
 
 
 @dataclass(frozen=True)
@@ -288,7 +291,7 @@ class _DisasterFigures:
             sent=sent,
             logged=_logged_on(disaster, digest_date),
             gaps=tuple(
-                Gap(r.destination, r.destination_name, r.duty_name, r.requested, r.on_duty)
+                Gap(r.destination, r.destination_name, r.duty_name, r.requested, r.on_duty, r.unfilled)
                 for r in fill_on(disaster, as_of).gaps
             ),
         )

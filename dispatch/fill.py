@@ -6,6 +6,12 @@ what happened: the entries of that date, read through ix_entry_operation_date, o
 Unfilled is what was asked for and nobody is on duty for, never negative: an over-filled row is not a
 credit for another. Entries that match no request show with nothing requested.
 
+Where several requests are in force on one destination × duty (one for 土木 and one for 建築, say), an entry
+fills the one it is linked to (request_links.py): each request's gap is its own, and an over-filled request
+is no credit for its neighbour either. Entries linked to none of them are `unassigned`: on duty there, and
+set against the requests' gaps together, as before any link was made. Without links a row reads as it
+always did.
+
 中長期 (地方自治法第252条の17) is counted per fiscal year and 職種 instead: persons requested for the year
 against persons secured (確保) by the assignments, and the ratio, as such figures are published.
 """
@@ -16,12 +22,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, func, literal_column, select, union_all
+from sqlalchemy import Integer, and_, func, literal_column, select, union_all
+from sqlalchemy.orm import selectinload
 
 from .extensions import db
-from .models import Disaster, Duty, Entry, Operation, Organisation, OrgKind, Tally
-from .request_models import Assignment, RequestRevision, RequestState, Route, StaffRequest
-from .requests import fiscal_year_of, persons_on, within_period
+from .models import Disaster, Duty, Entry, Operation, Organisation, OrgKind
+from .request_links import RequestDays, key_days, links_on, request_days, same_key_requests, spans
+from .request_models import Assignment, EntryRequestLink, RequestRevision, RequestState, Route, StaffRequest
+from .requests import fiscal_year_of, persons_on
 
 Key = tuple[int, int]  # destination id, duty id
 
@@ -39,6 +47,44 @@ class FillRow(NamedTuple):
     requested: int
     assigned: int
     on_duty: int
+    # The requests' gaps before the unassigned are set against them: requested less on duty where one
+    # request (or none) is in force; where several are, each request's own gap, those nobody linked to
+    # counting whole.
+    shortfall: int
+    # On duty here, matching several requests and linked to none of them.
+    unassigned: int = 0
+
+    @property
+    def unfilled(self) -> int:
+        return max(self.shortfall - self.unassigned, 0)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "destination": self.destination,
+            "duty": self.duty,
+            "requested": self.requested,
+            "assigned": self.assigned,
+            "on_duty": self.on_duty,
+            "unfilled": self.unfilled,
+            "unassigned": self.unassigned,
+        }
+
+
+class RequestFill(NamedTuple):
+    """One short-term request on the day: what it asks, what is assigned to it and who fills it (every entry
+    of its destination × duty where it alone is in force, those linked to it where others are too)."""
+
+    request_id: int
+    request: str
+    destination: str
+    destination_name: str
+    duty: str
+    duty_name: str
+    job_type: str
+    requested: int
+    assigned: int
+    on_duty: int
+    shared: bool  # another request is in force on the same destination × duty
 
     @property
     def unfilled(self) -> int:
@@ -46,8 +92,10 @@ class FillRow(NamedTuple):
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "request": self.request,
             "destination": self.destination,
             "duty": self.duty,
+            "job_type": self.job_type,
             "requested": self.requested,
             "assigned": self.assigned,
             "on_duty": self.on_duty,
@@ -60,6 +108,8 @@ class Fill:
     disaster: str
     date: date
     rows: list[FillRow]
+    # Per request (fill.json?by=request, the fill page): read only when asked, as it costs a second pass.
+    requests: list[RequestFill] | None = None
 
     @property
     def requested(self) -> int:
@@ -79,6 +129,10 @@ class Fill:
         return sum(r.unfilled for r in self.rows)
 
     @property
+    def unassigned(self) -> int:
+        return sum(r.unassigned for r in self.rows)
+
+    @property
     def gaps(self) -> list[FillRow]:
         return [r for r in self.rows if r.unfilled]
 
@@ -86,25 +140,18 @@ class Fill:
         # The totals from the rows as written, each row's gap worked out once: fill.json has thousands of rows.
         rows = [r.as_json() for r in self.rows]
         totals = {
-            key: sum(row[key] for row in rows) for key in ("requested", "assigned", "on_duty", "unfilled")
+            key: sum(row[key] for row in rows)
+            for key in ("requested", "assigned", "on_duty", "unfilled", "unassigned")
         }
-        return {"disaster": self.disaster, "date": self.date.isoformat(), **totals, "rows": rows}
+        answer = {"disaster": self.disaster, "date": self.date.isoformat(), **totals, "rows": rows}
+        if self.requests is not None:
+            answer["requests"] = [r.as_json() for r in self.requests]
+        return answer
 
 
 RR = RequestRevision.__table__
 AS = Assignment.__table__
 E = Entry.__table__
-
-
-def assigned_on(disaster: Disaster, day: date, organisation_id: int | None = None) -> dict[Key, int]:
-    stmt = (
-        select(AS.c.requester_id, AS.c.duty_id, func.sum(AS.c.persons))
-        .where(AS.c.disaster_id == disaster.id, AS.c.counts_to >= day, AS.c.date_from <= day)
-        .group_by(AS.c.requester_id, AS.c.duty_id)
-    )
-    if organisation_id is not None:
-        stmt = stmt.where(AS.c.requester_id == organisation_id)
-    return {(dest, duty): int(n) for dest, duty, n in db.session.execute(stmt)}
 
 
 def on_duty_on(disaster: Disaster, day: date, organisation_id: int | None = None) -> dict[Key, int]:
@@ -120,21 +167,24 @@ def on_duty_on(disaster: Disaster, day: date, organisation_id: int | None = None
 
 
 def _parts(disaster: Disaster, day: date, organisation_id: int | None) -> list[Any]:
-    """The three sums as (destination, duty, requested, assigned, on duty) rows, for one UNION ALL."""
+    """The three sums as (destination, duty, requested, requests, assigned, on duty) rows, for one UNION ALL;
+    `requests` counts the requests in force (one revision each on a day)."""
     zero = literal_column("0", Integer)
+    one = literal_column("1", Integer)
     # The first select names the union's columns.
     requested = select(
         RR.c.requester_id.label("destination_id"),
         RR.c.duty_id.label("duty_id"),
         RR.c.persons.label("requested"),
+        one.label("requests"),
         zero.label("assigned"),
         zero.label("on_duty"),
     ).where(RR.c.disaster_id == disaster.id, RR.c.in_force_to >= day, RR.c.date_from <= day)
-    assigned = select(AS.c.requester_id, AS.c.duty_id, zero, AS.c.persons, zero).where(
+    assigned = select(AS.c.requester_id, AS.c.duty_id, zero, zero, AS.c.persons, zero).where(
         AS.c.disaster_id == disaster.id, AS.c.counts_to >= day, AS.c.date_from <= day
     )
     operations = select(Operation.id).where(Operation.disaster_id == disaster.id)
-    on_duty = select(E.c.destination_id, E.c.duty_id, zero, zero, E.c.headcount).where(
+    on_duty = select(E.c.destination_id, E.c.duty_id, zero, zero, zero, E.c.headcount).where(
         E.c.operation_id.in_(operations), E.c.date == day
     )
     if organisation_id is not None:
@@ -144,10 +194,13 @@ def _parts(disaster: Disaster, day: date, organisation_id: int | None) -> list[A
     return [requested, assigned, on_duty]
 
 
-def fill_on(disaster: Disaster, day: date, organisation_id: int | None = None) -> Fill:
+def fill_on(
+    disaster: Disaster, day: date, organisation_id: int | None = None, *, by_request: bool = False
+) -> Fill:
     """The fill on `day`, in one statement: the revisions in force, the assignments counting and the day's
     entries, each one index range, summed per destination × duty and named in the database, so that Python
-    only wraps the rows; for a municipality (organisation_id) only where it is the destination."""
+    only wraps the rows; for a municipality (organisation_id) only where it is the destination. Where several
+    requests share a row, the day's links (one more range of the day's entries) split it."""
     parts = union_all(*_parts(disaster, day, organisation_id)).subquery("parts")
     # Summed by ids first and named after: grouping or sorting by names costs PostgreSQL a collation-aware
     # comparison per row (two thirds of the statement's time at national scale); the rows are sorted here.
@@ -156,6 +209,7 @@ def fill_on(disaster: Disaster, day: date, organisation_id: int | None = None) -
             parts.c.destination_id,
             parts.c.duty_id,
             func.sum(parts.c.requested).label("requested"),
+            func.sum(parts.c.requests).label("requests"),
             func.sum(parts.c.assigned).label("assigned"),
             func.sum(parts.c.on_duty).label("on_duty"),
         )
@@ -164,17 +218,145 @@ def fill_on(disaster: Disaster, day: date, organisation_id: int | None = None) -
     )
     org, duty = Organisation.__table__.c, Duty.__table__.c
     stmt = (
-        select(org.code, org.name, duty.code, duty.name_ja, sums.c.requested, sums.c.assigned, sums.c.on_duty)
+        select(
+            org.code,
+            org.name,
+            duty.code,
+            duty.name_ja,
+            sums.c.requested,
+            sums.c.assigned,
+            sums.c.on_duty,
+            sums.c.requests,
+        )
         .select_from(sums)
         .join(Organisation.__table__, org.id == sums.c.destination_id)
         .join(Duty.__table__, duty.id == sums.c.duty_id)
     )
-    rows = [
-        FillRow(code, name, duty_code, duty_name, int(r), int(a), int(o))
-        for code, name, duty_code, duty_name, r, a, o in db.session.execute(stmt)
-    ]
+    # Core rows, not the ORM's: nothing here is an entity, and at national scale they are thousands.
+    found = db.session.connection().execute(stmt).all()
+    split = _split(disaster, day, organisation_id) if any(n > 1 for *_, n in found) else {}
+    rows = []
+    for code, name, duty_code, duty_name, r, a, o, n in found:
+        requested, on_duty = int(r), int(o)
+        if n > 1:
+            linked, less = split.get((code, duty_code), (0, 0))
+            shortfall, unassigned = requested - less, on_duty - linked
+        else:
+            shortfall, unassigned = max(requested - on_duty, 0) if n else 0, 0
+        rows.append(
+            FillRow(code, name, duty_code, duty_name, requested, int(a), on_duty, shortfall, unassigned)
+        )
     rows.sort()
-    return Fill(disaster.slug, day, rows)
+    return Fill(
+        disaster.slug, day, rows, request_fill(disaster, day, organisation_id) if by_request else None
+    )
+
+
+def _split(
+    disaster: Disaster, day: date, organisation_id: int | None
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per destination × duty (by codes) where entries of the day are linked to a request in force there:
+    the headcount so linked, and how much of the requests' asking it fills (each request's linked headcount,
+    up to what it asks: an over-filled request fills no other). One statement; where nobody has linked an
+    entry that day, one empty range of the day's entries."""
+    org, duty = Organisation.__table__.c, Duty.__table__.c
+    links = EntryRequestLink.__table__.c
+    operations = select(Operation.id).where(Operation.disaster_id == disaster.id)
+    stmt = (
+        select(org.code, duty.code, RR.c.persons, func.sum(E.c.headcount))
+        .select_from(E)
+        .join(EntryRequestLink.__table__, links.entry_id == E.c.id)
+        # The link counts only while its request is in force on the day, for the entry's destination and duty.
+        .join(
+            RR,
+            and_(
+                RR.c.request_id == links.request_id,
+                RR.c.requester_id == E.c.destination_id,
+                RR.c.duty_id == E.c.duty_id,
+                RR.c.in_force_to >= day,
+                RR.c.date_from <= day,
+            ),
+        )
+        .join(Organisation.__table__, org.id == E.c.destination_id)
+        .join(Duty.__table__, duty.id == E.c.duty_id)
+        .where(E.c.operation_id.in_(operations), E.c.date == day)
+        .group_by(links.request_id, RR.c.persons, org.code, duty.code)
+    )
+    if organisation_id is not None:
+        stmt = stmt.where(E.c.destination_id == organisation_id)
+    split: dict[tuple[str, str], tuple[int, int]] = {}
+    for code, duty_code, persons, n in db.session.connection().execute(stmt):
+        linked, less = split.get((code, duty_code), (0, 0))
+        split[(code, duty_code)] = (linked + int(n), less + min(int(n), int(persons)))
+    return split
+
+
+def request_fill(disaster: Disaster, day: date, organisation_id: int | None = None) -> list[RequestFill]:
+    """Each short-term request in force on `day`: requested, assigned to it, and who fills it."""
+    sr, org, duty = StaffRequest.__table__.c, Organisation.__table__.c, Duty.__table__.c
+    stmt = (
+        select(
+            RR.c.request_id,
+            sr.number,
+            org.code,
+            org.name,
+            duty.code,
+            duty.name_ja,
+            sr.job_type,
+            RR.c.persons,
+            RR.c.requester_id,
+            RR.c.duty_id,
+        )
+        .join(StaffRequest.__table__, sr.id == RR.c.request_id)
+        .join(Organisation.__table__, org.id == RR.c.requester_id)
+        .join(Duty.__table__, duty.id == RR.c.duty_id)
+        .where(RR.c.disaster_id == disaster.id, RR.c.in_force_to >= day, RR.c.date_from <= day)
+    )
+    if organisation_id is not None:
+        stmt = stmt.where(RR.c.requester_id == organisation_id)
+    found = db.session.execute(stmt).all()
+    per_key: dict[Key, int] = {}
+    for *_, dest, duty_id in found:
+        per_key[(dest, duty_id)] = per_key.get((dest, duty_id), 0) + 1
+    on_duty = on_duty_on(disaster, day, organisation_id)
+    linked: dict[tuple[int, Key], int] = {}
+    for rid, key, n in links_on(disaster.id, day, organisation_id):
+        linked[(rid, key)] = linked.get((rid, key), 0) + n
+    assigned = assigned_per_request(disaster, day, organisation_id)
+    rows = []
+    for rid, number, code, name, duty_code, duty_name, job_type, persons, dest, duty_id in found:
+        key = (dest, duty_id)
+        shared = per_key[key] > 1
+        here = linked.get((rid, key), 0) if shared else on_duty.get(key, 0)
+        rows.append(
+            RequestFill(
+                rid,
+                number,
+                code,
+                name,
+                duty_code,
+                duty_name,
+                job_type,
+                int(persons),
+                assigned.get(rid, 0),
+                here,
+                shared,
+            )
+        )
+    rows.sort(key=lambda r: (r.destination, r.duty, r.request))
+    return rows
+
+
+def assigned_per_request(disaster: Disaster, day: date, organisation_id: int | None = None) -> dict[int, int]:
+    """Persons a day assigned to each request on `day` (its assignments counting then)."""
+    stmt = (
+        select(AS.c.request_id, func.sum(AS.c.persons))
+        .where(AS.c.disaster_id == disaster.id, AS.c.counts_to >= day, AS.c.date_from <= day)
+        .group_by(AS.c.request_id)
+    )
+    if organisation_id is not None:
+        stmt = stmt.where(AS.c.requester_id == organisation_id)
+    return {rid: int(n) for rid, n in db.session.execute(stmt)}
 
 
 # --- the request board ----------------------------------------------------------------------------------
@@ -186,6 +368,8 @@ class BoardRow:
     requested: int
     on_duty: int
     days_short: int
+    # Today's entries of its destination × duty that match it and another request and are linked to none.
+    unassigned: int = 0
 
     @property
     def percent(self) -> int:
@@ -194,68 +378,71 @@ class BoardRow:
 
 
 def board(disaster: Disaster, today: date, organisation_id: int | None = None) -> list[BoardRow]:
-    """Each open request asking for staff today: requested vs on duty today (its destination × duty), and
-    the days since its first start on which fewer were on duty than it asked for then."""
+    """Each open request asking for staff today: requested vs on duty today (the entries that fill it,
+    request_links.py), and the days since its first start on which fewer filled it than it asked for then;
+    on a day it shares with other requests, not a day on which the entries linked to none could still fill
+    it (short whatever is chosen)."""
     stmt = select(StaffRequest).where(
-        StaffRequest.disaster_id == disaster.id,
-        StaffRequest.route != Route.LONG_TERM.value,
-        StaffRequest.state.in_([RequestState.OPEN.value, RequestState.COORDINATING.value]),
+        StaffRequest.disaster_id == disaster.id, StaffRequest.route != Route.LONG_TERM.value
     )
     if organisation_id is not None:
         stmt = stmt.where(StaffRequest.requester_id == organisation_id)
-    open_today = [r for r in db.session.scalars(stmt) if persons_on(r, today)]
-    if not open_today:
-        return []
-    on_duty = on_duty_on(disaster, today, organisation_id)
+    same_key: dict[Key, list[StaffRequest]] = {}
+    for item in db.session.scalars(stmt.options(selectinload(StaffRequest.revisions))):
+        assert item.duty_id is not None
+        same_key.setdefault((item.requester_id, item.duty_id), []).append(item)
+    open_states = (RequestState.OPEN.value, RequestState.COORDINATING.value)
     rows = []
-    for request in open_today:
-        assert request.duty_id is not None
-        key = (request.requester_id, request.duty_id)
-        start = min(r.date_from for r in request.revisions)
-        daily = _daily_on_duty(disaster.id, key, start, today)
-        days = (start + timedelta(days=offset) for offset in range((today - start).days + 1))
-        short = sum(1 for day in days if daily.get(day, 0) < persons_on(request, day))
-        rows.append(BoardRow(request, persons_on(request, today), on_duty.get(key, 0), short))
+    for key_requests in same_key.values():
+        asking = [r for r in key_requests if r.state in open_states and persons_on(r, today)]
+        if not asking:
+            continue
+        days = key_days(key_requests, min(r.revisions[0].date_from for r in asking), today)
+        for request in asking:
+            mine = days.get(request.id, RequestDays())
+            rows.append(
+                BoardRow(
+                    request,
+                    persons_on(request, today),
+                    mine.on_duty.get(today, 0),
+                    _days_short(request, mine, today),
+                    mine.unassigned.get(today, 0),
+                )
+            )
     rows.sort(key=lambda r: (-(r.requested - r.on_duty), r.request.number))
     return rows
 
 
+def _days_short(request: StaffRequest, days: RequestDays, today: date) -> int:
+    short = 0
+    for first, last, persons in spans(request):
+        day = first
+        while day <= min(last, today):
+            if days.on_duty.get(day, 0) + days.unassigned.get(day, 0) < persons:
+                short += 1
+            day += timedelta(days=1)
+    return short
+
+
 def linked_days(request: StaffRequest, until: date) -> list[tuple[date, int]]:
-    """The days up to `until` whose entries link to the request, with their headcount: entries of its
-    destination and duty on a day inside its period, when no other request of theirs holds that day too
-    (then the link is not automatic). Worked out when read; entries carry no link."""
+    """The days up to `until` on which entries fill the request, with their headcount: every entry of its
+    destination and duty on a day inside its period when no other request holds that day too, and on the
+    days others do, the entries linked to it (request_links.py)."""
     if request.long_term or request.duty_id is None or not request.revisions:
         return []
     start = min(r.date_from for r in request.revisions)
     end = min(max(r.date_to for r in request.revisions), until)
-    others = db.session.scalars(
-        select(StaffRequest).where(
-            StaffRequest.disaster_id == request.disaster_id,
-            StaffRequest.requester_id == request.requester_id,
-            StaffRequest.duty_id == request.duty_id,
-            StaffRequest.id != request.id,
-        )
-    ).all()
-    daily = _daily_on_duty(request.disaster_id, (request.requester_id, request.duty_id), start, end)
-    return [
-        (day, headcount)
-        for day, headcount in sorted(daily.items())
-        if within_period(request, day) and not any(within_period(o, day) for o in others)
-    ]
+    return sorted(request_days(request, start, end).on_duty.items())
 
 
-def _daily_on_duty(disaster_id: int, key: Key, since: date, until: date) -> dict[date, int]:
-    """The destination × duty's headcount each day, from the tally (one range of its key)."""
-    t = Tally.__table__
-    stmt = select(t.c.date, t.c.headcount).where(
-        t.c.disaster_id == disaster_id,
-        t.c.dim == "DU",
-        t.c.key1 == key[0],
-        t.c.key2 == key[1],
-        t.c.date >= since,
-        t.c.date <= until,
-    )
-    return {day: int(n) for day, n in db.session.execute(stmt)}
+def unassigned_days(request: StaffRequest) -> list[tuple[date, int]]:
+    """The days of the request's period on which entries match it and another request and are linked to
+    neither (複数の要請に該当し未割当), with their headcount."""
+    if request.long_term or request.duty_id is None or not request.revisions:
+        return []
+    start = min(r.date_from for r in request.revisions)
+    end = max(r.date_to for r in request.revisions)
+    return sorted(request_days(request, start, end, same_key_requests(request)).unassigned.items())
 
 
 # --- 中長期 ---------------------------------------------------------------------------------------------

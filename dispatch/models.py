@@ -546,6 +546,7 @@ from .delivery_models import RecipientKind as RecipientKind  # noqa: E402
 # Requests and fill (issue 16) live in their own module; imported here so every table is in one metadata.
 from .request_models import Assignment as Assignment  # noqa: E402
 from .request_models import CounterpartAssignment as CounterpartAssignment  # noqa: E402
+from .request_models import EntryRequestLink as EntryRequestLink  # noqa: E402
 from .request_models import RequestRevision as RequestRevision  # noqa: E402
 from .request_models import StaffRequest as StaffRequest  # noqa: E402
 

@@ -226,3 +226,22 @@ class CounterpartAssignment(Model):
 
     supporter: Mapped[Organisation] = relationship(foreign_keys=[supporter_id])
     supported: Mapped[Organisation] = relationship(foreign_keys=[supported_id])
+
+
+class EntryRequestLink(Model):
+    """An entry linked by choice to the request it fills, where more than one request matches it (the same
+    destination and duty, its date within each one's period); an entry matching exactly one links to it
+    without a row here (request_links.py).
+
+    A table of its own, not a column of the entry: the entry form's write path stays what it was, and an
+    entry deleted takes its link with it. A link counts only while the entry still matches the request (an
+    entry edited to another destination, or a request revised or withdrawn, leaves it counting for none).
+    """
+
+    __tablename__ = "entry_request_link"
+    __table_args__ = (Index("ix_entry_request_link_request", "request_id"),)
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entry.id", ondelete="CASCADE"), primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("staff_request.id", ondelete="CASCADE"))
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

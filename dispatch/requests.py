@@ -413,7 +413,8 @@ def may_see(request: StaffRequest, organisation_id: int | None) -> bool:
 
 def matching_requests(disaster_id: int, destination_id: int, duty_id: int, day: date) -> list[StaffRequest]:
     """The requests an entry of that destination, duty and date would fill; an entry links to its request
-    when exactly one matches (computed when read, so the entry's write path does not change)."""
+    when exactly one matches (computed when read, so the entry's write path does not change), and by choice
+    where several do (request_links.py)."""
     candidates = db.session.scalars(
         select(StaffRequest).where(
             StaffRequest.disaster_id == disaster_id,

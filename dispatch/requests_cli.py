@@ -30,7 +30,12 @@ LONG_TERM_COLUMNS = ("destination", "job_type", "requested", "secured", "ratio")
 @click.option("--date", "day", type=DATE, default=None, help="default: today in Asia/Tokyo")
 @click.option("--fiscal-year", "fiscal_year", type=int, default=None, help="中長期: persons per fiscal year")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
-def fill_command(disaster_slug: str, day: date | None, fiscal_year: int | None, fmt: str) -> None:
+@click.option(
+    "--by-request", is_flag=True, help="each request's own figures too (fill.json?by=request; not in CSV)"
+)
+def fill_command(
+    disaster_slug: str, day: date | None, fiscal_year: int | None, fmt: str, by_request: bool
+) -> None:
     """Requested, assigned, on duty and unfilled per destination × duty on a date (as fill.json)."""
     disaster = _disaster(disaster_slug)
     if fiscal_year is not None:
@@ -46,7 +51,7 @@ def fill_command(disaster_slug: str, day: date | None, fiscal_year: int | None, 
             writer.writerow([figures[column] for column in LONG_TERM_COLUMNS])
         sys.stdout.write(out.getvalue())
         return
-    fill = fill_on(disaster, day or clock.today())
+    fill = fill_on(disaster, day or clock.today(), by_request=by_request)
     if fmt == "json":
         click.echo(json.dumps(fill.as_json(), ensure_ascii=False, indent=2))
         return
@@ -68,6 +73,12 @@ def fill_command(disaster_slug: str, day: date | None, fiscal_year: int | None, 
         click.echo(
             f"{row.destination}  {row.duty:<16} {row.requested:>6,} {row.assigned:>6,} {row.on_duty:>6,} "
             f"{row.unfilled:>6,}  {row.destination_name} {row.duty_name}"
+            + (f"（未割当 {row.unassigned:,}人）" if row.unassigned else "")
+        )
+    for item in fill.requests or ():
+        click.echo(
+            f"要請{item.request} {item.destination} {item.duty} {item.job_type or '—'} "
+            f"{item.requested:>6,} {item.assigned:>6,} {item.on_duty:>6,} {item.unfilled:>6,}"
         )
 
 

@@ -137,6 +137,7 @@ AUG3 = {
     "assigned": 34,
     "on_duty": 35,
     "unfilled": 18,
+    "unassigned": 0,
 }
 AUG3_ROWS = [
     (OGA, "damage_survey", 10, 4, 4, 6),
@@ -156,7 +157,15 @@ def test_fill_json_matches_the_hand_computed_scenario(scenario: None, client: Fl
     answer = client.get("/disasters/test-rain/fill.json?date=2023-08-03").get_json()
     assert {k: v for k, v in answer.items() if k != "rows"} == AUG3
     assert rows_of(answer) == AUG3_ROWS
-    assert set(answer["rows"][0]) == {"destination", "duty", "requested", "assigned", "on_duty", "unfilled"}
+    assert set(answer["rows"][0]) == {
+        "destination",
+        "duty",
+        "requested",
+        "assigned",
+        "on_duty",
+        "unfilled",
+        "unassigned",
+    }
     later = client.get("/disasters/test-rain/fill.json?date=2023-08-06").get_json()
     assert (later["requested"], later["assigned"], later["on_duty"], later["unfilled"]) == (45, 30, 29, 20)
     assert rows_of(later) == AUG6_ROWS

@@ -85,6 +85,7 @@ def test_hq_enters_revises_assigns_and_withdraws(app: Flask, client: FlaskClient
             "assigned": 10,
             "on_duty": 0,
             "unfilled": 40,
+            "unassigned": 0,
         }
     ]
     listing = client.get(f"{BASE}/requests?date=2023-08-06").get_data(as_text=True)

@@ -41,8 +41,12 @@ def fill_json(slug: str) -> Response | tuple[Response, int]:
     org = visible_to(current_user)
     if fiscal_year is not None:
         return jsonify(long_term_fill(disaster, fiscal_year, day, org).as_json())
+    # ?by=request adds each request's own figures (several requests on one destination × duty split by
+    # their links); read only when asked, as thousands of requests are in force on a day at national scale.
+    by_request = args.text("by") == "request"
+    fill = fill_on(disaster, day or clock.today(), org, by_request=by_request)
     # Thousands of rows at national scale: written in the keys' own order, without jsonify's sorting.
-    body = json.dumps(fill_on(disaster, day or clock.today(), org).as_json(), separators=(",", ":"))
+    body = json.dumps(fill.as_json(), separators=(",", ":"))
     return current_app.response_class(body, mimetype="application/json")
 
 
@@ -57,7 +61,7 @@ def fill_page(slug: str) -> tuple[str, int]:
         "requests/fill.html",
         disaster=disaster,
         day=day,
-        fill=fill_on(disaster, day, org),
+        fill=fill_on(disaster, day, org, by_request=True),
         fiscal_year=fiscal_year,
         long_term=None
         if fiscal_year is None

@@ -17,7 +17,7 @@ from .. import clock
 from ..access import visible_to
 from ..errors import Refusal
 from ..extensions import db
-from ..fill import assigned_on, linked_days, on_duty_on
+from ..fill import assigned_per_request, linked_days, request_fill, unassigned_days
 from ..forms import organisation_datalist
 from ..models import Disaster, Role
 from ..request_forms import AssignmentForm, EditRequestForm, RequestForm, ReviseForm, StateForm, WithdrawForm
@@ -52,16 +52,13 @@ def request_list_page(slug: str) -> tuple[str, int]:
     args = QueryArgs()
     day = args.date("date") or clock.today()
     requests = request_list(disaster, visible_to(current_user))
-    on_duty = on_duty_on(disaster, day)
-    assigned = assigned_on(disaster, day)
+    # Each request's own figures: those linked to it where several share a destination × duty.
+    on_duty = {r.request_id: r.on_duty for r in request_fill(disaster, day)}
+    assigned = assigned_per_request(disaster, day)
     rows = []
     for item in requests:
-        key = (item.requester_id, item.duty_id or 0)
-        asked = persons_on(item, day)
-        here = on_duty.get(key, 0)
-        rows.append(
-            (item, asked, assigned.get(key, 0), here, state_label(item, asked, here, assigned.get(key, 0)))
-        )
+        asked, here, covered = persons_on(item, day), on_duty.get(item.id, 0), assigned.get(item.id, 0)
+        rows.append((item, asked, covered, here, state_label(item, asked, here, covered)))
     return render_template(
         "requests/list.html", disaster=disaster, day=day, rows=rows, errors=args.errors
     ), 400 if args.errors else 200
@@ -124,6 +121,12 @@ def _page(disaster: Disaster, item: StaffRequest, **forms: Any) -> str:
         today=today,
         requested_today=persons_on(item, today),
         linked=linked_days(item, today),
+        unassigned=unassigned_days(item),
+        may_link=not item.long_term
+        and (
+            current_user.user_role in (Role.ADMIN, Role.HQ)
+            or (current_user.user_role is Role.MUNICIPALITY and visible_to(current_user) == item.requester_id)
+        ),
         persons_on=persons_on,
         organisations=organisation_datalist(),
         may_edit=current_user.user_role in (Role.ADMIN, Role.HQ),
