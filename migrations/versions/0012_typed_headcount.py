@@ -1,6 +1,6 @@
 """the headcount typed by hand for a key the roster holds, kept beside the roster's
 
-Revision ID: 0012_h17flag_typed_headcount
+Revision ID: 0012_typed_headcount
 Revises: 0011_covering_entry_indexes
 Create Date: 2026-11-30
 
@@ -15,7 +15,7 @@ databases only (as for `entry.source`, 0010).
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_h17flag_typed_headcount"
+revision = "0012_typed_headcount"
 down_revision = "0011_covering_entry_indexes"
 branch_labels = None
 depends_on = None

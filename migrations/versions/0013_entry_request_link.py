@@ -5,8 +5,8 @@ choice otherwise. The choice is a table of its own rather than a column of the e
 form's write path (its statements and its lock) stays what it was; deleting an entry or a request deletes
 its links.
 
-Revision ID: 0012_h16link_entry_request_link
-Revises: 0011_covering_entry_indexes
+Revision ID: 0013_entry_request_link
+Revises: 0012_typed_headcount
 Create Date: 2026-11-30
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0012_h16link_entry_request_link"
-down_revision = "0011_covering_entry_indexes"
+revision = "0013_entry_request_link"
+down_revision = "0012_typed_headcount"
 branch_labels = None
 depends_on = None
 
