@@ -32,7 +32,6 @@ from sqlalchemy import (
     select,
     text,
     union_all,
-    update,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, object_session
@@ -240,32 +239,39 @@ _READ_KEY = union_all(
     select(T.c.date, T.c.headcount, T.c.person_days).where(_BOUND_KEY, T.c.date >= bindparam("start")),
     select(*_LAST_BEFORE.c),
 )
-_DELETE = delete(T).where(_BOUND_KEY, T.c.date == bindparam("t"))
-_UPDATE = (
-    update(T)
-    .where(_BOUND_KEY, T.c.date == bindparam("t"))
-    .values(headcount=bindparam("h"), person_days=bindparam("p"))
-)
+_ROW = "disaster_id = {m} AND dim = {m} AND key1 = {m} AND key2 = {m} AND date = {m}"
+_DELETE = "DELETE FROM tally WHERE " + _ROW
+_UPDATE = "UPDATE tally SET headcount = {m}, person_days = {m} WHERE " + _ROW
 
 
 @dataclass
 class _Writes:
-    """Rows to change, written with one statement of each kind, and early when an import piles them up."""
+    """Rows to change, written with one statement of each kind, and early when an import piles them up.
+    Each row's values in its statement's order, the date last; sent straight to the driver, as inserts are
+    (an import before most of a disaster's days updates the person-days of every later row of its keys)."""
 
     inserts: list[tuple[Any, ...]] = field(default_factory=list)  # in _INSERT_COLUMNS order
-    updates: list[dict[str, Any]] = field(default_factory=list)
-    deletes: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[tuple[Any, ...]] = field(default_factory=list)  # headcount, person-days, the row's key
+    deletes: list[tuple[Any, ...]] = field(default_factory=list)  # the row's key
 
     def execute(self, conn: Connection, *, unless_fewer_than: int = 0) -> None:
         if len(self.inserts) + len(self.updates) + len(self.deletes) < unless_fewer_than:
             return
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         if self.deletes:
-            conn.execute(_DELETE, self.deletes)
+            driver_executemany(conn, _DELETE.format(m=mark), _dated(conn, self.deletes))
         if self.updates:
-            conn.execute(_UPDATE, self.updates)
+            driver_executemany(conn, _UPDATE.format(m=mark), _dated(conn, self.updates))
         if self.inserts:
             _insert(conn, self.inserts)
         self.inserts, self.updates, self.deletes = [], [], []
+
+
+def _dated(conn: Connection, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows whose last value is a date, with it as ISO text on SQLite (how SQLAlchemy's Date stores it)."""
+    if conn.dialect.name != "sqlite":
+        return rows
+    return [(*row[:-1], row[-1].isoformat()) for row in rows]
 
 
 _INSERT_COLUMNS = ("disaster_id", "dim", "key1", "key2", "date", "headcount", "person_days")
@@ -328,11 +334,10 @@ def _plan(
                 if headcount:
                     inserts.append((disaster_id, dim, key1, key2, day, headcount, cumulative))
                 continue
-            where = {"d": disaster_id, "m": dim, "k1": key1, "k2": key2, "t": day}
             if headcount == 0:
-                writes.deletes.append(where)
+                writes.deletes.append((disaster_id, dim, key1, key2, day))
             elif (headcount, cumulative) != (old_headcount, old_person_days):
-                writes.updates.append({**where, "h": headcount, "p": cumulative})
+                writes.updates.append((headcount, cumulative, disaster_id, dim, key1, key2, day))
 
 
 def _stored(
@@ -421,22 +426,37 @@ def _read_dimension(
 ) -> dict[Key, _Series]:
     """Every row of the dimension once, in key order, keeping only what the changed keys need."""
     series = {key: _Series(0, start, {}) for key, start in starts.items()}
-    stmt = (
-        select(T.c.key1, T.c.key2, T.c.date, T.c.headcount, T.c.person_days)
-        .where(T.c.disaster_id == disaster_id, T.c.dim == dim)
-        .order_by(T.c.key1, T.c.key2, T.c.date)
-        .execution_options(yield_per=10_000)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        "SELECT key1, key2, date, headcount, person_days FROM tally "
+        f"WHERE disaster_id = {mark} AND dim = {mark} ORDER BY key1, key2, date"
     )
-    for key1, key2, day, headcount, person_days in conn.execute(stmt):
+    for key1, key2, day, headcount, person_days in _driver_rows(conn, sql, (disaster_id, dim)):
         found = series.get((key1, key2))
         if found is None:
             continue
         assert found.start is not None and found.rows is not None
+        day = date.fromisoformat(day) if isinstance(day, str) else day
         if day < found.start:
             found.base = person_days
         else:
             found.rows[day] = (headcount, person_days)
     return series
+
+
+def _driver_rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    """A long read's rows straight from the driver's cursor (a dimension of a million rows spent seconds
+    becoming SQLAlchemy rows), a server-side one on PostgreSQL so the rows come a batch at a time."""
+    dbapi_connection: Any = conn.connection.dbapi_connection
+    sqlite = conn.dialect.name == "sqlite"
+    cursor = dbapi_connection.cursor() if sqlite else dbapi_connection.cursor(name="tally_dimension")
+    if not sqlite:
+        cursor.itersize = 10_000
+    try:
+        cursor.execute(sql, params)
+        yield from cursor
+    finally:
+        cursor.close()
 
 
 # --- the ORM's writes -----------------------------------------------------------------------------------

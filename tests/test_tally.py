@@ -367,7 +367,7 @@ def test_every_total_agrees_with_the_entries_after_any_sequence_of_changes(
     assert_figures_agree(run)
     for team in run.teams.values():  # the roster's entries are what its members imply, no more, no less
         scope = team_scope(team)
-        assert {k: e.headcount for k, e in held(run.disaster, scope).items()} == wanted(run.disaster, scope)
+        assert {k: n for k, (_, n) in held(run.disaster, scope).items()} == wanted(run.disaster, scope)
 
 
 def test_the_founding_case_tally_agrees_and_answers_2101(demo_disaster: Disaster) -> None:
