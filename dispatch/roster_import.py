@@ -147,14 +147,12 @@ class _Reader:
             (field, self.at.get(field), field in _REQUIRED, functools.cache(read))
             for field, read in reads.items()
         ]
-
-    def cell(self, cells: list[object], field: str) -> str:
-        return _text(cells, self.at.get(field))
+        self.texts = [(field, self.at.get(field)) for field in ("name", "kana", *LIMITS)]
 
     def read(self, line: int, cells: list[object], errors: list[RowError]) -> RosterRow | None:
         problems: list[str] = []
         found = self._found(cells, problems)
-        texts = {f: self.cell(cells, f) for f in ("name", "kana", *LIMITS)}
+        texts = {f: _text(cells, at) for f, at in self.texts}
         problems += _text_problems(texts)
         start, end = found["from"], found["to"]
         if start and end and end < start:
@@ -171,7 +169,8 @@ class _Reader:
             errors.extend(RowError(line, p) for p in problems)
             return None
         values = {
-            f: normalise(texts[f]) for f in ("sender_unit", "job_type", "position", "staff_number", "contact")
+            f: normalise(texts[f]) if texts[f] else ""
+            for f in ("sender_unit", "job_type", "position", "staff_number", "contact")
         }
         return RosterRow(
             line, found["team"], found["team_type"] or "other", team_sender, normalise(texts["name"]),

@@ -34,6 +34,7 @@ from .models import AuditRecord, Disaster, Duty, Operation, Organisation, utcnow
 from .roster_import import CheckedRoster, RosterRow, identity
 from .roster_models import Person, Stint, Team
 from .roster_sync import Objects, Scope, change, duty_span, guard, plan, refresh_duty
+from .wareki import format_long
 
 _PERSON_COLUMNS = ("id", "disaster_id", "name", "kana", "sender_id", "sender_unit", "job_type", "position",
                    "staff_kind", "staff_number", "contact", "removed", "created_at")  # fmt: skip
@@ -136,11 +137,20 @@ class _Writer:
         stamp = bound_value(_AUDIT.c.at, self.conn.dialect, self.now)
         snapshot_of = _AUDIT.c.after.type.dialect_impl(self.conn.dialect).bind_processor(self.conn.dialect)
         values = []
+        # The snapshot and summary of each key but its date, made once; each entry puts its day and headcount in.
+        templates: dict[tuple[int, int, str, int, int], tuple[dict[str, Any], str]] = {}
+        long_dates: dict[date, str] = {}
         for entry_id, (op_id, day, sender_id, unit, dest_id, duty_id), headcount in entries:
-            facts = _Facts(day, objects.get(Operation, op_id), objects.get(Organisation, sender_id),
-                           objects.get(Organisation, dest_id), objects.get(Duty, duty_id), headcount, unit)  # fmt: skip
-            snapshot = audit.entry_snapshot(facts)
-            values.append((stamp, actor.name, "create", "entry", entry_id, disaster.id, audit.entry_summary(facts),
+            template = templates.get((op_id, sender_id, unit, dest_id, duty_id))
+            if template is None:
+                facts = _Facts(day, objects.get(Operation, op_id), objects.get(Organisation, sender_id),
+                               objects.get(Organisation, dest_id), objects.get(Duty, duty_id), headcount, unit)  # fmt: skip
+                template = (audit.entry_snapshot(facts), audit.entry_route(facts))
+                templates[op_id, sender_id, unit, dest_id, duty_id] = template
+            snapshot = {**template[0], "date": day.isoformat(), "headcount": headcount}
+            long_date = long_dates.get(day) or long_dates.setdefault(day, format_long(day))
+            summary = audit.dated_summary(long_date, template[1], headcount)
+            values.append((stamp, actor.name, "create", "entry", entry_id, disaster.id, summary,
                            snapshot_of(snapshot) if snapshot_of else snapshot, reason, True))  # fmt: skip
         self.insert("audit_record", _AUDIT_COLUMNS, values)
 
