@@ -9,6 +9,7 @@ recomputation from the entries and `rebuild()` recomputes it (`flask check-total
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -242,6 +243,11 @@ _READ_KEY = union_all(
 _ROW = "disaster_id = {m} AND dim = {m} AND key1 = {m} AND key2 = {m} AND date = {m}"
 _DELETE = "DELETE FROM tally WHERE " + _ROW
 _UPDATE = "UPDATE tally SET headcount = {m}, person_days = {m} WHERE " + _ROW
+# The rows of a key between two dates (both excluded): their person-days moved by what was added before.
+_SHIFT = (
+    "UPDATE tally SET person_days = person_days + {m} "
+    "WHERE disaster_id = {m} AND dim = {m} AND key1 = {m} AND key2 = {m} AND date > {m} AND date < {m}"
+)
 
 
 @dataclass
@@ -253,25 +259,30 @@ class _Writes:
     inserts: list[tuple[Any, ...]] = field(default_factory=list)  # in _INSERT_COLUMNS order
     updates: list[tuple[Any, ...]] = field(default_factory=list)  # headcount, person-days, the row's key
     deletes: list[tuple[Any, ...]] = field(default_factory=list)  # the row's key
+    shifts: list[tuple[Any, ...]] = field(default_factory=list)  # person-days added, key, after, before
 
     def execute(self, conn: Connection, *, unless_fewer_than: int = 0) -> None:
-        if len(self.inserts) + len(self.updates) + len(self.deletes) < unless_fewer_than:
+        waiting = len(self.inserts) + len(self.updates) + len(self.deletes) + len(self.shifts)
+        if waiting < unless_fewer_than:
             return
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         if self.deletes:
-            driver_executemany(conn, _DELETE.format(m=mark), _dated(conn, self.deletes))
+            driver_executemany(conn, _DELETE.format(m=mark), _dated(conn, self.deletes, 1))
         if self.updates:
-            driver_executemany(conn, _UPDATE.format(m=mark), _dated(conn, self.updates))
+            driver_executemany(conn, _UPDATE.format(m=mark), _dated(conn, self.updates, 1))
+        if self.shifts:
+            driver_executemany(conn, _SHIFT.format(m=mark), _dated(conn, self.shifts, 2))
         if self.inserts:
             _insert(conn, self.inserts)
-        self.inserts, self.updates, self.deletes = [], [], []
+        self.inserts, self.updates, self.deletes, self.shifts = [], [], [], []
 
 
-def _dated(conn: Connection, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Rows whose last value is a date, with it as ISO text on SQLite (how SQLAlchemy's Date stores it)."""
+def _dated(conn: Connection, rows: list[tuple[Any, ...]], dates: int) -> list[tuple[Any, ...]]:
+    """Rows whose last ``dates`` values are dates, with them as ISO text on SQLite (how SQLAlchemy's Date
+    stores them there)."""
     if conn.dialect.name != "sqlite":
         return rows
-    return [(*row[:-1], row[-1].isoformat()) for row in rows]
+    return [(*row[:-dates], *(d.isoformat() for d in row[-dates:])) for row in rows]
 
 
 _INSERT_COLUMNS = ("disaster_id", "dim", "key1", "key2", "date", "headcount", "person_days")
@@ -315,29 +326,54 @@ def _plan(
 ) -> None:
     if stored is None:
         stored = _stored(conn, disaster_id, dim, by_key)
-    inserts = writes.inserts
     for key, days in by_key.items():
         series = stored[key]
-        rows = series.rows or {}
-        cumulative = series.base
-        key1, key2 = key
-        if not rows:
-            _plan_inserts(disaster_id, dim, key, days, cumulative, inserts)
-            continue
-        for day in sorted(set(rows) | {d for d, n in days.items() if n}):
-            old_headcount, old_person_days = rows.get(day, (0, 0))
-            headcount = old_headcount + days.get(day, 0)
-            if headcount < 0:
-                raise TallyError(f"tally {dim} {key} on {day}: headcount {headcount} below zero")
-            cumulative += headcount
-            if day not in rows:
-                if headcount:
-                    inserts.append((disaster_id, dim, key1, key2, day, headcount, cumulative))
-                continue
-            if headcount == 0:
-                writes.deletes.append((disaster_id, dim, key1, key2, day))
-            elif (headcount, cumulative) != (old_headcount, old_person_days):
-                writes.updates.append((headcount, cumulative, disaster_id, dim, key1, key2, day))
+        if series.rows:
+            _plan_key(disaster_id, dim, key, days, series.base, series.rows, writes)
+        else:
+            _plan_inserts(disaster_id, dim, key, days, series.base, writes.inserts)
+
+
+def _plan_key(
+    disaster_id: int,
+    dim: str,
+    key: Key,
+    days: Counter[date],
+    base: int,
+    rows: dict[date, tuple[int, int]],
+    writes: _Writes,
+) -> None:
+    """A key with rows stored from its first changed day on: each changed day's row written, and the stored
+    rows between changed days (and after the last) shifted by the person-days added before them, one
+    statement a stretch: an import before most of a disaster's days would otherwise rewrite every later
+    row of its keys one by one."""
+    key1, key2 = key
+    stored = sorted(rows)
+    shift = 0  # person-days added so far
+    after = 0  # the first stored row after the previous changed day
+    previous = date.min
+    for day in sorted(d for d, n in days.items() if n):
+        at = bisect_left(stored, day)
+        if shift and at > after:
+            writes.shifts.append((shift, disaster_id, dim, key1, key2, previous, day))
+        old_headcount, old_person_days = rows.get(day, (0, 0))
+        headcount = old_headcount + days[day]
+        if headcount < 0:
+            raise TallyError(f"tally {dim} {key} on {day}: headcount {headcount} below zero")
+        shift += days[day]
+        if day not in rows:
+            before = rows[stored[at - 1]][1] if at else base
+            writes.inserts.append((disaster_id, dim, key1, key2, day, headcount, before + shift))
+            after = at
+        elif headcount:
+            writes.updates.append((headcount, old_person_days + shift, disaster_id, dim, key1, key2, day))
+            after = at + 1
+        else:
+            writes.deletes.append((disaster_id, dim, key1, key2, day))
+            after = at + 1
+        previous = day
+    if shift and after < len(stored):
+        writes.shifts.append((shift, disaster_id, dim, key1, key2, previous, date.max))
 
 
 def _stored(
