@@ -181,6 +181,7 @@ class Plan:
 
 
 def plan(disaster: Disaster, scope: Scope) -> Plan:
+    """What the scope's entries need, from the people on duty and the entries there are (after a flush)."""
     db.session.flush()
     want = wanted(disaster, scope)
     have = held(disaster, scope)
