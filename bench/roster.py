@@ -35,7 +35,8 @@ from dispatch.actors import CLI_ACTOR
 from dispatch.catalog import create_operation
 from dispatch.extensions import db
 from dispatch.models import Disaster
-from dispatch.roster_import import check_roster, write_roster
+from dispatch.roster_import import check_roster
+from dispatch.roster_writing import write_roster
 from dispatch.write_lock import writing
 
 if TYPE_CHECKING:
@@ -114,12 +115,13 @@ def section_roster(report: Report, s: Settings, site: Site, people: int = 50_000
             create_operation(disaster, OPERATION, "名簿のベンチマーク", CLI_ACTOR)
         data, busiest = roster_csv(universe, people)
         started = time.perf_counter()
-        rows = check_roster(disaster, data, "roster.csv")
+        checked = check_roster(disaster, data, "roster.csv")
         with writing():
-            write_roster(disaster, rows, CLI_ACTOR)
+            # Most of the data set's days are closed (締め): the roster changes them with a reason.
+            write_roster(disaster, checked, CLI_ACTOR, "名簿の後追い入力（ベンチマーク）")
         seconds = time.perf_counter() - started
     floor = Sample((_import_floor(site, data),), "time")
-    report.add(Row("r.import", f"r. import of {len(rows):,} roster rows (people, teams, derived entries)",
+    report.add(Row("r.import", f"r. import of {len(checked.rows):,} roster rows (people, teams, derived entries)",
                    Sample((seconds,), "time"), floor, "RI", "≤ 10 s", verdict(seconds <= 10, s.rows)))  # fmt: skip
     field = f"/disasters/{SLUG}/field?date={busiest}"
     site.get(field)

@@ -130,11 +130,18 @@ def entry_snapshot(entry: EntryFacts) -> dict[str, Any]:
 
 
 def entry_summary(entry: EntryFacts) -> str:
+    return dated_summary(format_long(entry.date), entry_route(entry), entry.headcount)
+
+
+def entry_route(entry: EntryFacts) -> str:
+    """An entry's summary less its date and headcount: who sent to whom for what (the same for every day of
+    a key, so a writer of many days' records builds it once)."""
     unit = f"（{entry.sender_unit}）" if entry.sender_unit else ""
-    return (
-        f"{format_long(entry.date)} {entry.sender.name}{unit}→{entry.destination.name} "
-        f"{entry.duty.name_ja} {entry.headcount}人"
-    )
+    return f"{entry.sender.name}{unit}→{entry.destination.name} {entry.duty.name_ja}"
+
+
+def dated_summary(long_date: str, route: str, headcount: int) -> str:
+    return f"{long_date} {route} {headcount}人"
 
 
 def disaster_snapshot(disaster: Disaster) -> dict[str, Any]:

@@ -39,7 +39,8 @@ from .models import Disaster, Organisation, Role, utcnow
 from .persons import Window, with_persons
 from .recipients import DIVISION_LABEL, add_recipient
 from .reports import status_report
-from .roster_import import check_roster, write_roster
+from .roster_import import check_roster
+from .roster_writing import write_roster
 from .scheduler import job_table, run_scheduler, worker_name
 from .seeding import seed_founding_case, seed_sending_case
 from .totals import Dimension, totals
@@ -168,10 +169,10 @@ def import_roster_command(disaster_slug: str, file: Path, encoding: str, reason:
     disaster = _disaster(disaster_slug)
     data = read_import_file(file)
     with import_refusals(file):
-        rows = check_roster(disaster, data, file.name, encoding)
+        checked = check_roster(disaster, data, file.name, encoding)
         with writing():
-            result = write_roster(disaster, rows, CLI_ACTOR, reason)
-    click.echo(f"imported {len(rows)} rows: {result.people} new people, {result.teams} new teams")
+            result = write_roster(disaster, checked, CLI_ACTOR, reason)
+    click.echo(f"imported {len(checked.rows)} rows: {result.people} new people, {result.teams} new teams")
 
 
 @contextmanager

@@ -261,7 +261,7 @@ def _insert(drafts: Sequence[EntryDraft], actor: Actor, now: datetime) -> list[i
     # The keys come back with the ids, because RETURNING rows need not follow the parameters' order; asking
     # SQLAlchemy to sort them (sort_by_parameter_order) would double the time on SQLite.
     stmt = insert(ENTRY).returning(ENTRY.c.id, *KEY_COLUMNS)
-    with _refusing_duplicates(drafts):
+    with _refusing_duplicates(d.key for d in drafts):
         id_of = {tuple(key): entry_id for entry_id, *key in db.session.execute(stmt, rows)}
     return [id_of[d.key] for d in drafts]
 
@@ -465,7 +465,7 @@ def update_entry(entry: Entry, draft: EntryDraft, actor: Actor, reason: str = ""
     entry.note = draft.note
     entry.updated_by = actor.name
     entry.updated_at = utcnow()
-    with _refusing_duplicates([draft]):
+    with _refusing_duplicates([draft.key]):
         db.session.flush()
     after = audit.entry_snapshot(entry)
     if after != before:
@@ -532,7 +532,7 @@ def _as_draft(entry: Entry) -> EntryDraft:
 
 
 @contextmanager
-def _refusing_duplicates(drafts: Sequence[EntryDraft]) -> Iterator[None]:
+def _refusing_duplicates(keys: Iterable[EntryKey]) -> Iterator[None]:
     # Another writer can insert the same key between our check and our write (PostgreSQL runs writers
     # side by side); the unique constraint is then the last word and the whole batch is refused.
     try:
@@ -540,7 +540,5 @@ def _refusing_duplicates(drafts: Sequence[EntryDraft]) -> Iterator[None]:
     except IntegrityError as exc:
         text = str(exc.orig)
         if "uq_entry_key" in text or "UNIQUE constraint failed: entry." in text:
-            raise DuplicateEntry(
-                "登録済みの派遣と重複します（同時に登録されました）。", [d.key for d in drafts]
-            ) from exc
+            raise DuplicateEntry("登録済みの派遣と重複します（同時に登録されました）。", list(keys)) from exc
         raise

@@ -7,6 +7,8 @@ audited as ONE record (action "import"): who, when, the file's name and SHA-256,
 and which entry ids came from which lines, as runs. An entry's history reads its line from that record
 (``imported_from``: 「ファイル「rota.csv」の52行目から取り込み」); later edits, deletions and restores are
 audited per entry as before, each with its own snapshot, so restoring never needs the import's record.
+The roster import (roster_writing.py) writes the entries it derives the same way, with one such record
+naming its file and the entry ids but no lines: an entry derived from people's days has no one line.
 
 A row on a closed (確定) day, which a reviewer may import with a reason, still gets its own record with
 the snapshot and the closed-day flag: the morning digests report those corrections entry by entry.
@@ -18,14 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Column, Connection, select, text
+from sqlalchemy.engine import Dialect
 
 from . import audit, tally
 from .actors import Actor
 from .entries import EntryDraft, _created_record, _refusing_duplicates
+from .errors import EntryKey
 from .extensions import db
 from .models import AuditRecord, Entry, utcnow
 
@@ -46,6 +50,7 @@ _COLUMNS = (
     "duty_id",
     "headcount",
     "note",
+    "source",
     "created_by",
     "created_at",
     "updated_by",
@@ -69,9 +74,9 @@ def write_rows(
     """Insert the checked drafts (file lines ``lines``), audit the import, add them to the tally; their ids
     and the id of the import's audit record."""
     conn = db.session.connection()
-    ids = _reserve_ids(conn, len(drafts))
+    ids = reserve_ids(conn, "entry", len(drafts))
     now = utcnow()
-    _insert(conn, drafts, ids, actor, now, progress)
+    insert_entries(conn, ids, [(d.key, d.headcount, d.note) for d in drafts], actor, now, progress=progress)
     reason = reason.strip()
     # Rows on closed days: a record each, flagged, as every other change to a closed day.
     audit.record_many(
@@ -96,8 +101,8 @@ def write_rows(
             "person_days": person_days,
             "first_line": lines[0],
             "last_line": lines[-1],
-            "ids": _runs(ids),
-            "lines": _runs(lines),
+            "ids": runs_of(ids),
+            "lines": runs_of(lines),
         },
         reason=reason,
         summary=f"ファイル「{filename}」の{lines[0]}〜{lines[-1]}行目 {len(drafts):,}件（延べ{person_days:,}人）",
@@ -107,54 +112,60 @@ def write_rows(
     return ids, record.id
 
 
-def _reserve_ids(conn: Connection, count: int) -> list[int]:
-    """Ids for ``count`` new entries, in order, taken now so the rows need not return them.
+def reserve_ids(conn: Connection, table: str, count: int) -> list[int]:
+    """Ids for ``count`` new rows of ``table``, in order, taken now so the rows need not return them.
 
-    SQLite: the next ids after the highest ever given (AUTOINCREMENT), which the write lock keeps ours.
-    PostgreSQL: drawn from the column's sequence, so another writer's rows never take them.
+    SQLite: the next ids after the highest ever given (AUTOINCREMENT, which entry has) or the highest
+    there is, which the write lock keeps ours. PostgreSQL: drawn from the column's sequence, so another
+    writer's rows never take them.
     """
     if conn.dialect.name == "sqlite":
         highest = conn.execute(
             text(
-                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'entry'), 0), "
-                "coalesce((SELECT max(id) FROM entry), 0))"
-            )
+                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = :t), 0), "
+                f"coalesce((SELECT max(id) FROM {table}), 0))"
+            ),
+            {"t": table},
         ).scalar_one()
         return list(range(int(highest) + 1, int(highest) + 1 + count))
     drawn = conn.execute(
-        text("SELECT nextval(pg_get_serial_sequence('entry', 'id')) FROM generate_series(1, :n)"),
-        {"n": count},
+        text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+        {"t": table, "n": count},
     ).scalars()
     return sorted(int(i) for i in drawn)
 
 
-def _insert(
+def insert_entries(
     conn: Connection,
-    drafts: Sequence[EntryDraft],
     ids: Sequence[int],
+    rows: Sequence[tuple[EntryKey, int, str]],
     actor: Actor,
-    now: Any,
-    progress: Progress | None,
+    now: datetime,
+    *,
+    source: str = "manual",
+    progress: Progress | None = None,
 ) -> None:
+    """Insert entries given as (key, headcount, note) with the ids given, straight through the driver; a
+    key another writer inserted since the check refuses them all (DuplicateEntry). Neither audited nor
+    tallied here: each caller does both as suits what it writes."""
     dialect = conn.dialect
     # The values as SQLAlchemy would bind them (dates as ISO text and timestamps as text on SQLite),
     # converted once per distinct value rather than once per row.
-    stamp_of = ENTRY.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-    stamp = stamp_of(now) if stamp_of else now
+    stamp = bound_value(ENTRY.c.created_at, dialect, now)
     date_of = ENTRY.c.date.type.dialect_impl(dialect).bind_processor(dialect)
     dates: dict[date, Any] = {}
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO entry ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})"
     name = actor.name
-    total = len(drafts)
+    sql = insert_sql(dialect, "entry", _COLUMNS)
+    total = len(rows)
     for start in range(0, total, CHUNK):
-        rows = []
-        for entry_id, d in zip(ids[start : start + CHUNK], drafts[start : start + CHUNK], strict=True):
-            operation_id, day, sender_id, unit, destination_id, duty_id = d.key
+        chunk = rows[start : start + CHUNK]
+        values = []
+        for entry_id, (key, headcount, note) in zip(ids[start : start + CHUNK], chunk, strict=True):
+            operation_id, day, sender_id, unit, destination_id, duty_id = key
             bound = dates.get(day)
             if bound is None:
                 bound = dates[day] = date_of(day) if date_of else day
-            rows.append(
+            values.append(
                 (
                     entry_id,
                     bound,
@@ -163,25 +174,38 @@ def _insert(
                     unit,
                     destination_id,
                     duty_id,
-                    d.headcount,
-                    d.note,
+                    headcount,
+                    note,
+                    source,
                     name,
                     stamp,
                     name,
                     stamp,
                 )
             )
-        with _refusing_duplicates(drafts):
-            tally.driver_executemany(conn, sql, rows)
+        with _refusing_duplicates(row[0] for row in chunk):
+            tally.driver_executemany(conn, sql, values)
         if progress is not None:
             progress(min(start + CHUNK, total), total)
+
+
+def insert_sql(dialect: Dialect, table: str, columns: Sequence[str]) -> str:
+    """An INSERT of ``columns`` in the driver's own parameter style."""
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+
+
+def bound_value(column: Column[Any], dialect: Dialect, value: Any) -> Any:
+    """``value`` as SQLAlchemy binds it for ``column`` (a timestamp or a date is text on SQLite)."""
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return process(value) if process else value
 
 
 def _tally_rows(drafts: Sequence[EntryDraft]) -> list[tuple[int, date, int, int, int, int]]:
     return [(k[0], k[1], k[2], k[4], k[5], d.headcount) for d in drafts for k in (d.key,)]
 
 
-def _runs(numbers: Sequence[int]) -> list[list[int]]:
+def runs_of(numbers: Sequence[int]) -> list[list[int]]:
     """Numbers as runs [first, count] of consecutive values: a file's lines or its entries' ids are few runs."""
     if (
         numbers
@@ -218,16 +242,21 @@ def _at(runs: Sequence[Sequence[int]], index: int) -> int:
 
 @dataclass(frozen=True)
 class Imported:
-    """Where an entry came from: its import's record and the line of the file."""
+    """Where an entry came from: its import's record and the line of the file (None for an entry a roster
+    import derived from its people's days, which no one line holds)."""
 
     record: AuditRecord
-    line: int
+    line: int | None
 
     @property
     def file(self) -> str:
         return str((self.record.after or {}).get("file", ""))
 
     def describe(self) -> str:
+        if self.line is None:
+            after = self.record.after or {}
+            lines = f"{after.get('first_line')}〜{after.get('last_line')}行目"
+            return f"名簿ファイル「{self.file}」（{lines}）の取り込みで、隊員の日付から作成"
         return f"ファイル「{self.file}」の{self.line}行目から取り込み"
 
 
@@ -247,7 +276,8 @@ def imported_from(disaster_id: int, entry_id: int) -> Imported | None:
         after = record.after or {}
         index = _position(after.get("ids", []), entry_id)
         if index is not None:
-            return Imported(record, _at(after.get("lines", []), index))
+            lines = after.get("lines")
+            return Imported(record, None if lines is None else _at(lines, index))
     return None
 
 

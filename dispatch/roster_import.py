@@ -4,33 +4,32 @@ Columns, in English or Japanese: team/班 (the rotation's number: 1, 第1陣), n
 sender/派遣元, sender_unit/所属, job_type/職種, position/職名, staff_kind/職員区分, operation/派遣区分,
 destination/派遣先, duty/業務, from/開始日, to/終了日 (the person's own dates in the team), and optionally
 staff_number/職員番号, contact/連絡先, team_sender/班の派遣元 (the body the team goes for; by default the
-sender's prefecture, or the sender itself when it is one) and team_type/班の種類.
+sender's prefecture, or the sender itself when it is one), team_type/班の種類 and travel_days/移動日: which
+of the team's days are travel days, 初日 (its first), 最終日 (its last), 両方 or なし (also 往路・復路・往復,
+and first, last, both, none). A team's rows that fill 移動日 agree; a blank cell leaves the team as it is.
 
 A person is the same person across rows, and as one already on the roster, when name, kana and sender
 agree, or when the staff number is given and agrees. A team is found by operation, team sender,
 destination, duty and number, or made with the period of its rows (an existing team's period widens to
 take them). The file is read and checked whole without the write lock; a refusal names every bad line.
+roster_writing.py writes what it checked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import insert, select
-
-from . import audit
-from .actors import Actor
 from .errors import ImportRefused, LookupRefused
-from .extensions import db
 from .lookup import Duties, Operations, Organisations
-from .models import Disaster, Duty, Operation, Organisation, utcnow
-from .roster_models import STAFF_KIND_LABELS, TEAM_TYPE_LABELS, Person, StaffKind, Stint, Team
-from .roster_sync import Scope, duty_span, sync
+from .models import Disaster, Duty, Operation, Organisation
+from .roster_models import STAFF_KIND_LABELS, TEAM_TYPE_LABELS, StaffKind
 from .sheets import RowError, read_rows
 from .text import normalise, unsafe_characters_problem
 from .wareki import WarekiError, parse_date
@@ -41,12 +40,13 @@ COLUMNS = (
     ("staff_kind", "職員区分", True), ("operation", "派遣区分", True), ("destination", "派遣先", True),
     ("duty", "業務", True), ("from", "開始日", True), ("to", "終了日", True),
     ("staff_number", "職員番号", False), ("contact", "連絡先", False), ("team_sender", "班の派遣元", False),
-    ("team_type", "班の種類", False),
+    ("team_type", "班の種類", False), ("travel_days", "移動日", False),
 )  # fmt: skip
 LIMITS = {"name": 100, "kana": 200, "sender_unit": 100, "job_type": 50, "position": 50, "staff_number": 50,
           "contact": 200}  # fmt: skip
 _BY_HEADER = {normalise(n).lower(): field for field, label, _ in COLUMNS for n in (field, label)}
 _LABEL = {field: label for field, label, _ in COLUMNS}
+_REQUIRED = {field for field, _, needed in COLUMNS if needed}
 _STAFF_KINDS = {
     **{k.value: k.value for k in StaffKind},
     **{label: k.value for k, label in STAFF_KIND_LABELS.items()},
@@ -56,12 +56,19 @@ _TEAM_TYPES = {
     **{t.value: t.value for t in TEAM_TYPE_LABELS},
     **{v: t.value for t, v in TEAM_TYPE_LABELS.items()},
 }
+# Which ends of the team's period are travel days (移動日): (first day, last day).
+_TRAVEL_DAYS = {
+    **dict.fromkeys(("なし", "無し", "無", "none", "no"), (False, False)),
+    **dict.fromkeys(("初日", "往路", "first", "start"), (True, False)),
+    **dict.fromkeys(("最終日", "復路", "last", "end"), (False, True)),
+    **dict.fromkeys(("両方", "両日", "往復", "初日と最終日", "初日・最終日", "both"), (True, True)),
+}
 _TEAM_NUMBER = re.compile(r"(?:第)?(\d{1,3})(?:陣|班)?")
 
 TEMPLATE_HEADER = [label for _, label, _ in COLUMNS]
 TEMPLATE_EXAMPLE = [
     "第1陣", "長崎 太郎", "ナガサキ タロウ", "長崎県", "総務部危機管理課", "一般事務", "主査", "県職員",
-    "相互応援", "珠洲市", "給水業務", "2024-02-20", "2024-02-27", "", "", "", "対口支援",
+    "相互応援", "珠洲市", "給水業務", "2024-02-20", "2024-02-27", "", "", "", "対口支援", "両方",
 ]  # fmt: skip
 
 
@@ -81,18 +88,23 @@ class RosterRow:
     duty: Duty
     start: date
     end: date
+    travel: tuple[bool, bool] | None  # the team's first and last day travel days; None: not said
+    # Computed once (each id read through an ORM object costs an attribute lookup, and a row's is read
+    # several times): operation, team sender, destination, duty and number.
+    team_key: tuple[int, ...] = dataclasses.field(init=False, repr=False, compare=False)
 
-    @property
-    def team_key(self) -> tuple[int, ...]:
+    def __post_init__(self) -> None:
         ids = (self.operation.id, self.team_sender.id, self.destination.id, self.duty.id)
-        return (*ids, self.team_number)
+        object.__setattr__(self, "team_key", (*ids, self.team_number))
 
 
 @dataclass(frozen=True)
-class ImportResult:
-    people: int  # new on the roster
-    teams: int  # new teams
-    stints: int
+class CheckedRoster:
+    """A file's rows, every one checked, and what names the file in the audit trail."""
+
+    rows: list[RosterRow]
+    filename: str
+    checksum: str  # SHA-256 of the file as uploaded
 
 
 class _Reader:
@@ -117,27 +129,30 @@ class _Reader:
         if errors:
             raise ImportRefused(errors)
         orgs, operations, duties = Organisations.load(many=True), Operations(disaster), Duties.load()
-        # Each distinct value looked up once: a long file repeats the same few names.
-        self.find_org = functools.cache(orgs.find)
-        self.find_operation = functools.cache(operations.find)
-        self.find_duty = functools.cache(duties.find)
-        self.parse_date = functools.cache(parse_date)
-
-    def cell(self, cells: list[object], field: str) -> str:
-        at = self.at.get(field)
-        value = cells[at] if at is not None and at < len(cells) else None
-        if value is None:
-            return ""
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, date):
-            return value.isoformat()[:10]
-        return str(value).strip()
+        reads: dict[str, Callable[[str], Any]] = {
+            "team": _team_number,
+            "sender": lambda t: orgs.find(t, role="派遣元"),
+            "team_sender": lambda t: orgs.find(t, role="班の派遣元"),
+            "destination": lambda t: orgs.find(t, role="派遣先"),
+            "operation": lambda t: operations.find(t, role="派遣区分"),
+            "duty": lambda t: duties.find(t, role="業務"),
+            "staff_kind": _staff_kind,
+            "team_type": _team_type,
+            "travel_days": _travel_days,
+            "from": parse_date,
+            "to": parse_date,
+        }
+        # Each distinct value read once: a long file repeats the same few names, kinds and dates.
+        self.readers = [
+            (field, self.at.get(field), field in _REQUIRED, functools.cache(read))
+            for field, read in reads.items()
+        ]
+        self.texts = [(field, self.at.get(field)) for field in ("name", "kana", *LIMITS)]
 
     def read(self, line: int, cells: list[object], errors: list[RowError]) -> RosterRow | None:
         problems: list[str] = []
         found = self._found(cells, problems)
-        texts = {f: self.cell(cells, f) for f in ("name", "kana", *LIMITS)}
+        texts = {f: _text(cells, at) for f, at in self.texts}
         problems += _text_problems(texts)
         start, end = found["from"], found["to"]
         if start and end and end < start:
@@ -145,53 +160,62 @@ class _Reader:
         if start and start < self.disaster.start_date:
             problems.append("開始日が災害の発生日より前です")
         sender, destination = found["sender"], found["destination"]
+        team_sender = found["team_sender"] or (sender and (sender.prefecture or sender))
         if sender is not None and sender is destination:
             problems.append("派遣元と派遣先が同じです")
+        elif team_sender is not None and team_sender is destination:
+            problems.append("班の派遣元と派遣先が同じです（班の派遣元を書いてください）")
         if problems:
             errors.extend(RowError(line, p) for p in problems)
             return None
-        team_sender = found["team_sender"] or (sender.prefecture or sender)
         values = {
-            f: normalise(texts[f]) for f in ("sender_unit", "job_type", "position", "staff_number", "contact")
+            f: normalise(texts[f]) if texts[f] else ""
+            for f in ("sender_unit", "job_type", "position", "staff_number", "contact")
         }
         return RosterRow(
             line, found["team"], found["team_type"] or "other", team_sender, normalise(texts["name"]),
             normalise(texts["kana"]), sender, values, found["staff_kind"], found["operation"], destination,
-            found["duty"], start, end,
+            found["duty"], start, end, found["travel_days"],
         )  # fmt: skip
 
     def _found(self, cells: list[object], problems: list[str]) -> dict[str, Any]:
         """The cells that are looked up or parsed; each problem added to ``problems``."""
-
-        def get(field: str, read: Callable[[str], Any]) -> Any:
-            text = self.cell(cells, field)
+        found: dict[str, Any] = {}
+        for field, at, needed, read in self.readers:
+            found[field] = None
+            text = _text(cells, at)
             if not text:
-                if any(f == field and needed for f, _, needed in COLUMNS):
+                if needed:
                     problems.append(f"{_LABEL[field]}が空です")
-                return None
+                continue
             try:
-                return read(text)
+                found[field] = read(text)
             except (LookupRefused, WarekiError, ValueError) as exc:
                 problems.append(f"{_LABEL[field]}「{text[:50]}」: {exc}")
-                return None
+        return found
 
-        return {
-            "team": get("team", _team_number),
-            "sender": get("sender", lambda t: self.find_org(t, role="派遣元")),
-            "team_sender": get("team_sender", lambda t: self.find_org(t, role="班の派遣元")),
-            "destination": get("destination", lambda t: self.find_org(t, role="派遣先")),
-            "operation": get("operation", lambda t: self.find_operation(t, role="派遣区分")),
-            "duty": get("duty", lambda t: self.find_duty(t, role="業務")),
-            "staff_kind": get("staff_kind", _staff_kind),
-            "team_type": get("team_type", _team_type),
-            "from": get("from", self.parse_date),
-            "to": get("to", self.parse_date),
-        }
+
+def _text(cells: list[object], at: int | None) -> str:
+    """A cell as text: a whole number without its '.0', a date as ISO, trimmed; '' when missing."""
+    if at is None or at >= len(cells):
+        return ""
+    value = cells[at]
+    if isinstance(value, str):
+        return value.strip()
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, date):
+        return value.isoformat()[:10]
+    return str(value).strip()
 
 
 def _text_problems(texts: dict[str, str]) -> list[str]:
     problems = [] if texts["name"] else ["氏名が空です"]
     for field, limit in LIMITS.items():
+        if not texts[field]:
+            continue
         if len(texts[field]) > limit:
             problems.append(f"{_LABEL[field]}は{limit}文字以内で入力してください")
         problem = unsafe_characters_problem(_LABEL[field], texts[field])
@@ -221,7 +245,14 @@ def _team_type(text: str) -> str:
     return kind
 
 
-def check_roster(disaster: Disaster, data: bytes, filename: str, encoding: str = "auto") -> list[RosterRow]:
+def _travel_days(text: str) -> tuple[bool, bool]:
+    travel = _TRAVEL_DAYS.get(normalise(text)) or _TRAVEL_DAYS.get(normalise(text).lower())
+    if travel is None:
+        raise ValueError("初日・最終日・両方・なし のいずれかです（空欄は指定なし）")
+    return travel
+
+
+def check_roster(disaster: Disaster, data: bytes, filename: str, encoding: str = "auto") -> CheckedRoster:
     """Every row read and checked, or ImportRefused naming every bad line; writes nothing."""
     rows = read_rows(data, filename, encoding)
     first = next(rows, None)
@@ -230,131 +261,34 @@ def check_roster(disaster: Disaster, data: bytes, filename: str, encoding: str =
     reader = _Reader(disaster, first[0], list(first[1]))
     errors: list[RowError] = []
     read = [r for line, cells in rows if (r := reader.read(line, list(cells), errors)) is not None]
-    seen: dict[tuple[Any, ...], int] = {}
-    for row in read:
-        key = (*row.team_key, _identity(row))
-        if key in seen:
-            errors.append(RowError(row.line, f"{seen[key]}行目と同じ班に同じ職員がいます"))
-        seen.setdefault(key, row.line)
+    errors += _disagreements(read)
     if not read and not errors:
         errors.append(RowError(0, "取り込む行がありません（見出し行だけです）"))
     if errors:
         errors.sort(key=lambda e: e.line)
         raise ImportRefused(errors)
-    return read
+    return CheckedRoster(read, filename, hashlib.sha256(data).hexdigest())
 
 
-def _identity(row: RosterRow) -> tuple[Any, ...]:
+def _disagreements(rows: list[RosterRow]) -> list[RowError]:
+    """A person twice in one team, and a team's rows that say different travel days."""
+    errors = []
+    seen: dict[tuple[Any, ...], int] = {}
+    travel: dict[tuple[int, ...], RosterRow] = {}
+    for row in rows:
+        key = (*row.team_key, identity(row))
+        if key in seen:
+            errors.append(RowError(row.line, f"{seen[key]}行目と同じ班に同じ職員がいます"))
+        seen.setdefault(key, row.line)
+        if row.travel is None:
+            continue
+        said = travel.setdefault(row.team_key, row)
+        if said.travel != row.travel:
+            errors.append(RowError(row.line, f"{_LABEL['travel_days']}が同じ班の{said.line}行目と違います"))
+    return errors
+
+
+def identity(row: RosterRow) -> tuple[Any, ...]:
     if row.values["staff_number"]:
         return ("no", row.values["staff_number"])
     return (row.name, row.kana, row.sender.id)
-
-
-def write_roster(disaster: Disaster, rows: list[RosterRow], actor: Actor, reason: str = "") -> ImportResult:
-    """Write the checked rows under the write lock: people, teams, stints, then the roster's entries."""
-    people = _people(disaster, rows)
-    new_people = [r for r in {_identity(r): r for r in rows}.values() if _identity(r) not in people]
-    if new_people:
-        people.update(_insert_people(disaster, new_people))
-    teams, made = _teams(disaster, rows)
-    stints = _stints(rows, teams, people)
-    audit.record(
-        "import", "roster", None, actor=actor, disaster_id=disaster.id, reason=reason,
-        summary=f"名簿の取り込み: {len(rows):,}行（新しい職員{len(new_people):,}人、新しい班{made}）",
-    )  # fmt: skip
-    scope = Scope(frozenset(), min(r.start for r in rows), max(r.end for r in rows))
-    for team in teams.values():
-        scope = scope | Scope(frozenset({(team.operation_id, team.destination_id, team.duty_id)}),
-                              team.start_date, team.end_date)  # fmt: skip
-    sync(disaster, scope, actor, reason or "名簿の取り込み")
-    return ImportResult(len(new_people), made, stints)
-
-
-def _insert_people(disaster: Disaster, rows: list[RosterRow]) -> dict[tuple[Any, ...], int]:
-    """New people, many to a statement; their ids by identity (RETURNING rows need not follow the
-    parameters' order, so each comes back with what identifies it)."""
-    table = Person.__table__
-    stmt = insert(table).returning(
-        table.c.id, table.c.name, table.c.kana, table.c.sender_id, table.c.staff_number
-    )
-    now = utcnow()
-    ids: dict[tuple[Any, ...], int] = {}
-    for start in range(0, len(rows), 2000):
-        values = [
-            dict(disaster_id=disaster.id, name=r.name, kana=r.kana, sender_id=r.sender.id, staff_kind=r.staff_kind,
-                 removed=False, created_at=now, **r.values)
-            for r in rows[start : start + 2000]
-        ]  # fmt: skip
-        for person_id, name, kana, sender_id, number in db.session.execute(stmt, values):
-            ids[("no", number) if number else (name, kana, sender_id)] = person_id
-    return ids
-
-
-def _people(disaster: Disaster, rows: list[RosterRow]) -> dict[tuple[Any, ...], int]:
-    """The people of the roster already, by the identities the rows use."""
-    found: dict[tuple[Any, ...], int] = {}
-    stmt = select(Person.id, Person.name, Person.kana, Person.sender_id, Person.staff_number).where(
-        Person.disaster_id == disaster.id, Person.erased_at.is_(None)
-    )
-    for person_id, name, kana, sender_id, number in db.session.execute(stmt):
-        found.setdefault((name, kana, sender_id), person_id)
-        if number:
-            found.setdefault(("no", number), person_id)
-    return found
-
-
-def _teams(disaster: Disaster, rows: list[RosterRow]) -> tuple[dict[tuple[int, ...], Team], int]:
-    periods: dict[tuple[int, ...], list[RosterRow]] = {}
-    for row in rows:
-        periods.setdefault(row.team_key, []).append(row)
-    existing: dict[tuple[int, ...], Team] = {
-        (t.operation_id, t.sender_id, t.destination_id, t.duty_id, t.number): t
-        for t in db.session.scalars(select(Team).where(Team.disaster_id == disaster.id))
-    }
-    made = 0
-    for key, members in periods.items():
-        first, last = min(r.start for r in members), max(r.end for r in members)
-        team = existing.get(key)
-        if team is None:
-            row = members[0]
-            team = Team(disaster_id=disaster.id, number=row.team_number, team_type=row.team_type,
-                        operation=row.operation, sender=row.team_sender, destination=row.destination,
-                        duty=row.duty, start_date=first, end_date=last)  # fmt: skip
-            db.session.add(team)
-            existing[key] = team
-            made += 1
-        else:
-            team.start_date, team.end_date = min(team.start_date, first), max(team.end_date, last)
-    db.session.flush()
-    return {key: existing[key] for key in periods}, made
-
-
-def _stints(
-    rows: list[RosterRow], teams: dict[tuple[int, ...], Team], people: dict[tuple[Any, ...], int]
-) -> int:
-    held = {
-        (team_id, person_id): stint_id
-        for stint_id, team_id, person_id in db.session.execute(
-            select(Stint.id, Stint.team_id, Stint.person_id).where(
-                Stint.team_id.in_([t.id for t in teams.values()])
-            )
-        )
-    }
-    new, changed = [], 0
-    for row in rows:
-        team = teams[row.team_key]
-        person_id = people[_identity(row)]
-        span = duty_span(row.start, row.end, team, row.operation.travel_days_count)
-        values = dict(team_id=team.id, person_id=person_id, start_date=row.start, end_date=row.end,
-                      duty_from=span[0] if span else None, duty_to=span[1] if span else None)  # fmt: skip
-        stint_id = held.get((team.id, person_id))
-        if stint_id is None:
-            new.append(values)
-        else:
-            db.session.execute(
-                Stint.__table__.update().where(Stint.__table__.c.id == stint_id).values(**values)
-            )
-            changed += 1
-    for start in range(0, len(new), 2000):
-        db.session.execute(insert(Stint.__table__), new[start : start + 2000])
-    return len(new) + changed

@@ -13,11 +13,12 @@ key, the typed figure is the entry's again (source 'manual') rather than lost wi
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from itertools import pairwise
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -26,7 +27,7 @@ from .actors import Actor
 from .catalog import closed_problem
 from .closing import guard_closed
 from .disagreements import snapshot
-from .entries import EntryDraft, entry_ids, write_entries
+from .entries import KEY_COLUMNS, EntryDraft, entry_ids, write_entries
 from .errors import ClosingError, EntryKey, Refusal
 from .extensions import db
 from .models import Disaster, Duty, Entry, Operation, Organisation, utcnow
@@ -34,6 +35,7 @@ from .roster_models import Person, Stint, Team
 
 # (operation_id, destination_id, duty_id): the part of an entry's key a team decides.
 TeamKey = tuple[int, int, int]
+ONE_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,20 @@ def team_scope(team: Team) -> Scope:
     )
 
 
-def duty_span(start: date, end: date, team: Team, travel_days_count: bool) -> tuple[date, date] | None:
+class TeamDays(Protocol):
+    """What decides a member's days on duty: the team's period and which of its ends are travel days."""
+
+    @property
+    def start_date(self) -> date: ...
+    @property
+    def end_date(self) -> date: ...
+    @property
+    def travel_at_start(self) -> bool: ...
+    @property
+    def travel_at_end(self) -> bool: ...
+
+
+def duty_span(start: date, end: date, team: TeamDays, travel_days_count: bool) -> tuple[date, date] | None:
     """A member's days on duty: their own dates, less the team's travel days (its first and last day, when
     marked) if the operation does not count travel days as person-days; None when nothing is left."""
     if not travel_days_count:
@@ -95,22 +110,56 @@ def wanted(disaster: Disaster, scope: Scope) -> dict[EntryKey, int]:
             Stint.duty_to >= scope.first,
         )
     )
-    on_duty: dict[EntryKey, set[int]] = defaultdict(set)
+    # Each key but its date: the spans of each person on duty under it.
+    spans: dict[tuple[int, int, str, int, int], dict[int, list[tuple[date, date]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for person_id, first, last, op_id, dest_id, duty_id, sender_id, unit in db.session.execute(stmt):
-        if (op_id, dest_id, duty_id) not in scope.keys or first is None or last is None:
-            continue
-        day: date = max(first, scope.first)
-        until: date = min(last, scope.last)
-        while day <= until:
-            on_duty[op_id, day, sender_id, unit, dest_id, duty_id].add(person_id)
-            day += timedelta(days=1)
-    return {key: len(people) for key, people in on_duty.items()}
+        if (op_id, dest_id, duty_id) in scope.keys and first is not None and last is not None:
+            span = (max(first, scope.first), min(last, scope.last))
+            spans[op_id, sender_id, unit, dest_id, duty_id][person_id].append(span)
+    return {
+        (op_id, day, sender_id, unit, dest_id, duty_id): headcount
+        for (op_id, sender_id, unit, dest_id, duty_id), people in spans.items()
+        for day, headcount in _on_duty(people.values())
+    }
 
 
-def held(disaster: Disaster, scope: Scope) -> dict[EntryKey, Entry]:
-    """The roster's entries in the scope now."""
+def _on_duty(people: Iterable[list[tuple[date, date]]]) -> Iterator[tuple[date, int]]:
+    """Each day someone is on duty and how many are, from each person's spans: a person counted once a
+    day however many of their spans hold it. Counted where the number changes, not day by day per person
+    (an import derives a hundred thousand entries from four hundred thousand person-days)."""
+    change: Counter[date] = Counter()
+    for person_spans in people:
+        for first, last in _merged(person_spans):
+            change[first] += 1
+            change[last + ONE_DAY] -= 1
+    on_duty = 0
+    for point, following in pairwise(sorted(change)):
+        on_duty += change[point]
+        day = point
+        while on_duty and day < following:
+            yield day, on_duty
+            day += ONE_DAY
+
+
+def _merged(spans: list[tuple[date, date]]) -> list[tuple[date, date]]:
+    if len(spans) == 1:
+        return spans
+    merged: list[tuple[date, date]] = []
+    for first, last in sorted(spans):
+        if merged and first <= merged[-1][1] + ONE_DAY:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def held(disaster: Disaster, scope: Scope) -> dict[EntryKey, tuple[int, int]]:
+    """The roster's entries in the scope now: (id, headcount) by key, read as plain rows (a roster import
+    reads a hundred thousand and changes few)."""
     ops, dests, duties = (sorted({k[i] for k in scope.keys}) for i in range(3))
-    stmt = select(Entry).where(
+    stmt = select(Entry.id, *KEY_COLUMNS, Entry.headcount).where(
         Entry.source == "roster",
         Entry.operation_id.in_(ops),
         Entry.destination_id.in_(dests),
@@ -118,47 +167,71 @@ def held(disaster: Disaster, scope: Scope) -> dict[EntryKey, Entry]:
         Entry.date >= scope.first,
         Entry.date <= scope.last,
     )
-    return {
-        _key(e): e
-        for e in db.session.scalars(stmt)
-        if (e.operation_id, e.destination_id, e.duty_id) in scope.keys
-    }
+    found: dict[EntryKey, tuple[int, int]] = {}
+    for entry_id, op_id, day, sender_id, unit, dest_id, duty_id, headcount in db.session.execute(stmt):
+        if (op_id, dest_id, duty_id) in scope.keys:
+            found[op_id, day, sender_id, unit, dest_id, duty_id] = (entry_id, headcount)
+    return found
 
 
-def _key(e: Entry) -> EntryKey:
-    return (e.operation_id, e.date, e.sender_id, e.sender_unit, e.destination_id, e.duty_id)
+@dataclass(frozen=True)
+class Plan:
+    """What bringing a scope's entries in line takes: entries to change (a headcount of 0 deletes one),
+    typed entries taken over among them, and the headcounts of the keys that have no entry yet."""
+
+    changed: list[tuple[Entry, int]]
+    new: dict[EntryKey, int]
+
+
+def plan(disaster: Disaster, scope: Scope) -> Plan:
+    """What the scope's entries need, from the people on duty and the entries there are (after a flush)."""
+    db.session.flush()
+    want = wanted(disaster, scope)
+    have = held(disaster, scope)
+    new_keys = [k for k in want if k not in have]
+    typed = entry_ids(new_keys) if new_keys else {}
+    stale = {entry_id: want.get(k, 0) for k, (entry_id, n) in have.items() if n != want.get(k, 0)}
+    stale.update((entry_id, want[k]) for k, entry_id in typed.items())
+    entries = _load(list(stale))
+    new = {k: n for k, n in want.items() if k not in have and k not in typed}
+    return Plan([(entries[entry_id], n) for entry_id, n in stale.items()], new)
 
 
 def sync(disaster: Disaster, scope: Scope, actor: Actor, reason: str = "") -> int:
     """Bring the roster's entries in the scope in line with the people on duty; the entries changed."""
     if not scope.keys:
         return 0
+    todo = plan(disaster, scope)
+    change(disaster, todo.changed, actor, reason)
+    new = drafts(todo.new)
+    if new:
+        write_entries(new, actor, reason or "名簿から")
     db.session.flush()
-    want = wanted(disaster, scope)
-    have = held(disaster, scope)
-    new_keys = [k for k in want if k not in have]
-    typed = _load(entry_ids(new_keys)) if new_keys else {}
-    changed = [(e, want.get(k, 0)) for k, e in have.items() if e.headcount != want.get(k, 0)]
-    changed += [(e, want[k]) for k, e in typed.items()]
-    touched = {e.date for e, _ in changed}
-    if touched:
-        _guard(disaster, touched, actor, reason)
+    return len(todo.changed) + len(new)
+
+
+def drafts(headcounts: dict[EntryKey, int]) -> list[EntryDraft]:
+    """The entries of these keys as drafts, each operation, organisation and duty read once."""
+    objects = Objects()
+    return [objects.draft(k, n) for k, n in headcounts.items()]
+
+
+def change(disaster: Disaster, changed: list[tuple[Entry, int]], actor: Actor, reason: str) -> None:
+    """Set each entry's headcount (0: delete it), each change audited, its closed days guarded."""
+    if changed:
+        guard(disaster, {e.date for e, _ in changed}, actor, reason)
     for entry, headcount in changed:
         _change(entry, headcount, actor, reason)
-    objects = _Objects()
-    drafts = [objects.draft(k, n) for k, n in want.items() if k not in have and k not in typed]
-    if drafts:
-        write_entries(drafts, actor, reason or "名簿から")
-    db.session.flush()
-    return len(changed) + len(drafts)
 
 
-def _guard(disaster: Disaster, dates: Iterable[date], actor: Actor, reason: str) -> None:
+def guard(disaster: Disaster, dates: Iterable[date], actor: Actor, reason: str) -> set[date]:
+    """The closed (確定) dates among ``dates``; a refusal when the disaster is closed or the actor may not
+    change them."""
     closed = closed_problem(disaster)
     if closed:
         raise Refusal(closed)
     try:
-        guard_closed(disaster, dates, actor, reason)
+        return guard_closed(disaster, dates, actor, reason)
     except ClosingError as exc:
         raise Refusal(str(exc)) from exc
 
@@ -189,12 +262,15 @@ def _change(entry: Entry, headcount: int, actor: Actor, reason: str) -> None:
     )  # fmt: skip
 
 
-def _load(ids: dict[EntryKey, int]) -> dict[EntryKey, Entry]:
-    found = {e.id: e for e in db.session.scalars(select(Entry).where(Entry.id.in_(list(ids.values()))))}
-    return {key: found[entry_id] for key, entry_id in ids.items()}
+def _load(ids: list[int]) -> dict[int, Entry]:
+    found: dict[int, Entry] = {}
+    for start in range(0, len(ids), 1000):
+        some = ids[start : start + 1000]
+        found.update((e.id, e) for e in db.session.scalars(select(Entry).where(Entry.id.in_(some))))
+    return found
 
 
-class _Objects:
+class Objects:
     """Operations, organisations and duties by id, each read once for all the drafts of a sync."""
 
     def __init__(self) -> None:

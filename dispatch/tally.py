@@ -10,8 +10,9 @@ it). `check()` compares it with a recomputation from the entries and `rebuild()`
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
@@ -20,12 +21,9 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    and_,
-    bindparam,
     event,
     inspect,
     select,
-    union_all,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, object_session
@@ -68,7 +66,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "DU": ("e.destination_id", "e.duty_id"),
     "SD": ("e.sender_id", "e.destination_id"),
 }
-# Up to this many keys of a dimension are read one index seek each; more (an import) read the dimension once.
+# Up to this many keys of a dimension are read in one statement, a seek each; more (an import) read the
+# dimension once.
 SEEK_LIMIT = 64
 # Up to this many changes (an entry form, a short period) read every dimension in one statement.
 FEW_CHANGES = 8
@@ -256,26 +255,6 @@ class _Series:
 # A key with no row stored (_stored leaves such keys out).
 _NOTHING_STORED = _Series(0, None, None)
 
-# Built once, so each use only binds values: an entry form's POST runs them for seven dimensions.
-_BOUND_KEY = and_(
-    T.c.disaster_id == bindparam("d"),
-    T.c.dim == bindparam("m"),
-    T.c.key1 == bindparam("k1"),
-    T.c.key2 == bindparam("k2"),
-)
-_LAST_BEFORE = (
-    select(T.c.date, T.c.headcount, T.c.person_days)
-    .where(_BOUND_KEY, T.c.date < bindparam("start"))
-    .order_by(T.c.date.desc())
-    .limit(1)
-    .subquery()
-)
-# A key's rows from a date on, and the one row before it (whose person-days the new rows build on).
-_READ_KEY = union_all(
-    select(T.c.date, T.c.headcount, T.c.person_days).where(_BOUND_KEY, T.c.date >= bindparam("start")),
-    select(*_LAST_BEFORE.c),
-)
-
 
 @dataclass
 class _Writes:
@@ -284,11 +263,14 @@ class _Writes:
     Each row is a tuple of values as the driver takes them (a date as ISO text on SQLite, bind_date), sent
     with driver_executemany: an entry form's POST on a day before the last rewrites the person-days of every
     later day of its seven keys, some 200 rows, and SQLAlchemy's handling of each row's parameters cost
-    more than the database's update of it."""
+    more than the database's update of it. The rows between changed days are shifted a stretch a statement
+    (_plan_key)."""
 
     inserts: list[tuple[Any, ...]] = field(default_factory=list)  # _INSERT_COLUMNS
     updates: list[tuple[Any, ...]] = field(default_factory=list)  # headcount, person_days, then _KEY_COLUMNS
     deletes: list[tuple[Any, ...]] = field(default_factory=list)  # _KEY_COLUMNS
+    # person-days added, the key (without its date), and the dates the stretch lies between (both excluded)
+    shifts: list[tuple[Any, ...]] = field(default_factory=list)
     # SQLite stores a date as ISO text, as SQLAlchemy's Date does there.
     iso_dates: bool = False
 
@@ -296,7 +278,7 @@ class _Writes:
         return day.isoformat() if self.iso_dates else day
 
     def execute(self, conn: Connection, *, unless_fewer_than: int = 0) -> None:
-        if len(self.inserts) + len(self.updates) + len(self.deletes) < unless_fewer_than:
+        if len(self.inserts) + len(self.updates) + len(self.deletes) + len(self.shifts) < unless_fewer_than:
             return
         if conn.dialect.name == "postgresql":
             # One statement of each kind over arrays: executemany sends PostgreSQL a statement a row, and
@@ -304,6 +286,7 @@ class _Writes:
             for sql, rows in (
                 (_PG_DELETE, self.deletes),
                 (_PG_UPDATE, self.updates),
+                (_PG_SHIFT, self.shifts),
                 (_PG_INSERT, self.inserts),
             ):
                 if rows:
@@ -316,12 +299,14 @@ class _Writes:
                 driver_executemany(
                     conn, f"UPDATE tally SET headcount = ?, person_days = ? WHERE {row}", self.updates
                 )
+            if self.shifts:
+                driver_executemany(conn, _SHIFT, self.shifts)
             if self.inserts:
                 values = ", ".join("?" * len(_INSERT_COLUMNS))
                 driver_executemany(
                     conn, f"INSERT INTO tally ({', '.join(_INSERT_COLUMNS)}) VALUES ({values})", self.inserts
                 )
-        self.inserts, self.updates, self.deletes = [], [], []
+        self.inserts, self.updates, self.deletes, self.shifts = [], [], [], []
 
 
 _INSERT_COLUMNS = ("disaster_id", "dim", "key1", "key2", "date", "headcount", "person_days")
@@ -337,6 +322,18 @@ _PG_UPDATE = (
     "UPDATE tally AS t SET headcount = v.h, person_days = v.p FROM unnest(%s::integer[], %s::integer[], "
     f"%s::integer[], %s::varchar[], %s::integer[], %s::integer[], %s::date[]) AS v(h, p, d, m, k1, k2, t) "
     f"WHERE {_PG_KEY}"
+)
+# The rows of a key between two dates (both excluded): their person-days moved by what was added before.
+_SHIFT = (
+    "UPDATE tally SET person_days = person_days + ? "
+    "WHERE disaster_id = ? AND dim = ? AND key1 = ? AND key2 = ? AND date > ? AND date < ?"
+)
+# A key's stretches never overlap, so each row meets at most one of the arrays' rows.
+_PG_SHIFT = (
+    "UPDATE tally AS t SET person_days = t.person_days + v.s FROM unnest(%s::integer[], %s::integer[], "
+    "%s::varchar[], %s::integer[], %s::integer[], %s::date[], %s::date[]) AS v(s, d, m, k1, k2, a, b) "
+    "WHERE t.disaster_id = v.d AND t.dim = v.m AND t.key1 = v.k1 AND t.key2 = v.k2 AND t.date > v.a "
+    "AND t.date < v.b"
 )
 _PG_INSERT = (
     f"INSERT INTO tally ({', '.join(_INSERT_COLUMNS)}) SELECT * FROM unnest(%s::integer[], %s::varchar[], "
@@ -375,36 +372,65 @@ def _plan(
     if stored is None:
         starts = {key: min(d for d, n in days.items() if n) for key, days in by_key.items()}
         stored = _stored(conn, disaster_id, dim, starts)
-    inserts = writes.inserts
     for key, days in by_key.items():
         series = stored.get(key, _NOTHING_STORED)
-        rows = series.rows or {}
-        cumulative = series.base
-        key1, key2 = key
-        if not rows:
-            _plan_inserts(disaster_id, dim, key, days, cumulative, writes)
-            continue
-        for day in sorted(set(rows) | {d for d, n in days.items() if n}):
-            old_headcount, old_person_days = rows.get(day, (0, 0))
-            headcount = old_headcount + days.get(day, 0)
-            if headcount < 0:
-                raise TallyError(f"tally {dim} {key} on {day}: headcount {headcount} below zero")
-            cumulative += headcount
-            bound = writes.bind_date(day)
-            if day not in rows:
-                if headcount:
-                    inserts.append((disaster_id, dim, key1, key2, bound, headcount, cumulative))
-            elif headcount == 0:
-                writes.deletes.append((disaster_id, dim, key1, key2, bound))
-            elif (headcount, cumulative) != (old_headcount, old_person_days):
-                writes.updates.append((headcount, cumulative, disaster_id, dim, key1, key2, bound))
+        if series.rows:
+            _plan_key(disaster_id, dim, key, days, series.base, series.rows, writes)
+        else:
+            _plan_inserts(disaster_id, dim, key, days, series.base, writes)
+
+
+def _plan_key(
+    disaster_id: int,
+    dim: str,
+    key: Key,
+    days: Counter[date],
+    base: int,
+    rows: dict[date, tuple[int, int]],
+    writes: _Writes,
+) -> None:
+    """A key with rows stored from its first changed day on: each changed day's row written, and the stored
+    rows between changed days (and after the last) shifted by the person-days added before them, one
+    statement a stretch: an entry on an early day, or an import before most of a disaster's days, would
+    otherwise rewrite every later row of its keys one by one."""
+    key1, key2 = key
+    stored = sorted(rows)
+    shift = 0  # person-days added so far
+    after = 0  # the first stored row after the previous changed day
+    previous = date.min
+    bind = writes.bind_date
+    for day in sorted(d for d, n in days.items() if n):
+        at = bisect_left(stored, day)
+        if shift and at > after:
+            writes.shifts.append((shift, disaster_id, dim, key1, key2, bind(previous), bind(day)))
+        old_headcount, old_person_days = rows.get(day, (0, 0))
+        headcount = old_headcount + days[day]
+        if headcount < 0:
+            raise TallyError(f"tally {dim} {key} on {day}: headcount {headcount} below zero")
+        shift += days[day]
+        if day not in rows:
+            before = rows[stored[at - 1]][1] if at else base
+            writes.inserts.append((disaster_id, dim, key1, key2, bind(day), headcount, before + shift))
+            after = at
+        elif headcount:
+            writes.updates.append(
+                (headcount, old_person_days + shift, disaster_id, dim, key1, key2, bind(day))
+            )
+            after = at + 1
+        else:
+            writes.deletes.append((disaster_id, dim, key1, key2, bind(day)))
+            after = at + 1
+        previous = day
+    if shift and after < len(stored):
+        writes.shifts.append((shift, disaster_id, dim, key1, key2, bind(previous), bind(date.max)))
 
 
 def _stored(conn: Connection, disaster_id: int, dim: str, starts: dict[Key, date]) -> dict[Key, _Series]:
     """Each key's rows from its start on, and the person-days before its start; a key with nothing stored
     may be left out."""
     if len(starts) <= SEEK_LIMIT:
-        return {key: _read_key(conn, disaster_id, dim, key, start) for key, start in starts.items()}
+        found = _read_keys(conn, {(disaster_id, dim, key): start for key, start in starts.items()})
+        return {key: found[disaster_id, dim, key] for key in starts}
     return _read_dimension(conn, disaster_id, dim, starts)
 
 
@@ -421,18 +447,6 @@ def _plan_inserts(
         writes.inserts.append(
             (disaster_id, dim, key[0], key[1], writes.bind_date(day), headcount, cumulative)
         )
-
-
-def _read_key(conn: Connection, disaster_id: int, dim: str, key: Key, start: date) -> _Series:
-    series = _Series(0, start, {})
-    assert series.rows is not None
-    params = {"d": disaster_id, "m": dim, "k1": key[0], "k2": key[1], "start": start}
-    for day, headcount, person_days in conn.execute(_READ_KEY, params):
-        if day < start:
-            series.base = person_days
-        else:
-            series.rows[day] = (headcount, person_days)
-    return series
 
 
 _KEY_SQL = "disaster_id = {m} AND dim = {m} AND key1 = {m} AND key2 = {m}"
@@ -488,13 +502,12 @@ def _read_dimension(
     """Every row of the dimension once, in key order, keeping only what the changed keys need; a key with
     no stored row is left out (an import's new keys, most of its keys)."""
     series: dict[Key, _Series] = {}
-    stmt = (
-        select(T.c.key1, T.c.key2, T.c.date, T.c.headcount, T.c.person_days)
-        .where(T.c.disaster_id == disaster_id, T.c.dim == dim)
-        .order_by(T.c.key1, T.c.key2, T.c.date)
-        .execution_options(yield_per=10_000)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        "SELECT key1, key2, date, headcount, person_days FROM tally "
+        f"WHERE disaster_id = {mark} AND dim = {mark} ORDER BY key1, key2, date"
     )
-    for key1, key2, day, headcount, person_days in conn.execute(stmt):
+    for key1, key2, day, headcount, person_days in _driver_rows(conn, sql, (disaster_id, dim)):
         key = (key1, key2)
         found = series.get(key)
         if found is None:
@@ -503,11 +516,27 @@ def _read_dimension(
                 continue
             found = series[key] = _Series(0, start, {})
         assert found.start is not None and found.rows is not None
+        day = date.fromisoformat(day) if isinstance(day, str) else day
         if day < found.start:
             found.base = person_days
         else:
             found.rows[day] = (headcount, person_days)
     return series
+
+
+def _driver_rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    """A long read's rows straight from the driver's cursor (a dimension of a million rows spent seconds
+    becoming SQLAlchemy rows), a server-side one on PostgreSQL so the rows come a batch at a time."""
+    dbapi_connection: Any = conn.connection.dbapi_connection
+    sqlite = conn.dialect.name == "sqlite"
+    cursor = dbapi_connection.cursor() if sqlite else dbapi_connection.cursor(name="tally_dimension")
+    if not sqlite:
+        cursor.itersize = 10_000
+    try:
+        cursor.execute(sql, params)
+        yield from cursor
+    finally:
+        cursor.close()
 
 
 # --- the ORM's writes -----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from dispatch.entries import update_entry as edit_entry
 from dispatch.errors import ImportRefused, Refusal
 from dispatch.extensions import db
 from dispatch.importing import import_dispatches
-from dispatch.models import AuditRecord, Disaster, Entry
+from dispatch.models import AuditRecord, Disaster, Entry, Tally
 from dispatch.query import EntryFilter
 from dispatch.roster import (
     PersonFields,
@@ -367,7 +367,7 @@ def test_every_total_agrees_with_the_entries_after_any_sequence_of_changes(
     assert_figures_agree(run)
     for team in run.teams.values():  # the roster's entries are what its members imply, no more, no less
         scope = team_scope(team)
-        assert {k: e.headcount for k, e in held(run.disaster, scope).items()} == wanted(run.disaster, scope)
+        assert {k: n for k, (_, n) in held(run.disaster, scope).items()} == wanted(run.disaster, scope)
 
 
 def test_the_founding_case_tally_agrees_and_answers_2101(demo_disaster: Disaster) -> None:
@@ -485,3 +485,26 @@ def test_an_import_among_stored_days_keeps_every_running_total(ctx: None) -> Non
     as_of_23 = {r.key: r.person_days for r in totals(disaster, date(2023, 7, 23), Dimension.DESTINATION).rows}
     assert as_of_23 == {GOJOME: 13, NOSHIRO: 10}
     assert headline(disaster, date(2023, 7, 25)) == (33, 3)
+
+
+def test_rows_between_changed_days_move_by_what_was_added_before_them(ctx: None) -> None:
+    """The whole disaster's rows (dimension A) by hand: 7/20 4, 7/22 1, 7/24 2, 7/26 3; then 5 on 7/21 and 1
+    more on 7/24 (another sender), written together: 7/22 moves by 5, 7/24 is rewritten, 7/26 moves by 6."""
+    disaster = factories.disaster()
+    for day, headcount in ((20, 4), (22, 1), (24, 2), (26, 3)):
+        factories.entry(date(2023, 7, day), headcount)
+    hq = factories.hq()
+    added = log_entries(
+        [factories.draft(date(2023, 7, 21), 5), factories.draft(date(2023, 7, 24), 1, sender=AKITA_CITY)], hq
+    )
+
+    def rows() -> dict[int, tuple[int, int]]:
+        stmt = select(Tally.date, Tally.headcount, Tally.person_days).where(
+            Tally.disaster_id == disaster.id, Tally.dim == "A"
+        )
+        return {day.day: (headcount, person_days) for day, headcount, person_days in db.session.execute(stmt)}
+
+    assert rows() == {20: (4, 4), 21: (5, 9), 22: (1, 10), 24: (3, 13), 26: (3, 16)}
+    delete_entry(added[0], hq, "誤り")
+    assert rows() == {20: (4, 4), 22: (1, 5), 24: (3, 8), 26: (3, 11)}
+    assert tally_check.check(disaster.id) == []

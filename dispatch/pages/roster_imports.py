@@ -13,7 +13,8 @@ from ..errors import ImportRefused, Refusal
 from ..exports import csv_response
 from ..forms import ImportForm
 from ..models import Disaster
-from ..roster_import import TEMPLATE_EXAMPLE, TEMPLATE_HEADER, check_roster, write_roster
+from ..roster_import import TEMPLATE_EXAMPLE, TEMPLATE_HEADER, check_roster
+from ..roster_writing import write_roster
 from ..sheets import RowError
 from ..web import current_actor, disaster_or_404, write, writes
 from .entries import form_status
@@ -32,15 +33,15 @@ def import_roster(slug: str) -> Response | tuple[str, int]:
         return _page(disaster, form, [], form_status(form))
     upload = form.file.data
     try:
-        rows = check_roster(disaster, upload.read(), upload.filename or "", form.encoding.data)
-        result = write(lambda: write_roster(disaster, rows, current_actor(), form.reason.data or ""))
+        checked = check_roster(disaster, upload.read(), upload.filename or "", form.encoding.data)
+        result = write(lambda: write_roster(disaster, checked, current_actor(), form.reason.data or ""))
     except ImportRefused as refusal:
         return _page(disaster, form, cast(list[RowError], refusal.errors), refusal.status)
     except Refusal as refusal:
         flash(str(refusal), "error")
         return _page(disaster, form, [], refusal.status)
     flash(
-        f"{len(rows):,}行を取り込みました（新しい職員{result.people:,}人、新しい班{result.teams:,}）。"
+        f"{len(checked.rows):,}行を取り込みました（新しい職員{result.people:,}人、新しい班{result.teams:,}）。"
         "派遣の人数も名簿に合わせました。",
         "success",
     )
