@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
-from dispatch import tally
+from dispatch import tally_check
 from dispatch.closing import close_day
 from dispatch.extensions import db
 from dispatch.import_writing import imported_from
@@ -80,11 +80,11 @@ def test_travel_days_from_the_file_leave_out_the_first_and_last_day(
         assert _person_days(date(2024, 2, 26)) == 16
         assert _person_days(date(2024, 2, 27)) == 0
         disaster = factories.disaster(SLUG)
-        assert tally.check(disaster.id) == []
+        assert tally_check.check(disaster.id) == []
         set_travel_days_count(factories.operation(disaster, "counterpart"), True, factories.hq())
         db.session.commit()
         assert _person_days() == 128  # 16 × 8
-        assert tally.check(disaster.id) == []
+        assert tally_check.check(disaster.id) == []
     totals = runner.invoke(args=["totals", SLUG, "--as-of", "2024-03-31", "--format", "json"])
     assert '"persons": 16' in totals.output and '"person_days": 128' in totals.output
 
@@ -115,7 +115,7 @@ def test_each_travel_day_word_a_clerk_types(runner: FlaskCliRunner, app: Flask, 
     assert _import(runner, tmp_path, sixteen("なし"))[0] == 0
     with app.app_context():
         assert _person_days() == 16 * 8
-        assert tally.check(factories.disaster(SLUG).id) == []
+        assert tally_check.check(factories.disaster(SLUG).id) == []
 
 
 def test_a_bad_travel_value_names_its_line_and_writes_nothing(
@@ -181,7 +181,7 @@ def test_closed_days_need_a_reason_and_each_entry_on_one_is_recorded(
         assert {(r.after or {})["date"] for r in flagged} == {"2024-02-21"}
         assert {r.reason for r in flagged} == {"名簿の後追い入力"}
         assert _person_days() == 96
-        assert tally.check(factories.disaster(SLUG).id) == []
+        assert tally_check.check(factories.disaster(SLUG).id) == []
 
 
 def test_the_template_shows_the_travel_days_column(runner: FlaskCliRunner, app: Flask) -> None:
