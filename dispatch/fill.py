@@ -19,17 +19,16 @@ against persons secured (確保) by the assignments, and the ratio, as such figu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, and_, func, literal_column, select, union_all
-from sqlalchemy.orm import selectinload
 
 from .extensions import db
 from .models import Disaster, Duty, Entry, Operation, Organisation, OrgKind
-from .request_links import RequestDays, key_days, links_on, request_days, same_key_requests, spans
-from .request_models import Assignment, EntryRequestLink, RequestRevision, RequestState, Route, StaffRequest
-from .requests import fiscal_year_of, persons_on
+from .request_links import links_on, request_days, same_key_requests
+from .request_models import Assignment, EntryRequestLink, RequestRevision, Route, StaffRequest
+from .requests import fiscal_year_of
 
 Key = tuple[int, int]  # destination id, duty id
 
@@ -357,71 +356,6 @@ def assigned_per_request(disaster: Disaster, day: date, organisation_id: int | N
     if organisation_id is not None:
         stmt = stmt.where(AS.c.requester_id == organisation_id)
     return {rid: int(n) for rid, n in db.session.execute(stmt)}
-
-
-# --- the request board ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BoardRow:
-    request: StaffRequest
-    requested: int
-    on_duty: int
-    days_short: int
-    # Today's entries of its destination × duty that match it and another request and are linked to none.
-    unassigned: int = 0
-
-    @property
-    def percent(self) -> int:
-        """The fill bar's length, 0–100 (an over-filled request shows a full bar)."""
-        return min(100, round(100 * self.on_duty / self.requested)) if self.requested else 100
-
-
-def board(disaster: Disaster, today: date, organisation_id: int | None = None) -> list[BoardRow]:
-    """Each open request asking for staff today: requested vs on duty today (the entries that fill it,
-    request_links.py), and the days since its first start on which fewer filled it than it asked for then;
-    on a day it shares with other requests, not a day on which the entries linked to none could still fill
-    it (short whatever is chosen)."""
-    stmt = select(StaffRequest).where(
-        StaffRequest.disaster_id == disaster.id, StaffRequest.route != Route.LONG_TERM.value
-    )
-    if organisation_id is not None:
-        stmt = stmt.where(StaffRequest.requester_id == organisation_id)
-    same_key: dict[Key, list[StaffRequest]] = {}
-    for item in db.session.scalars(stmt.options(selectinload(StaffRequest.revisions))):
-        assert item.duty_id is not None
-        same_key.setdefault((item.requester_id, item.duty_id), []).append(item)
-    open_states = (RequestState.OPEN.value, RequestState.COORDINATING.value)
-    rows = []
-    for key_requests in same_key.values():
-        asking = [r for r in key_requests if r.state in open_states and persons_on(r, today)]
-        if not asking:
-            continue
-        days = key_days(key_requests, min(r.revisions[0].date_from for r in asking), today)
-        for request in asking:
-            mine = days.get(request.id, RequestDays())
-            rows.append(
-                BoardRow(
-                    request,
-                    persons_on(request, today),
-                    mine.on_duty.get(today, 0),
-                    _days_short(request, mine, today),
-                    mine.unassigned.get(today, 0),
-                )
-            )
-    rows.sort(key=lambda r: (-(r.requested - r.on_duty), r.request.number))
-    return rows
-
-
-def _days_short(request: StaffRequest, days: RequestDays, today: date) -> int:
-    short = 0
-    for first, last, persons in spans(request):
-        day = first
-        while day <= min(last, today):
-            if days.on_duty.get(day, 0) + days.unassigned.get(day, 0) < persons:
-                short += 1
-            day += timedelta(days=1)
-    return short
 
 
 def linked_days(request: StaffRequest, until: date) -> list[tuple[date, int]]:

@@ -57,3 +57,8 @@ XLSX_RATIO_FROM = 1024 * 1024
 EXPORT_JOB_ROWS = 50_000
 # Hours a built workbook is kept for its download before it is removed.
 EXPORT_JOB_KEEP_HOURS = 24
+
+# Requests on the dashboard's request board, the most short first: a national disaster has thousands asking
+# on a day, and each row shown reads its destination × duty's history (request_board.py). The rest are on
+# the requests list and the fill page.
+BOARD_ROWS = 20

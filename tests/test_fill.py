@@ -31,8 +31,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from dispatch.entries import log_entries
 from dispatch.extensions import db
-from dispatch.fill import board, fill_on, linked_days
+from dispatch.fill import fill_on, linked_days
 from dispatch.models import Disaster, Role
+from dispatch.request_board import board
 from dispatch.request_models import Route, StaffRequest
 from dispatch.requests import (
     RequestDraft,
@@ -233,6 +234,21 @@ def test_the_board_shows_open_requests_and_days_short(scenario: None, app: Flask
         assert (rows["R1"].requested, rows["R1"].on_duty, rows["R1"].days_short) == (40, 25, 6)
         assert (rows["R2"].requested, rows["R2"].on_duty, rows["R2"].days_short) == (5, 0, 5)
         assert rows["R1"].percent == 62
+
+
+def test_the_board_shows_the_most_short_requests_and_counts_the_rest(
+    scenario: None, app: Flask, client: FlaskClient
+) -> None:
+    with app.app_context():
+        # R1 is 15 short (40 asked, 25 on duty), R2 5 short: one row shows R1, and says one more asks.
+        shown = board(disaster(), AUG[6], limit=1)
+        assert [(r.request.number, r.requested, r.on_duty, r.days_short) for r in shown] == [
+            ("R1", 40, 25, 6)
+        ]
+        assert (shown.asking, shown.hidden) == (2, 1)
+        assert board(disaster(), AUG[6], limit=0).asking == 2
+    page = client.get("/disasters/test-rain/?as_of=2023-08-06").get_data(as_text=True)
+    assert 'data-testid="request-board"' in page and "request-board-hidden" not in page
 
 
 def test_a_municipality_sees_only_its_own_destination(

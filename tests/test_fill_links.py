@@ -35,8 +35,9 @@ from sqlalchemy import select
 
 from dispatch.entries import delete_entry, log_entries
 from dispatch.extensions import db
-from dispatch.fill import board, linked_days, unassigned_days
+from dispatch.fill import linked_days, unassigned_days
 from dispatch.models import AuditRecord, Entry, Role
+from dispatch.request_board import board
 from dispatch.request_links import link_entries, unlink_entries
 from dispatch.request_models import EntryRequestLink, Route, StaffRequest
 from dispatch.requests import RequestDraft, RequestRefused, create_request

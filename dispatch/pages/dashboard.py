@@ -17,11 +17,11 @@ from ..closing import closed_dates
 from ..disagreements import disagreements
 from ..exports import last_entry_date
 from ..field import ending_soon
-from ..fill import board
 from ..models import Disaster
 from ..persons import Window, has_roster, with_persons
 from ..query import EntryFilter
 from ..reports import status_report
+from ..request_board import board
 from ..totals import Dimension, Totals, by_sender_kind, cross_table, daily_series, headline, totals
 from ..viewpoint import viewpoint_of
 from ..wareki import format_long
