@@ -21,12 +21,13 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Connection, Date, select
 
 from . import audit, tally
 from .actors import Actor
+from .entries import EntryDraft
 from .errors import EntryKey
 from .extensions import db
 from .import_writing import CHUNK, bound_value, insert_entries, insert_sql, reserve_ids, runs_of
@@ -143,8 +144,11 @@ class _Writer:
         for entry_id, (op_id, day, sender_id, unit, dest_id, duty_id), headcount in entries:
             template = templates.get((op_id, sender_id, unit, dest_id, duty_id))
             if template is None:
-                facts = _Facts(day, objects.get(Operation, op_id), objects.get(Organisation, sender_id),
-                               objects.get(Organisation, dest_id), objects.get(Duty, duty_id), headcount, unit)  # fmt: skip
+                facts = EntryDraft(
+                    date=day, operation=objects.get(Operation, op_id), sender=objects.get(Organisation, sender_id),
+                    destination=objects.get(Organisation, dest_id), duty=objects.get(Duty, duty_id),
+                    headcount=headcount, sender_unit=unit,
+                )  # fmt: skip
                 template = (audit.entry_snapshot(facts), audit.entry_route(facts))
                 templates[op_id, sender_id, unit, dest_id, duty_id] = template
             snapshot = {**template[0], "date": day.isoformat(), "headcount": headcount}
@@ -153,19 +157,6 @@ class _Writer:
             values.append((stamp, actor.name, "create", "entry", entry_id, disaster.id, summary,
                            snapshot_of(snapshot) if snapshot_of else snapshot, reason, True))  # fmt: skip
         self.insert("audit_record", _AUDIT_COLUMNS, values)
-
-
-class _Facts(NamedTuple):
-    """What a new entry's snapshot and summary read (audit.EntryFacts), without an EntryDraft's checks."""
-
-    date: date
-    operation: Operation
-    sender: Organisation
-    destination: Organisation
-    duty: Duty
-    headcount: int
-    sender_unit: str
-    note: str = ""
 
 
 def _people(disaster: Disaster, rows: list[RosterRow]) -> dict[tuple[Any, ...], int]:
