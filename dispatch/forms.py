@@ -36,7 +36,7 @@ from .entries import EntryDraft, date_problem, latest_entry_date
 from .errors import LookupRefused
 from .extensions import db
 from .limits import MAX_HEADCOUNT, MAX_NOTE, MAX_PERIOD_DAYS, MAX_SENDER_UNIT, date_out_of_bounds
-from .models import Disaster, Duty, Organisation, OrgKind
+from .models import Disaster, Organisation, OrgKind
 from .text import normalise, unsafe_characters_problem
 from .wareki import WarekiError, parse_date
 
@@ -198,8 +198,8 @@ def operation_choices(disaster: Disaster) -> list[tuple[str, str]]:
     return [(op.code, f"{op.name}（終了）" if op.end_date else op.name) for op in disaster.operations]
 
 
-def duty_choices() -> list[tuple[str, str]]:
-    return [(d.code, d.name_ja) for d in db.session.scalars(select(Duty).order_by(Duty.id))]
+def duty_choices(duties: lookup.Duties | None = None) -> list[tuple[str, str]]:
+    return [(d.code, d.name_ja) for d in (duties or lookup.Duties.load()).every]
 
 
 class EntryFields(JapaneseForm):
@@ -244,7 +244,9 @@ class EntryFields(JapaneseForm):
         super().__init__(*args, **kwargs)
         self.disaster = disaster
         self.operation.choices = operation_choices(disaster)
-        self.duty.choices = duty_choices()
+        # Loaded once: the choices, then draft()'s look-up of the chosen one.
+        self.duties = lookup.Duties.load()
+        self.duty.choices = duty_choices(self.duties)
 
     def validate_destination(self, field: OrganisationField) -> None:
         if field.organisation is not None and field.organisation is self.sender.organisation:
@@ -253,7 +255,7 @@ class EntryFields(JapaneseForm):
     def draft(self, day: date) -> EntryDraft:
         # The choices hold codes, and validation has checked the posted code is one of them.
         operation = lookup.find_operation(self.disaster, self.operation.data or "")
-        duty = lookup.find_duty(self.duty.data or "")
+        duty = self.duties.find(self.duty.data or "")
         assert self.sender.organisation and self.destination.organisation
         return EntryDraft(
             date=day,

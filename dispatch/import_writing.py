@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, select, text
 from sqlalchemy.engine import Dialect
 
-from . import audit, tally
+from . import audit, tally, tally_writes
 from .actors import Actor
 from .entries import EntryDraft, _created_record, _refusing_duplicates
 from .errors import EntryKey
@@ -184,7 +184,7 @@ def insert_entries(
                 )
             )
         with _refusing_duplicates(row[0] for row in chunk):
-            tally.driver_executemany(conn, sql, values)
+            tally_writes.driver_executemany(conn, sql, values)
         if progress is not None:
             progress(min(start + CHUNK, total), total)
 

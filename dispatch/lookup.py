@@ -342,9 +342,10 @@ class Duties:
     """Every duty (業務), by code or Japanese name."""
 
     def __init__(self, duties: Iterable[Duty]) -> None:
+        self.every = list(duties)  # in id order, as a form lists them
         self._index = _Index(
             "業務",
-            duties,
+            self.every,
             lambda duty: _named_keys(duty.code, duty.name_ja),
             lambda duty: _Named(duty.code, duty.name_ja),
         )

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Date, select
 
-from . import audit, tally
+from . import audit, tally, tally_writes
 from .actors import Actor
 from .entries import EntryDraft
 from .errors import EntryKey
@@ -115,7 +115,7 @@ class _Writer:
     def insert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         sql = insert_sql(self.conn.dialect, table, columns)
         for start in range(0, len(rows), CHUNK):
-            tally.driver_executemany(self.conn, sql, rows[start : start + CHUNK])
+            tally_writes.driver_executemany(self.conn, sql, rows[start : start + CHUNK])
 
     def people(self, disaster: Disaster, rows: list[RosterRow]) -> dict[tuple[Any, ...], int]:
         """New people, their ids by identity."""

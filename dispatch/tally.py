@@ -13,7 +13,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
 from operator import itemgetter
@@ -25,11 +25,11 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, object_session
 
 from .extensions import db
 from .models import Entry, Operation, Tally
+from .tally_writes import Writes
 from .write_lock import take_turns_on_disaster
 
 
@@ -71,6 +71,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 SEEK_LIMIT = 64
 # Up to this many changes (an entry form, a short period) read every dimension in one statement.
 FEW_CHANGES = 8
+# Written before planning more once this many rows wait: an import of 100,000 entries makes some 280,000.
+_WRITE_EVERY = 20_000
 
 Key = tuple[int, int]
 T = Tally.__table__
@@ -95,7 +97,7 @@ def _apply(session: Session, changes: list[Change]) -> None:
     changes = _with_disasters(conn, changes)
     for disaster_id in sorted({c.disaster_id or 0 for c in changes}):
         take_turns_on_disaster(conn, disaster_id)
-    writes = _Writes(iso_dates=conn.dialect.name == "sqlite")
+    writes = Writes(iso_dates=conn.dialect.name == "sqlite")
     if len(changes) <= FEW_CHANGES:
         _apply_few(conn, changes, writes)
         writes.execute(conn)
@@ -143,7 +145,7 @@ def apply_rows(disaster_id: int, rows: Sequence[tuple[int, date, int, int, int, 
         return
     conn = db.session().connection()
     take_turns_on_disaster(conn, disaster_id)
-    writes = _Writes(iso_dates=conn.dialect.name == "sqlite")
+    writes = Writes(iso_dates=conn.dialect.name == "sqlite")
     in_order = sorted(rows, key=itemgetter(1))
     for dim, where in _ROW_KEYS.items():
         summed = _summed(in_order, where)
@@ -166,7 +168,7 @@ def _plan_new(
     summed: dict[tuple[Any, Any, date], int],
     stored: dict[Key, _Series],
     later: dict[Key, Counter[date]],
-    writes: _Writes,
+    writes: Writes,
 ) -> None:
     """Inserts for the keys with nothing stored from their first day on, each day's person-days the running
     sum from the stored day before; the days of the other keys (``later``) are gathered for _plan.
@@ -209,26 +211,92 @@ def _summed(
     return summed
 
 
-def _apply_few(conn: Connection, changes: list[Change], writes: _Writes) -> None:
-    """A form's few entries: every dimension's keys read in one statement, not one per dimension."""
-    deltas: dict[tuple[int, str], dict[Key, Counter[date]]] = defaultdict(lambda: defaultdict(Counter))
+def _apply_few(conn: Connection, changes: list[Change], writes: Writes) -> None:
+    """A form's few entries: for each changed day of each key, its latest row on or before that day, every
+    dimension in one statement. Not every later row: an entry on an early day of a busy disaster has some
+    300 later rows in each of its keys, and reading them into Python only to learn whether a row lies
+    between changed days cost more than shifting them (the shifts name stretches of dates, whatever rows
+    they hold)."""
+    deltas: dict[tuple[int, str, Key], Counter[date]] = defaultdict(Counter)
     for change in changes:
         for dim, key_of in DIMENSIONS.items():
-            deltas[change.disaster_id or 0, dim][key_of(change)][change.date] += change.headcount
+            deltas[change.disaster_id or 0, dim, key_of(change)][change.date] += change.headcount
     changed = {
-        (disaster_id, dim, key): days
-        for (disaster_id, dim), by_key in deltas.items()
-        for key, days in by_key.items()
+        wanted: sorted(day for day, n in days.items() if n)
+        for wanted, days in deltas.items()
         if any(days.values())
     }
-    starts = {wanted: min(d for d, n in days.items() if n) for wanted, days in changed.items()}
-    stored = _read_keys(conn, starts)
-    for disaster_id, dim in deltas:
-        by_key = {key: days for (d, m, key), days in changed.items() if (d, m) == (disaster_id, dim)}
-        if by_key:
-            _plan(
-                conn, disaster_id, dim, by_key, writes, {key: stored[disaster_id, dim, key] for key in by_key}
-            )
+    latest = _read_latest(conn, [(wanted, day) for wanted, days in changed.items() for day in days])
+    for wanted, days in changed.items():
+        _plan_days(wanted, [(day, deltas[wanted][day], latest.get((wanted, day))) for day in days], writes)
+
+
+# A stored row as read: its date, headcount and person-days.
+_Row = tuple[date, int, int]
+
+
+def _plan_days(
+    wanted: tuple[int, str, Key], days: list[tuple[date, int, _Row | None]], writes: Writes
+) -> None:
+    """One key's changed days in date order, each with its delta and the key's latest row on or before it
+    as stored before the change: that day's row is written, and the stretches between changed days (and
+    after the last) shifted by the person-days added before them."""
+    disaster_id, dim, (key1, key2) = wanted
+    bind = writes.bind_date
+    shift = 0  # person-days added so far
+    previous = date.min
+    for day, delta, row in days:
+        if shift:
+            writes.shifts.append((shift, disaster_id, dim, key1, key2, bind(previous), bind(day)))
+        shift += delta
+        if row is not None and row[0] == day:
+            headcount = row[1] + delta
+            if headcount < 0:
+                raise TallyError(f"tally {dim} {(key1, key2)} on {day}: headcount {headcount} below zero")
+            if headcount:
+                writes.updates.append((headcount, row[2] + shift, disaster_id, dim, key1, key2, bind(day)))
+            else:
+                writes.deletes.append((disaster_id, dim, key1, key2, bind(day)))
+        elif delta < 0:
+            raise TallyError(f"tally {dim} {(key1, key2)} on {day}: headcount {delta} below zero")
+        else:
+            before = row[2] if row is not None else 0
+            writes.inserts.append((disaster_id, dim, key1, key2, bind(day), delta, before + shift))
+        previous = day
+    if shift:
+        writes.shifts.append((shift, disaster_id, dim, key1, key2, bind(previous), bind(date.max)))
+
+
+_KEY_SQL = "disaster_id = {m} AND dim = {m} AND key1 = {m} AND key2 = {m}"
+# Part i of the statement: a key's latest row on or before a day.
+_LATEST = (
+    "SELECT * FROM (SELECT {i} AS part, date, headcount, person_days FROM tally WHERE {key} AND date <= {m} "
+    "ORDER BY date DESC LIMIT 1) AS latest_{i}"
+)
+
+
+@cache
+def _read_latest_sql(parts: int, mark: str) -> str:
+    key = _KEY_SQL.format(m=mark)
+    return " UNION ALL ".join(_LATEST.format(i=i, key=key, m=mark) for i in range(parts))
+
+
+def _read_latest(
+    conn: Connection, wanted: list[tuple[tuple[int, str, Key], date]]
+) -> dict[tuple[tuple[int, str, Key], date], _Row]:
+    """Each (key, day)'s latest stored row on or before the day, a seek each, in one statement; a key with
+    none is left out. Built as text once per number of parts, as _read_keys is."""
+    sqlite = conn.dialect.name == "sqlite"
+    params: list[Any] = []
+    for (disaster_id, dim, (key1, key2)), day in wanted:
+        params += [disaster_id, dim, key1, key2, day.isoformat() if sqlite else day]
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return {
+        wanted[part]: (date.fromisoformat(day) if isinstance(day, str) else day, headcount, person_days)
+        for part, day, headcount, person_days in conn.exec_driver_sql(
+            _read_latest_sql(len(wanted), mark), tuple(params)
+        )
+    }
 
 
 def _with_disasters(conn: Connection, changes: list[Change]) -> list[Change]:
@@ -256,117 +324,12 @@ class _Series:
 _NOTHING_STORED = _Series(0, None, None)
 
 
-@dataclass
-class _Writes:
-    """Rows to change, written with one statement of each kind, and early when an import piles them up.
-
-    Each row is a tuple of values as the driver takes them (a date as ISO text on SQLite, bind_date), sent
-    with driver_executemany: an entry form's POST on a day before the last rewrites the person-days of every
-    later day of its seven keys, some 200 rows, and SQLAlchemy's handling of each row's parameters cost
-    more than the database's update of it. The rows between changed days are shifted a stretch a statement
-    (_plan_key)."""
-
-    inserts: list[tuple[Any, ...]] = field(default_factory=list)  # _INSERT_COLUMNS
-    updates: list[tuple[Any, ...]] = field(default_factory=list)  # headcount, person_days, then _KEY_COLUMNS
-    deletes: list[tuple[Any, ...]] = field(default_factory=list)  # _KEY_COLUMNS
-    # person-days added, the key (without its date), and the dates the stretch lies between (both excluded)
-    shifts: list[tuple[Any, ...]] = field(default_factory=list)
-    # SQLite stores a date as ISO text, as SQLAlchemy's Date does there.
-    iso_dates: bool = False
-
-    def bind_date(self, day: date) -> Any:
-        return day.isoformat() if self.iso_dates else day
-
-    def execute(self, conn: Connection, *, unless_fewer_than: int = 0) -> None:
-        if len(self.inserts) + len(self.updates) + len(self.deletes) + len(self.shifts) < unless_fewer_than:
-            return
-        if conn.dialect.name == "postgresql":
-            # One statement of each kind over arrays: executemany sends PostgreSQL a statement a row, and
-            # each costs the server a round of parsing and executing (a POST's 200 updates, some 10 ms).
-            for sql, rows in (
-                (_PG_DELETE, self.deletes),
-                (_PG_UPDATE, self.updates),
-                (_PG_SHIFT, self.shifts),
-                (_PG_INSERT, self.inserts),
-            ):
-                if rows:
-                    conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
-        else:
-            row = " AND ".join(f"{column} = ?" for column in _KEY_COLUMNS)
-            if self.deletes:
-                driver_executemany(conn, f"DELETE FROM tally WHERE {row}", self.deletes)
-            if self.updates:
-                driver_executemany(
-                    conn, f"UPDATE tally SET headcount = ?, person_days = ? WHERE {row}", self.updates
-                )
-            if self.shifts:
-                driver_executemany(conn, _SHIFT, self.shifts)
-            if self.inserts:
-                values = ", ".join("?" * len(_INSERT_COLUMNS))
-                driver_executemany(
-                    conn, f"INSERT INTO tally ({', '.join(_INSERT_COLUMNS)}) VALUES ({values})", self.inserts
-                )
-        self.inserts, self.updates, self.deletes, self.shifts = [], [], [], []
-
-
-_INSERT_COLUMNS = ("disaster_id", "dim", "key1", "key2", "date", "headcount", "person_days")
-# A tally row's primary key, which an update or a delete names.
-_KEY_COLUMNS = ("disaster_id", "dim", "key1", "key2", "date")
-# The same on PostgreSQL, each a single statement over one array per column (unnest), in the tuples' order.
-_PG_KEY = "t.disaster_id = v.d AND t.dim = v.m AND t.key1 = v.k1 AND t.key2 = v.k2 AND t.date = v.t"
-_PG_DELETE = (
-    "DELETE FROM tally AS t USING unnest(%s::integer[], %s::varchar[], %s::integer[], %s::integer[], "
-    f"%s::date[]) AS v(d, m, k1, k2, t) WHERE {_PG_KEY}"
-)
-_PG_UPDATE = (
-    "UPDATE tally AS t SET headcount = v.h, person_days = v.p FROM unnest(%s::integer[], %s::integer[], "
-    f"%s::integer[], %s::varchar[], %s::integer[], %s::integer[], %s::date[]) AS v(h, p, d, m, k1, k2, t) "
-    f"WHERE {_PG_KEY}"
-)
-# The rows of a key between two dates (both excluded): their person-days moved by what was added before.
-_SHIFT = (
-    "UPDATE tally SET person_days = person_days + ? "
-    "WHERE disaster_id = ? AND dim = ? AND key1 = ? AND key2 = ? AND date > ? AND date < ?"
-)
-# A key's stretches never overlap, so each row meets at most one of the arrays' rows.
-_PG_SHIFT = (
-    "UPDATE tally AS t SET person_days = t.person_days + v.s FROM unnest(%s::integer[], %s::integer[], "
-    "%s::varchar[], %s::integer[], %s::integer[], %s::date[], %s::date[]) AS v(s, d, m, k1, k2, a, b) "
-    "WHERE t.disaster_id = v.d AND t.dim = v.m AND t.key1 = v.k1 AND t.key2 = v.k2 AND t.date > v.a "
-    "AND t.date < v.b"
-)
-_PG_INSERT = (
-    f"INSERT INTO tally ({', '.join(_INSERT_COLUMNS)}) SELECT * FROM unnest(%s::integer[], %s::varchar[], "
-    "%s::integer[], %s::integer[], %s::date[], %s::integer[], %s::integer[])"
-)
-# Written before planning more once this many rows wait: an import of 100,000 entries makes some 280,000.
-_WRITE_EVERY = 20_000
-
-
-def driver_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-    """executemany on the driver's own cursor: SQLAlchemy's executemany, even exec_driver_sql, still looks
-    at each row's parameters. The driver's errors come out as SQLAlchemy's (IntegrityError, a full disk's
-    OperationalError ...), as the pages and the importer expect them. The engine's cursor events still
-    see the statement, so whatever counts or times statements (the pipeline test, the benchmark) counts it."""
-    dbapi = conn.dialect.dbapi
-    assert dbapi is not None
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    conn.dispatch.before_cursor_execute(conn, cursor, sql, rows, None, True)
-    try:
-        cursor.executemany(sql, rows)
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
-    finally:
-        cursor.close()
-    conn.dispatch.after_cursor_execute(conn, cursor, sql, rows, None, True)
-
-
 def _plan(
     conn: Connection,
     disaster_id: int,
     dim: str,
     by_key: dict[Key, Counter[date]],
-    writes: _Writes,
+    writes: Writes,
     stored: dict[Key, _Series] | None = None,
 ) -> None:
     if stored is None:
@@ -387,7 +350,7 @@ def _plan_key(
     days: Counter[date],
     base: int,
     rows: dict[date, tuple[int, int]],
-    writes: _Writes,
+    writes: Writes,
 ) -> None:
     """A key with rows stored from its first changed day on: each changed day's row written, and the stored
     rows between changed days (and after the last) shifted by the person-days added before them, one
@@ -435,7 +398,7 @@ def _stored(conn: Connection, disaster_id: int, dim: str, starts: dict[Key, date
 
 
 def _plan_inserts(
-    disaster_id: int, dim: str, key: Key, days: Counter[date], cumulative: int, writes: _Writes
+    disaster_id: int, dim: str, key: Key, days: Counter[date], cumulative: int, writes: Writes
 ) -> None:
     """A key with nothing stored from its first changed day on (a new key, or an entry after every entry
     so far): only inserts, planned without the general case's work."""
@@ -449,7 +412,6 @@ def _plan_inserts(
         )
 
 
-_KEY_SQL = "disaster_id = {m} AND dim = {m} AND key1 = {m} AND key2 = {m}"
 # Part i of the statement: the key's rows from its start on, and the one row before the start.
 _FROM_START = "SELECT {i}, date, headcount, person_days FROM tally WHERE {key} AND date >= {m}"
 _BEFORE_START = (
