@@ -268,9 +268,9 @@ def _plan_days(
 
 
 _KEY_SQL = "disaster_id = {m} AND dim = {m} AND key1 = {m} AND key2 = {m}"
-# Part i of the statement: a key's latest row on or before a day.
+# Part i of a statement: a key's latest row before a day ({op} <) or on or before it ({op} <=).
 _LATEST = (
-    "SELECT * FROM (SELECT {i} AS part, date, headcount, person_days FROM tally WHERE {key} AND date <= {m} "
+    "SELECT * FROM (SELECT {i} AS part, date, headcount, person_days FROM tally WHERE {key} AND date {op} {m} "
     "ORDER BY date DESC LIMIT 1) AS latest_{i}"
 )
 
@@ -278,7 +278,7 @@ _LATEST = (
 @cache
 def _read_latest_sql(parts: int, mark: str) -> str:
     key = _KEY_SQL.format(m=mark)
-    return " UNION ALL ".join(_LATEST.format(i=i, key=key, m=mark) for i in range(parts))
+    return " UNION ALL ".join(_LATEST.format(i=i, key=key, m=mark, op="<=") for i in range(parts))
 
 
 def _read_latest(
@@ -412,19 +412,15 @@ def _plan_inserts(
         )
 
 
-# Part i of the statement: the key's rows from its start on, and the one row before the start.
+# Part i of the statement: the key's rows from its start on, and (_LATEST) the one row before the start.
 _FROM_START = "SELECT {i}, date, headcount, person_days FROM tally WHERE {key} AND date >= {m}"
-_BEFORE_START = (
-    "SELECT * FROM (SELECT {i} AS part, date, headcount, person_days FROM tally WHERE {key} AND date < {m} "
-    "ORDER BY date DESC LIMIT 1) AS before_{i}"
-)
 
 
 @cache
 def _read_keys_sql(parts: int, mark: str) -> str:
     key = _KEY_SQL.format(m=mark)
     return " UNION ALL ".join(
-        sql.format(i=i, key=key, m=mark) for i in range(parts) for sql in (_FROM_START, _BEFORE_START)
+        sql.format(i=i, key=key, m=mark, op="<") for i in range(parts) for sql in (_FROM_START, _LATEST)
     )
 
 
