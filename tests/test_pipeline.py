@@ -198,9 +198,10 @@ def test_sqlite_writers_begin_immediate_and_queue_beside_the_file(app: Flask) ->
 
 # Statements one entry form POST runs, BEGINs included: the form's reads (user, disaster, operations,
 # duties, the two organisations), then under the lock the key check, closed days, the entry, its audit
-# record, every tally dimension read in one statement and written in one. Measured when the pipeline
-# stopped reloading what the lock's transaction expired; the number may only go down.
-ENTRY_POST_STATEMENTS = 15
+# record, every tally dimension read in one statement and written: on SQLite with its own BEGIN IMMEDIATE
+# and a statement for the shifted stretches and one for the new rows, on PostgreSQL all in one. Measured
+# when the tally stopped reading every later row; the numbers may only go down.
+ENTRY_POST_STATEMENTS = {"sqlite": 15, "postgresql": 14}
 
 
 def test_an_entry_post_runs_a_counted_number_of_statements(
@@ -209,9 +210,10 @@ def test_an_entry_post_runs_a_counted_number_of_statements(
     statements: list[str] = []
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        most = ENTRY_POST_STATEMENTS[db.engine.dialect.name]
     client.get(f"{BASE}/entries/new")
     for day in ("2023-11-01", "2023-11-02"):
         statements.clear()
         response = client.post(f"{BASE}/entries/new", data=ENTRY | {"date": day})
         assert response.status_code == 302
-        assert len(statements) <= ENTRY_POST_STATEMENTS, "\n".join(statements)
+        assert len(statements) <= most, "\n".join(statements)

@@ -508,3 +508,36 @@ def test_rows_between_changed_days_move_by_what_was_added_before_them(ctx: None)
     delete_entry(added[0], hq, "誤り")
     assert rows() == {20: (4, 4), 22: (1, 5), 24: (3, 8), 26: (3, 11)}
     assert tally_check.check(disaster.id) == []
+
+
+def test_an_entry_before_stored_days_reads_a_row_a_key_and_moves_every_later_day(
+    ctx: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A form's entry on 7/21 among stored days 7/20, 7/22, 7/24 and 7/26 of the same keys: the tally reads
+    one row for each of its seven dimensions (7/20's), not the later days, and still moves each later day
+    by the 5 added: by hand, 4 → 9 → 10 → 12 → 15."""
+    disaster = factories.disaster()
+    for day, headcount in ((20, 4), (22, 1), (24, 2), (26, 3)):
+        factories.entry(date(2023, 7, day), headcount)
+    reads: list[dict[object, tuple[date, int, int]]] = []
+    read_latest = tally._read_latest
+
+    def counted(conn: object, wanted: object) -> dict[object, tuple[date, int, int]]:
+        reads.append(read_latest(conn, wanted))  # type: ignore[arg-type]
+        return reads[-1]
+
+    monkeypatch.setattr(tally, "_read_latest", counted)
+    log_entries([factories.draft(date(2023, 7, 21), 5)], factories.hq())
+    assert [len(found) for found in reads] == [7]
+    assert {row[0] for found in reads for row in found.values()} == {date(2023, 7, 20)}
+    stmt = select(Tally.date, Tally.headcount, Tally.person_days).where(
+        Tally.disaster_id == disaster.id, Tally.dim == "SD"
+    )
+    assert {day.day: (h, p) for day, h, p in db.session.execute(stmt)} == {
+        20: (4, 4),
+        21: (5, 9),
+        22: (1, 10),
+        24: (2, 12),
+        26: (3, 15),
+    }
+    assert tally_check.check(disaster.id) == []
