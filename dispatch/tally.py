@@ -213,10 +213,10 @@ def _summed(
 
 def _apply_few(conn: Connection, changes: list[Change], writes: Writes) -> None:
     """A form's few entries: for each changed day of each key, its latest row on or before that day, every
-    dimension in one statement. Not every later row: an entry on an early day of a busy disaster has some
-    300 later rows in each of its keys, and reading them into Python only to learn whether a row lies
-    between changed days cost more than shifting them (the shifts name stretches of dates, whatever rows
-    they hold)."""
+    dimension in one statement. Not every later row: an entry on an early day of a long, busy disaster
+    has a later row for nearly every day after it in each of its seven keys, and reading them into Python
+    only to learn whether a row lies between changed days cost more than shifting them (the shifts name
+    stretches of dates, whatever rows they hold)."""
     deltas: dict[tuple[int, str, Key], Counter[date]] = defaultdict(Counter)
     for change in changes:
         for dim, key_of in DIMENSIONS.items():
