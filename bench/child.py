@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from bench.compat import find
 from bench.dataset import END, IMPORT_SLUG, SLUG, START, add_disaster, make_app
@@ -80,6 +81,31 @@ def sql_time(engine: Engine) -> Iterator[dict[str, float]]:
     finally:
         event.remove(engine, "before_cursor_execute", before)
         event.remove(engine, "after_cursor_execute", after)
+
+
+@contextmanager
+def turn_time(engine: Engine) -> Iterator[list[float]]:
+    """Seconds each transaction held the writers' turn while the block runs: from the statement that takes it
+    (SQLite's BEGIN IMMEDIATE, PostgreSQL's lock on the disaster's row for the tally) to the end of its
+    commit. Writers of one disaster hold it one after another, so its sum over a second bounds the rate."""
+    held: list[float] = []
+    started: list[float] = []
+
+    def after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        if not started and (statement.startswith("BEGIN IMMEDIATE") or "FOR NO KEY UPDATE" in statement):
+            started.append(time.perf_counter())
+
+    def committed(session: Any) -> None:
+        if started:
+            held.append(time.perf_counter() - started.pop())
+
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(Session, "after_commit", committed)
+    try:
+        yield held
+    finally:
+        event.remove(engine, "after_cursor_execute", after)
+        event.remove(Session, "after_commit", committed)
 
 
 def maxrss_bytes() -> int:

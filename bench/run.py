@@ -39,7 +39,7 @@ from flask_login import FlaskLoginClient
 from sqlalchemy import delete, func, select
 
 from bench import dataset, export_job, fill, load, roster
-from bench.child import sql_time
+from bench.child import sql_time, turn_time
 from bench.compat import first_module
 from bench.dataset import END, MID, SLUG, START, make_app
 from bench.db import Target
@@ -853,7 +853,7 @@ class EntryForms:
         with self.app.app_context():
             engine = db.engine
         # Outside any app context of ours: each request gets its own, and its own session, as in the server.
-        with sql_time(engine) as spent:
+        with sql_time(engine) as spent, turn_time(engine) as turns:
             seconds = statistics.median(timed(lambda i=i: post(i)) for i in range(1, 13))
         page = statistics.median(
             timed(lambda: client.get(f"{self.path}?date={self.key(0)[0]}")) for _ in range(3)
@@ -864,6 +864,7 @@ class EntryForms:
             "post": seconds,
             "statements": spent["statements"] / 12,
             "sql": spent["seconds"] / 12,
+            "turn": statistics.median(turns) if turns else 0.0,
             "page": page,
         }
 
@@ -927,6 +928,11 @@ class EntryForms:
 def section_e(report: Report, s: Settings, universe: dataset.Universe, top: str) -> None:
     forms = EntryForms(s, universe, top)
     alone = forms.alone()
+    log(
+        f"e. alone in this process: POST {alone['post'] * 1000:.1f} ms ({alone['statements']:.0f} statements, "
+        f"{alone['sql'] * 1000:.1f} ms in the driver), the writers' turn held {alone['turn'] * 1000:.1f} ms, "
+        f"the form page {alone['page'] * 1000:.1f} ms"
+    )
     log(f"e. gunicorn, {s.workers} workers × {s.threads} threads, {s.clients} clients")
     with (
         load.gunicorn("wsgi:app", s.target, s.workers, s.threads, forms.log_path) as real_port,
@@ -979,6 +985,12 @@ def e_why(s: Settings, alone: dict[str, float], mode: str) -> str:
         f"tally, commit), and {s.clients} clients share {os.cpu_count()} cores with the server's {s.workers} "
         f"workers. {turns} At {post * 1000:.0f} ms per POST one core does {1 / post:,.0f} entries/s at most."
     )
+    if alone.get("turn"):
+        lock += (
+            f" Each POST holds the writers' turn {alone['turn'] * 1000:.1f} ms of it, from taking it to its "
+            f"commit: {1 / alone['turn']:,.0f} entries/s at most one after another, and less once the holder "
+            "shares the cores."
+        )
     if mode != "browser":
         return lock
     return (
