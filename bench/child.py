@@ -19,7 +19,7 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,18 @@ ORDER BY e.date DESC, op.display_order, d.code, s.code, e.id
 
 
 @contextmanager
+def listening(*hooks: tuple[Any, str, Callable[..., None]]) -> Iterator[None]:
+    """SQLAlchemy event listeners (target, event name, function) attached while the block runs."""
+    for target, name, function in hooks:
+        event.listen(target, name, function)
+    try:
+        yield
+    finally:
+        for target, name, function in hooks:
+            event.remove(target, name, function)
+
+
+@contextmanager
 def sql_time(engine: Engine) -> Iterator[dict[str, float]]:
     """Seconds spent in the database driver and the number of statements, while the block runs."""
     totals = {"seconds": 0.0, "statements": 0}
@@ -74,13 +86,8 @@ def sql_time(engine: Engine) -> Iterator[dict[str, float]]:
         totals["seconds"] += time.perf_counter() - conn.info.pop("bench_started", time.perf_counter())
         totals["statements"] += 1
 
-    event.listen(engine, "before_cursor_execute", before)
-    event.listen(engine, "after_cursor_execute", after)
-    try:
+    with listening((engine, "before_cursor_execute", before), (engine, "after_cursor_execute", after)):
         yield totals
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-        event.remove(engine, "after_cursor_execute", after)
 
 
 @contextmanager
@@ -99,13 +106,8 @@ def turn_time(engine: Engine) -> Iterator[list[float]]:
         if started:
             held.append(time.perf_counter() - started.pop())
 
-    event.listen(engine, "after_cursor_execute", after)
-    event.listen(Session, "after_commit", committed)
-    try:
+    with listening((engine, "after_cursor_execute", after), (Session, "after_commit", committed)):
         yield held
-    finally:
-        event.remove(engine, "after_cursor_execute", after)
-        event.remove(Session, "after_commit", committed)
 
 
 def maxrss_bytes() -> int:
