@@ -29,7 +29,7 @@ from bench.dataset import MID, SLUG, START
 from bench.db import Target
 from bench.report import Report, Row, Sample, ratio, verdict
 from dispatch.extensions import db
-from dispatch.models import Assignment, Disaster, RequestRevision, StaffRequest, Tally
+from dispatch.models import Assignment, Dim, Disaster, RequestRevision, StaffRequest, Tally
 
 REQUESTS = 10_000
 SEED = 20240116
@@ -66,7 +66,7 @@ def add_requests(count: int, seed: int = SEED) -> int:
     # Destination × duty pairs the entries have, weighted by their person-days: where requests are made.
     pairs = db.session.execute(
         select(t.c.key1, t.c.key2, func.max(t.c.person_days))
-        .where(t.c.disaster_id == disaster_id, t.c.dim == "DU")
+        .where(t.c.disaster_id == disaster_id, t.c.dim == Dim.DU)
         .group_by(t.c.key1, t.c.key2)
     ).all()
     senders = [row[0] for row in pairs[:200]] or [0]

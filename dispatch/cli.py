@@ -268,7 +268,7 @@ def check_totals_command(disaster_slug: str, rebuild: bool) -> None:
         return
     for diff in differences:
         click.echo(
-            f"{disaster_slug}: tally {diff.dim}: {diff.missing} rows missing or wrong, {diff.extra} rows extra; "
+            f"{disaster_slug}: tally {diff.dim.name}: {diff.missing} rows missing or wrong, {diff.extra} rows extra; "
             f"e.g. {', '.join(map(str, diff.sample))}",
             err=True,
         )

@@ -25,7 +25,7 @@ from sqlalchemy import Select, func, select
 from . import audit
 from .actors import Actor
 from .extensions import db
-from .models import Entry, Operation, Tally
+from .models import Dim, Entry, Operation, Tally
 from .request_models import EntryRequestLink, Route, StaffRequest
 from .requests import RequestRefused, persons_on, within_period
 from .wareki import format_long
@@ -75,7 +75,7 @@ def key_daily(disaster_id: int, key: Key, since: date, until: date) -> dict[date
     t = Tally.__table__
     stmt = select(t.c.date, t.c.headcount).where(
         t.c.disaster_id == disaster_id,
-        t.c.dim == "DU",
+        t.c.dim == Dim.DU,
         t.c.key1 == key[0],
         t.c.key2 == key[1],
         t.c.date >= since,

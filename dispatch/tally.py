@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, object_session
 
 from .extensions import db
-from .models import Entry, Operation, Tally
+from .models import Dim, Entry, Operation, Tally
 from .tally_writes import Writes
 from .write_lock import take_turns_on_disaster
 
@@ -47,24 +47,24 @@ class Change:
 
 
 # Each dimension's key (key1, key2) of a change; 0 where the dimension has fewer than two parts.
-DIMENSIONS: dict[str, Callable[[Change], tuple[int, int]]] = {
-    "A": lambda c: (0, 0),
-    "O": lambda c: (c.operation_id, 0),
-    "S": lambda c: (c.sender_id, 0),
-    "D": lambda c: (c.destination_id, 0),
-    "U": lambda c: (c.duty_id, 0),
-    "DU": lambda c: (c.destination_id, c.duty_id),
-    "SD": lambda c: (c.sender_id, c.destination_id),
+DIMENSIONS: dict[Dim, Callable[[Change], tuple[int, int]]] = {
+    Dim.A: lambda c: (0, 0),
+    Dim.O: lambda c: (c.operation_id, 0),
+    Dim.S: lambda c: (c.sender_id, 0),
+    Dim.D: lambda c: (c.destination_id, 0),
+    Dim.U: lambda c: (c.duty_id, 0),
+    Dim.DU: lambda c: (c.destination_id, c.duty_id),
+    Dim.SD: lambda c: (c.sender_id, c.destination_id),
 }
 # The same keys as entry columns, for the statements that fill the tally from the entries.
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "A": (),
-    "O": ("e.operation_id",),
-    "S": ("e.sender_id",),
-    "D": ("e.destination_id",),
-    "U": ("e.duty_id",),
-    "DU": ("e.destination_id", "e.duty_id"),
-    "SD": ("e.sender_id", "e.destination_id"),
+COLUMNS: dict[Dim, tuple[str, ...]] = {
+    Dim.A: (),
+    Dim.O: ("e.operation_id",),
+    Dim.S: ("e.sender_id",),
+    Dim.D: ("e.destination_id",),
+    Dim.U: ("e.duty_id",),
+    Dim.DU: ("e.destination_id", "e.duty_id"),
+    Dim.SD: ("e.sender_id", "e.destination_id"),
 }
 # Up to this many keys of a dimension are read in one statement, a seek each; more (an import) read the
 # dimension once.
@@ -118,14 +118,14 @@ def _apply(session: Session, changes: list[Change]) -> None:
 
 # Where each dimension's key is in an imported row (operation_id, date, sender_id, destination_id, duty_id,
 # headcount): apply_rows groups plain tuples without building a Change per row.
-_ROW_KEYS: dict[str, tuple[int, ...]] = {
-    "A": (),
-    "O": (0,),
-    "S": (2,),
-    "D": (3,),
-    "U": (4,),
-    "DU": (3, 4),
-    "SD": (2, 3),
+_ROW_KEYS: dict[Dim, tuple[int, ...]] = {
+    Dim.A: (),
+    Dim.O: (0,),
+    Dim.S: (2,),
+    Dim.D: (3,),
+    Dim.U: (4,),
+    Dim.DU: (3, 4),
+    Dim.SD: (2, 3),
 }
 
 
@@ -164,7 +164,7 @@ def apply_rows(disaster_id: int, rows: Sequence[tuple[int, date, int, int, int, 
 
 def _plan_new(
     disaster_id: int,
-    dim: str,
+    dim: Dim,
     summed: dict[tuple[Any, Any, date], int],
     stored: dict[Key, _Series],
     later: dict[Key, Counter[date]],
@@ -217,7 +217,7 @@ def _apply_few(conn: Connection, changes: list[Change], writes: Writes) -> None:
     has a later row for nearly every day after it in each of its seven keys, and reading them into Python
     only to learn whether a row lies between changed days cost more than shifting them (the shifts name
     stretches of dates, whatever rows they hold)."""
-    deltas: dict[tuple[int, str, Key], Counter[date]] = defaultdict(Counter)
+    deltas: dict[tuple[int, Dim, Key], Counter[date]] = defaultdict(Counter)
     for change in changes:
         for dim, key_of in DIMENSIONS.items():
             deltas[change.disaster_id or 0, dim, key_of(change)][change.date] += change.headcount
@@ -236,7 +236,7 @@ _Row = tuple[date, int, int]
 
 
 def _plan_days(
-    wanted: tuple[int, str, Key], days: list[tuple[date, int, _Row | None]], writes: Writes
+    wanted: tuple[int, Dim, Key], days: list[tuple[date, int, _Row | None]], writes: Writes
 ) -> None:
     """One key's changed days in date order, each with its delta and the key's latest row on or before it
     as stored before the change: that day's row is written, and the stretches between changed days (and
@@ -282,8 +282,8 @@ def _read_latest_sql(parts: int, mark: str) -> str:
 
 
 def _read_latest(
-    conn: Connection, wanted: list[tuple[tuple[int, str, Key], date]]
-) -> dict[tuple[tuple[int, str, Key], date], _Row]:
+    conn: Connection, wanted: list[tuple[tuple[int, Dim, Key], date]]
+) -> dict[tuple[tuple[int, Dim, Key], date], _Row]:
     """Each (key, day)'s latest stored row on or before the day, a seek each, in one statement; a key with
     none is left out. Built as text once per number of parts, as _read_keys is."""
     sqlite = conn.dialect.name == "sqlite"
@@ -327,7 +327,7 @@ _NOTHING_STORED = _Series(0, None, None)
 def _plan(
     conn: Connection,
     disaster_id: int,
-    dim: str,
+    dim: Dim,
     by_key: dict[Key, Counter[date]],
     writes: Writes,
     stored: dict[Key, _Series] | None = None,
@@ -345,7 +345,7 @@ def _plan(
 
 def _plan_key(
     disaster_id: int,
-    dim: str,
+    dim: Dim,
     key: Key,
     days: Counter[date],
     base: int,
@@ -388,7 +388,7 @@ def _plan_key(
         writes.shifts.append((shift, disaster_id, dim, key1, key2, bind(previous), bind(date.max)))
 
 
-def _stored(conn: Connection, disaster_id: int, dim: str, starts: dict[Key, date]) -> dict[Key, _Series]:
+def _stored(conn: Connection, disaster_id: int, dim: Dim, starts: dict[Key, date]) -> dict[Key, _Series]:
     """Each key's rows from its start on, and the person-days before its start; a key with nothing stored
     may be left out."""
     if len(starts) <= SEEK_LIMIT:
@@ -398,7 +398,7 @@ def _stored(conn: Connection, disaster_id: int, dim: str, starts: dict[Key, date
 
 
 def _plan_inserts(
-    disaster_id: int, dim: str, key: Key, days: Counter[date], cumulative: int, writes: Writes
+    disaster_id: int, dim: Dim, key: Key, days: Counter[date], cumulative: int, writes: Writes
 ) -> None:
     """A key with nothing stored from its first changed day on (a new key, or an entry after every entry
     so far): only inserts, planned without the general case's work."""
@@ -425,8 +425,8 @@ def _read_keys_sql(parts: int, mark: str) -> str:
 
 
 def _read_keys(
-    conn: Connection, starts: dict[tuple[int, str, Key], date]
-) -> dict[tuple[int, str, Key], _Series]:
+    conn: Connection, starts: dict[tuple[int, Dim, Key], date]
+) -> dict[tuple[int, Dim, Key], _Series]:
     """Each (disaster, dimension, key)'s rows from its start, and the person-days before, in one statement.
 
     Built as text once per number of keys and sent to the driver: an entry form's POST reads seven keys,
@@ -455,7 +455,7 @@ def _read_keys(
 
 
 def _read_dimension(
-    conn: Connection, disaster_id: int, dim: str, starts: dict[Key, date]
+    conn: Connection, disaster_id: int, dim: Dim, starts: dict[Key, date]
 ) -> dict[Key, _Series]:
     """Every row of the dimension once, in key order, keeping only what the changed keys need; a key with
     no stored row is left out (an import's new keys, most of its keys)."""

@@ -14,17 +14,18 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 
 from .extensions import db
+from .models import Dim
 from .tally import COLUMNS, DIMENSIONS, T
 
 
-def recomputed(dim: str, disaster_id: int | None = None) -> str:
+def recomputed(dim: Dim, disaster_id: int | None = None) -> str:
     """SQL for the dimension's rows recomputed from the entries, in the tally's columns."""
     columns = COLUMNS[dim]
     keys = (*columns, "0", "0")[:2]
     group = ", ".join(("o.disaster_id", *columns))
     where = "" if disaster_id is None else f"WHERE o.disaster_id = {int(disaster_id)} "
     return (
-        f"SELECT o.disaster_id AS disaster_id, '{dim}' AS dim, {keys[0]} AS key1, {keys[1]} AS key2, "
+        f"SELECT o.disaster_id AS disaster_id, {int(dim)} AS dim, {keys[0]} AS key1, {keys[1]} AS key2, "
         f"e.date AS date, SUM(e.headcount) AS headcount, "
         f"SUM(SUM(e.headcount)) OVER (PARTITION BY {group} ORDER BY e.date) AS person_days "
         f"FROM entry e JOIN operation o ON o.id = e.operation_id {where}GROUP BY {group}, e.date"
@@ -51,7 +52,7 @@ def rebuild(disaster_id: int) -> int:
 
 @dataclass(frozen=True)
 class Difference:
-    dim: str
+    dim: Dim
     missing: int  # rows the entries call for that the tally lacks or holds otherwise
     extra: int  # rows the tally holds that the entries do not call for
     sample: Sequence[tuple[Any, ...]]
@@ -63,7 +64,7 @@ def check(disaster_id: int) -> list[Difference]:
     for dim in DIMENSIONS:
         stored = (
             f"SELECT disaster_id, dim, key1, key2, date, headcount, person_days FROM tally "
-            f"WHERE disaster_id = {int(disaster_id)} AND dim = '{dim}'"
+            f"WHERE disaster_id = {int(disaster_id)} AND dim = {int(dim)}"
         )
         wanted = f"SELECT * FROM ({recomputed(dim, disaster_id)}) r"
         missing = db.session.execute(text(f"{wanted} EXCEPT {stored}")).all()

@@ -8,22 +8,21 @@ own headcount comes packed into the same seek.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, Select, case, cast, literal, select
 
 from .extensions import db
-from .models import Tally
+from .models import Dim, Tally
 from .tally import Key
 
 T = Tally.__table__
 
 
-@dataclass(frozen=True)
-class Figure:
-    """One key's figures as of a date."""
+class Figure(NamedTuple):
+    """One key's figures as of a date. A named tuple rather than a frozen dataclass: a total by sender
+    makes one per organisation, and a tuple is built several times faster."""
 
     person_days: int  # through the as-of date
     headcount: int  # on the as-of date
@@ -31,11 +30,11 @@ class Figure:
 
 
 def as_of(
-    disaster_id: int, dim: str, day: date, candidates: Select[*tuple[Any, ...]], *, since: date | None = None
+    disaster_id: int, dim: Dim, day: date, candidates: Select[*tuple[Any, ...]], *, since: date | None = None
 ) -> dict[Key, Figure]:
     """The keys' figures as of `day` (counting only entries from `since` on, if given); keys with none are
     left out. `candidates` selects (key1, key2, *label) for each key: one index seek each."""
-    figures = {key: figure for key, figure in _latest(disaster_id, dim, day, candidates)}
+    figures = dict(_latest(disaster_id, dim, day, candidates))
     if since is not None:
         before = {
             key: f.person_days for key, f in _latest(disaster_id, dim, since - timedelta(days=1), candidates)
@@ -53,7 +52,7 @@ _PACK = 2**32
 
 
 def _latest(
-    disaster_id: int, dim: str, day: date, candidates: Select[*tuple[Any, ...]]
+    disaster_id: int, dim: Dim, day: date, candidates: Select[*tuple[Any, ...]]
 ) -> Iterator[tuple[Key, Figure]]:
     # A scalar subquery in the select list, not a join: the database walks the candidate keys and seeks
     # each one, rather than scanning the dimension's rows. One seek per key finds the latest row on or
@@ -73,13 +72,13 @@ def _latest(
         .limit(1)
         .scalar_subquery()
     )
-    for value, key1, key2, *label in db.session.execute(select(packed, *keys.c)).all():
-        if value is not None:
-            person_days, headcount = divmod(int(value), _PACK)
-            yield (key1, key2), Figure(person_days, headcount, tuple(label))
+    for row in db.session.execute(select(packed, *keys.c)):
+        if row[0] is not None:
+            person_days, headcount = divmod(row[0], _PACK)
+            yield (row[1], row[2]), Figure(person_days, headcount, row[3:])
 
 
-def daily(disaster_id: int, dim: str, since: date | None, until: date) -> list[tuple[date, Key, int]]:
+def daily(disaster_id: int, dim: Dim, since: date | None, until: date) -> list[tuple[date, Key, int]]:
     """(date, key, headcount) for every date with entries from `since` to `until`."""
     stmt = select(T.c.date, T.c.key1, T.c.key2, T.c.headcount).where(
         T.c.disaster_id == disaster_id, T.c.dim == dim, T.c.date <= until

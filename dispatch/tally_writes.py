@@ -78,12 +78,12 @@ _KEY_COLUMNS = ("disaster_id", "dim", "key1", "key2", "date")
 # The same on PostgreSQL, each a single statement over one array per column (unnest), in the tuples' order.
 _PG_KEY = "t.disaster_id = v.d AND t.dim = v.m AND t.key1 = v.k1 AND t.key2 = v.k2 AND t.date = v.t"
 _PG_DELETE = (
-    "DELETE FROM tally AS t USING unnest(%s::integer[], %s::varchar[], %s::integer[], %s::integer[], "
+    "DELETE FROM tally AS t USING unnest(%s::integer[], %s::smallint[], %s::integer[], %s::integer[], "
     f"%s::date[]) AS v(d, m, k1, k2, t) WHERE {_PG_KEY}"
 )
 _PG_UPDATE = (
     "UPDATE tally AS t SET headcount = v.h, person_days = v.p FROM unnest(%s::integer[], %s::integer[], "
-    f"%s::integer[], %s::varchar[], %s::integer[], %s::integer[], %s::date[]) AS v(h, p, d, m, k1, k2, t) "
+    f"%s::integer[], %s::smallint[], %s::integer[], %s::integer[], %s::date[]) AS v(h, p, d, m, k1, k2, t) "
     f"WHERE {_PG_KEY}"
 )
 # The rows of a key between two dates (both excluded): their person-days moved by what was added before.
@@ -94,12 +94,12 @@ _SHIFT = (
 # A key's stretches never overlap, so each row meets at most one of the arrays' rows.
 _PG_SHIFT = (
     "UPDATE tally AS t SET person_days = t.person_days + v.s FROM unnest(%s::integer[], %s::integer[], "
-    "%s::varchar[], %s::integer[], %s::integer[], %s::date[], %s::date[]) AS v(s, d, m, k1, k2, a, b) "
+    "%s::smallint[], %s::integer[], %s::integer[], %s::date[], %s::date[]) AS v(s, d, m, k1, k2, a, b) "
     "WHERE t.disaster_id = v.d AND t.dim = v.m AND t.key1 = v.k1 AND t.key2 = v.k2 AND t.date > v.a "
     "AND t.date < v.b"
 )
 _PG_INSERT = (
-    f"INSERT INTO tally ({', '.join(_INSERT_COLUMNS)}) SELECT * FROM unnest(%s::integer[], %s::varchar[], "
+    f"INSERT INTO tally ({', '.join(_INSERT_COLUMNS)}) SELECT * FROM unnest(%s::integer[], %s::smallint[], "
     "%s::integer[], %s::integer[], %s::date[], %s::integer[], %s::integer[])"
 )
 

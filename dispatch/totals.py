@@ -24,7 +24,7 @@ from sqlalchemy.orm import aliased
 
 from . import tally_reading
 from .extensions import db
-from .models import Disaster, Duty, Entry, Operation, Organisation
+from .models import Dim, Disaster, Duty, Entry, Operation, Organisation
 from .query import Destination, EntryFilter, Sender, apply_filter, joined
 from .tally import Key
 from .viewpoint import SENDER_KIND_ORDER, SenderKind, Viewpoint, kinds_of, viewpoint_of
@@ -188,7 +188,7 @@ def _tally_rows(disaster: Disaster, as_of: date, by: Dimension, flt: EntryFilter
     if by is Dimension.DATE:
         return [
             TotalRow(day.isoformat(), format_long(day), headcount, headcount if day == as_of else 0)
-            for day, _, headcount in tally_reading.daily(disaster.id, "A", flt.date_from, _until(flt))
+            for day, _, headcount in tally_reading.daily(disaster.id, Dim.A, flt.date_from, _until(flt))
         ]
     figures = _tally_figures(disaster, as_of, flt, TALLY_DIMENSION[by], _candidates(disaster, by))
     return [TotalRow(str(f.label[0]), str(f.label[1]), f.person_days, f.headcount) for f in figures.values()]
@@ -196,17 +196,17 @@ def _tally_rows(disaster: Disaster, as_of: date, by: Dimension, flt: EntryFilter
 
 # The tally's dimension for each of ours (the date dimension reads the whole disaster's daily rows).
 TALLY_DIMENSION = {
-    Dimension.OPERATION: "O",
-    Dimension.SENDER: "S",
-    Dimension.DESTINATION: "D",
-    Dimension.DUTY: "U",
+    Dimension.OPERATION: Dim.O,
+    Dimension.SENDER: Dim.S,
+    Dimension.DESTINATION: Dim.D,
+    Dimension.DUTY: Dim.U,
 }
 # The tally's two-part dimensions, for cross tables: (rows, columns) → (dimension, rows are key1).
 TALLY_PAIRS = {
-    (Dimension.DESTINATION, Dimension.DUTY): ("DU", True),
-    (Dimension.DUTY, Dimension.DESTINATION): ("DU", False),
-    (Dimension.SENDER, Dimension.DESTINATION): ("SD", True),
-    (Dimension.DESTINATION, Dimension.SENDER): ("SD", False),
+    (Dimension.DESTINATION, Dimension.DUTY): (Dim.DU, True),
+    (Dimension.DUTY, Dimension.DESTINATION): (Dim.DU, False),
+    (Dimension.SENDER, Dimension.DESTINATION): (Dim.SD, True),
+    (Dimension.DESTINATION, Dimension.SENDER): (Dim.SD, False),
 }
 
 
@@ -221,38 +221,43 @@ def _until(flt: EntryFilter) -> date:
 
 
 def _tally_figures(
-    disaster: Disaster, as_of: date, flt: EntryFilter, dim: str, candidates: Select[*tuple[Any, ...]]
+    disaster: Disaster, as_of: date, flt: EntryFilter, dim: Dim, candidates: Select[*tuple[Any, ...]]
 ) -> dict[Key, tally_reading.Figure]:
     until = _until(flt)
     if flt.date_from is not None and flt.date_from > until:
         return {}
     figures = tally_reading.as_of(disaster.id, dim, until, candidates, since=flt.date_from)
     if until != as_of:  # the filter ends before the as-of date: nobody is counted as on duty that day
-        figures = {key: replace(f, headcount=0) for key, f in figures.items()}
+        figures = {key: f._replace(headcount=0) for key, f in figures.items()}
     return figures
 
 
-def _single_key(disaster: Disaster, flt: EntryFilter) -> tuple[str, int] | None:
+def _single_key(disaster: Disaster, flt: EntryFilter) -> tuple[Dim, int] | None:
     """The tally's (dimension, key) for a filter of dates and at most one operation, organisation or duty;
     None when the tally cannot answer it. A code that names nothing is key 0, which has no rows."""
     if flt.visible_to is not None:
         return None
     narrowing = [
         (dim, code)
-        for dim, code in (("O", flt.operation), ("S", flt.sender), ("D", flt.destination), ("U", flt.duty))
+        for dim, code in (
+            (Dim.O, flt.operation),
+            (Dim.S, flt.sender),
+            (Dim.D, flt.destination),
+            (Dim.U, flt.duty),
+        )
         if code
     ]
     if not narrowing:
-        return "A", 0
+        return Dim.A, 0
     if len(narrowing) > 1:
         return None
     dim, code = narrowing[0]
     match dim:
-        case "O":
+        case Dim.O:
             key = db.session.scalar(
                 select(Operation.id).where(Operation.disaster_id == disaster.id, Operation.code == code)
             )
-        case "U":
+        case Dim.U:
             key = db.session.scalar(select(Duty.id).where(Duty.code == code))
         case _:
             key = db.session.scalar(select(Organisation.id).where(Organisation.code == code))
@@ -371,7 +376,7 @@ def _tally_cross_table(
     disaster: Disaster,
     as_of: date,
     flt: EntryFilter,
-    pair: tuple[str, bool],
+    pair: tuple[Dim, bool],
     row_totals: Totals,
     col_totals: Totals,
     limit: int | None,
@@ -414,9 +419,9 @@ _SECOND_DUTY = aliased(Duty)
 _SECOND_ORG = aliased(Organisation)
 
 
-def _id_column(dim: str, part: int) -> Any:
+def _id_column(dim: Dim, part: int) -> Any:
     """The id column of part 0 or 1 of a two-part tally dimension (distinct tables for a cross join)."""
-    if dim == "DU":
+    if dim is Dim.DU:
         return Organisation.id if part == 0 else _SECOND_DUTY.id
     return Organisation.id if part == 0 else _SECOND_ORG.id
 
@@ -524,7 +529,9 @@ def _daily_by_operation(disaster: Disaster, flt: EntryFilter) -> list[tuple[date
         code_of = {op.id: op.code for op in disaster.operations}
         return [
             (day, code_of[key1], headcount)
-            for day, (key1, _), headcount in tally_reading.daily(disaster.id, "O", flt.date_from, _until(flt))
+            for day, (key1, _), headcount in tally_reading.daily(
+                disaster.id, Dim.O, flt.date_from, _until(flt)
+            )
         ]
     stmt = apply_filter(
         joined(select(Entry.date, Operation.code, func.sum(Entry.headcount))), disaster, flt

@@ -25,7 +25,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from .extensions import db
-from .models import Disaster, Organisation, OrgKind, Tally
+from .models import Dim, Disaster, Organisation, OrgKind, Tally
 
 
 class SenderKind(StrEnum):
@@ -194,7 +194,7 @@ def _inferred_home(disaster: Disaster) -> Organisation | None:
     tally = Tally.__table__
     reached = (
         select(tally.c.key1.label("org_id"), func.max(tally.c.person_days).label("person_days"))
-        .where(tally.c.disaster_id == disaster.id, tally.c.dim == "D")
+        .where(tally.c.disaster_id == disaster.id, tally.c.dim == Dim.D)
         .group_by(tally.c.key1)
         .subquery()
     )

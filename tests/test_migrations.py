@@ -110,3 +110,41 @@ def test_0007_ends_closed_operations_on_their_last_entry(scratch_url: str) -> No
         upgrade()
         db.session.commit()
         db.engine.dispose()
+
+
+def test_0014_turns_the_tally_dimension_letters_into_small_integers(scratch_url: str) -> None:
+    """Revision 0014: each tally row's dimension letters become its Dim code (S is 3, SD is 7), the rows and
+    their figures otherwise as they were; and back."""
+    app = make_app(scratch_url)
+    with app.app_context():
+        upgrade(revision="0013_entry_request_link")
+        db.session.execute(
+            text("INSERT INTO disaster (id, slug, name, start_date) VALUES (1, 'rain', '大雨', '2023-07-14')")
+        )
+        for dim, key1, key2 in (("A", 0, 0), ("S", 5, 0), ("SD", 5, 9), ("DU", 9, 2)):
+            db.session.execute(
+                text(
+                    "INSERT INTO tally (disaster_id, dim, key1, key2, date, headcount, person_days)"
+                    " VALUES (1, :dim, :k1, :k2, :day, 3, 7)"
+                ),
+                {"dim": dim, "k1": key1, "k2": key2, "day": date(2023, 7, 20)},
+            )
+        db.session.commit()
+
+        upgrade(revision="0014_tally_dim_smallint")
+        rows = "SELECT dim, key1, key2, date, headcount, person_days FROM tally ORDER BY dim"
+        july_20 = date(2023, 7, 20)
+        assert _rows(rows, date=Date()) == [
+            (1, 0, 0, july_20, 3, 7),
+            (3, 5, 0, july_20, 3, 7),
+            (6, 9, 2, july_20, 3, 7),
+            (7, 5, 9, july_20, 3, 7),
+        ]
+        db.session.commit()
+
+        downgrade(revision="0013_entry_request_link")
+        assert _rows("SELECT dim FROM tally ORDER BY dim") == [("A",), ("DU",), ("S",), ("SD",)]
+        db.session.commit()
+        upgrade()
+        db.session.commit()
+        db.engine.dispose()

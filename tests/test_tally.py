@@ -27,7 +27,7 @@ from dispatch.entries import update_entry as edit_entry
 from dispatch.errors import ImportRefused, Refusal
 from dispatch.extensions import db
 from dispatch.importing import import_dispatches
-from dispatch.models import AuditRecord, Disaster, Entry, Tally
+from dispatch.models import AuditRecord, Dim, Disaster, Entry, Tally
 from dispatch.query import EntryFilter
 from dispatch.roster import (
     PersonFields,
@@ -500,7 +500,7 @@ def test_rows_between_changed_days_move_by_what_was_added_before_them(ctx: None)
 
     def rows() -> dict[int, tuple[int, int]]:
         stmt = select(Tally.date, Tally.headcount, Tally.person_days).where(
-            Tally.disaster_id == disaster.id, Tally.dim == "A"
+            Tally.disaster_id == disaster.id, Tally.dim == Dim.A
         )
         return {day.day: (headcount, person_days) for day, headcount, person_days in db.session.execute(stmt)}
 
@@ -531,7 +531,7 @@ def test_an_entry_before_stored_days_reads_a_row_a_key_and_moves_every_later_day
     assert [len(found) for found in reads] == [7]
     assert {row[0] for found in reads for row in found.values()} == {date(2023, 7, 20)}
     stmt = select(Tally.date, Tally.headcount, Tally.person_days).where(
-        Tally.disaster_id == disaster.id, Tally.dim == "SD"
+        Tally.disaster_id == disaster.id, Tally.dim == Dim.SD
     )
     assert {day.day: (h, p) for day, h, p in db.session.execute(stmt)} == {
         20: (4, 4),
