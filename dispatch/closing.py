@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date
 
@@ -78,10 +79,16 @@ class ClosedNotice:
 
 
 def closed_notice(
-    disaster: Disaster, dates: Iterable[date], actor: Actor, reason: str
+    disaster: Disaster,
+    dates: Iterable[date],
+    actor: Actor,
+    reason: str,
+    *,
+    known_closed: AbstractSet[date] | None = None,
 ) -> ClosedNotice | None:
-    """The notice a page shows before saving a change on these dates; None when none of them is closed."""
-    closed = closed_dates(disaster, dates)
+    """The notice a page shows before saving a change on these dates; None when none of them is closed.
+    `known_closed`: every closed date of the disaster, when the page has read them already."""
+    closed = closed_dates(disaster, dates) if known_closed is None else known_closed & set(dates)
     if not closed:
         return None
     return ClosedNotice(sorted(closed), closed_refusal(closed, actor, reason))

@@ -17,10 +17,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
 
 from dispatch import web, write_lock
+from dispatch.closing import close_day
 from dispatch.errors import Refusal
 from dispatch.extensions import db
 from dispatch.models import AuditRecord, Disaster, Entry, Role
 from dispatch.web import UndeclaredWrite, write, writes
+from tests import factories
 from tests.conftest import PASSWORD, make_app, make_user
 
 SLUG = "akita-2023-rain"
@@ -217,3 +219,23 @@ def test_an_entry_post_runs_a_counted_number_of_statements(
         response = client.post(f"{BASE}/entries/new", data=ENTRY | {"date": day})
         assert response.status_code == 302
         assert len(statements) <= most, "\n".join(statements)
+
+
+def test_the_entry_form_page_reads_the_closed_days_once(app: Flask, client: FlaskClient, demo: None) -> None:
+    """The page the POST redirects to needs every closed date (for its script) and whether the form's date
+    is one of them (for its notice): one statement answers both."""
+    statements: list[str] = []
+    with app.app_context():
+        disaster = db.session.scalars(select(Disaster).where(Disaster.slug == SLUG)).one()
+        close_day(disaster, date(2023, 10, 31), factories.reviewer())
+        db.session.commit()
+        event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    for day, notice in (
+        ("2023-10-31", 'data-testid="closed-notice">'),
+        ("2023-11-01", 'closed-notice" hidden>'),
+    ):
+        statements.clear()
+        response = client.get(f"{BASE}/entries/new?date={day}")
+        assert response.status_code == 200
+        assert notice in response.get_data(as_text=True)
+        assert sum("FROM closed_day" in sql for sql in statements) == 1, "\n".join(statements)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypedDict
@@ -78,12 +79,14 @@ class ClosedDays:
     message: str
 
 
-def closed_days(disaster: Disaster) -> ClosedDays:
+def closed_days(disaster: Disaster, closed: Iterable[date] | None = None) -> ClosedDays:
+    """`closed`: the disaster's closed dates, when the page has read them already."""
     if current_actor().may_amend_closed_days:
         message = "締め済み（確定）です。登録・変更には変更理由が必要です（監査ログに記録されます）。"
     else:
         message = "締め済み（確定）です。登録・変更はできません。変更は総合防災課に依頼してください。"
-    return ClosedDays(sorted(d.isoformat() for d in closed_dates(disaster)), message)
+    dates = closed_dates(disaster) if closed is None else closed
+    return ClosedDays(sorted(d.isoformat() for d in dates), message)
 
 
 def form_status(form: Any, status: int = 200) -> int:
@@ -114,13 +117,20 @@ def new_entry(slug: str) -> Response | tuple[str, int]:
             )
             return redirect(url_for(".new_entry", slug=slug, date=draft.date.isoformat()))
     day = None if form.date.errors else form.date.date
+    # Read once: the page's script needs every closed date, the notice only the form's.
+    closed = closed_dates(disaster)
+    notice = (
+        closed_notice(disaster, [day], current_actor(), form.reason.data or "", known_closed=closed)
+        if day
+        else None
+    )
     return render_template(
         "entry_form.html",
         disaster=disaster,
         form=form,
         organisations=organisation_datalist(),
-        closed_days=closed_days(disaster),
-        notice=closed_notice(disaster, [day], current_actor(), form.reason.data or "") if day else None,
+        closed_days=closed_days(disaster, closed),
+        notice=notice,
         # A date the form refused is not looked up: it may lie centuries away.
         day_total=_day_total(disaster, None if form.date.errors else form.date.date),
     ), form_status(form, status)
