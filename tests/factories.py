@@ -21,6 +21,8 @@ from dispatch.catalog import create_disaster, create_operation
 from dispatch.entries import EntryDraft, log_entries
 from dispatch.extensions import db
 from dispatch.models import Disaster, Duty, Entry, Operation, Organisation, Role, User
+from dispatch.request_models import Route, StaffRequest
+from dispatch.requests import RequestDraft, create_request
 
 AKITA_PREF = "050008"
 AKITA_CITY = "052019"
@@ -91,6 +93,37 @@ def draft(
         duty=duty(duty_code),
         headcount=headcount,
         sender_unit=sender_unit,
+    )
+
+
+def staff_request(
+    d: Disaster,
+    number: str,
+    requester: str,
+    duty_code: str | None,
+    persons: int,
+    date_from: date,
+    date_to: date,
+    *,
+    received_on: date = date(2023, 7, 31),
+    route: Route = Route.AGREEMENT,
+    **details: Any,
+) -> StaffRequest:
+    """A request (要請) logged by HQ; `details` are RequestDraft's other fields (job_type, place …)."""
+    return create_request(
+        d,
+        RequestDraft(
+            number=number,
+            requester=org(requester),
+            received_on=received_on,
+            route=route,
+            duty=duty(duty_code) if duty_code else None,
+            persons=persons,
+            date_from=date_from,
+            date_to=date_to,
+            **details,
+        ),
+        hq(),
     )
 
 

@@ -34,12 +34,10 @@ from dispatch.extensions import db
 from dispatch.fill import fill_on, linked_days
 from dispatch.models import Disaster, Role
 from dispatch.request_board import board
-from dispatch.request_models import Route, StaffRequest
+from dispatch.request_models import StaffRequest
 from dispatch.requests import (
-    RequestDraft,
     RequestRefused,
     add_assignment,
-    create_request,
     linked_request,
     persons_on,
     revise_request,
@@ -60,6 +58,7 @@ from tests.factories import (
     duty,
     hq,
     org,
+    staff_request,
 )
 
 AUG = {day: date(2023, 8, day) for day in range(1, 32)}
@@ -68,20 +67,7 @@ AUG = {day: date(2023, 8, day) for day in range(1, 32)}
 def new_request(
     rain: Disaster, number: str, requester: str, duty_code: str, persons: int, start: int, end: int
 ) -> StaffRequest:
-    return create_request(
-        rain,
-        RequestDraft(
-            number=number,
-            requester=org(requester),
-            received_on=date(2023, 7, 31),
-            route=Route.AGREEMENT,
-            duty=duty(duty_code),
-            persons=persons,
-            date_from=AUG[start],
-            date_to=AUG[end],
-        ),
-        hq(),
-    )
+    return staff_request(rain, number, requester, duty_code, persons, AUG[start], AUG[end])
 
 
 def assign(request: StaffRequest, sender: str, persons: int, start: int, end: int) -> None:

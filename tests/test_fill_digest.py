@@ -17,11 +17,9 @@ from flask import Flask
 from dispatch.delivery import send_due_digests
 from dispatch.entries import log_entries
 from dispatch.extensions import db
-from dispatch.request_models import Route
-from dispatch.requests import RequestDraft, create_request
 from dispatch.seeding import seed_founding_case
 from tests import factories
-from tests.factories import GOJOME, SLUG, YOKOTE, draft, org
+from tests.factories import GOJOME, SLUG, YOKOTE, draft
 from tests.smtp import SMTPServer
 from tests.test_digest import add_recipient
 
@@ -36,19 +34,15 @@ def short_of_staff(mail_app: Flask) -> None:
         result = seed_founding_case()
         add_recipient(GOJOME, GOSHIN)
         add_recipient(None, DIVISION)
-        create_request(
+        factories.staff_request(
             result.disaster,
-            RequestDraft(
-                number="五城目-1",
-                requester=org(GOJOME),
-                received_on=date(2023, 7, 24),
-                route=Route.AGREEMENT,
-                duty=factories.duty("damage_survey"),
-                persons=30,
-                date_from=date(2023, 7, 25),
-                date_to=date(2023, 8, 31),
-            ),
-            factories.hq(),
+            "五城目-1",
+            GOJOME,
+            "damage_survey",
+            30,
+            date(2023, 7, 25),
+            date(2023, 8, 31),
+            received_on=date(2023, 7, 24),
         )
         db.session.commit()
 

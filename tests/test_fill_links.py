@@ -39,8 +39,8 @@ from dispatch.fill import linked_days, unassigned_days
 from dispatch.models import AuditRecord, Entry, Role
 from dispatch.request_board import board
 from dispatch.request_links import link_entries, unlink_entries
-from dispatch.request_models import EntryRequestLink, Route, StaffRequest
-from dispatch.requests import RequestDraft, RequestRefused, create_request
+from dispatch.request_models import EntryRequestLink, StaffRequest
+from dispatch.requests import RequestRefused
 from tests.factories import (
     AKITA_CITY,
     GOJOME,
@@ -50,9 +50,9 @@ from tests.factories import (
     YOKOTE,
     disaster,
     draft,
-    duty,
     hq,
     org,
+    staff_request,
 )
 
 BASE = "/disasters/test-rain"
@@ -60,21 +60,7 @@ AUG = {day: date(2023, 8, day) for day in range(1, 32)}
 
 
 def new_request(number: str, requester: str, duty_code: str, job_type: str, persons: int, end: int) -> None:
-    create_request(
-        disaster(),
-        RequestDraft(
-            number=number,
-            requester=org(requester),
-            received_on=date(2023, 7, 31),
-            route=Route.AGREEMENT,
-            duty=duty(duty_code),
-            persons=persons,
-            date_from=AUG[1],
-            date_to=AUG[end],
-            job_type=job_type,
-        ),
-        hq(),
-    )
+    staff_request(disaster(), number, requester, duty_code, persons, AUG[1], AUG[end], job_type=job_type)
 
 
 @pytest.fixture

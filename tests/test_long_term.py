@@ -32,6 +32,7 @@ from dispatch.requests import (
     revise_request,
     withdraw_request,
 )
+from tests import factories
 from tests.factories import hq, org
 
 FY = 2012
@@ -66,21 +67,18 @@ REQUESTS = [
 
 
 def long_term(rain: Disaster, number: str, destination: str, persons: int, job_type: str) -> StaffRequest:
-    return create_request(
+    return factories.staff_request(
         rain,
-        RequestDraft(
-            number=number,
-            requester=org(destination),
-            received_on=date(2012, 2, 1),
-            route=Route.LONG_TERM,
-            duty=None,
-            persons=persons,
-            date_from=FY_START,
-            date_to=FY_END,
-            fiscal_year=FY,
-            job_type=job_type,
-        ),
-        hq(),
+        number,
+        destination,
+        None,
+        persons,
+        FY_START,
+        FY_END,
+        received_on=date(2012, 2, 1),
+        route=Route.LONG_TERM,
+        fiscal_year=FY,
+        job_type=job_type,
     )
 
 

@@ -28,8 +28,7 @@ from dispatch.extensions import db
 from dispatch.models import Delivery, DeliveryStatus, Disaster, Entry, Role, User
 from dispatch.query import EntryFilter
 from dispatch.recipients import add_recipient
-from dispatch.request_models import Route
-from dispatch.requests import RequestDraft, add_assignment, create_request
+from dispatch.requests import add_assignment
 from dispatch.roster import PersonFields, TeamFields, add_person, add_team, set_member
 from tests import factories
 from tests.browser import chromium, live_server, log_in
@@ -155,21 +154,17 @@ def phone_demo(app: Flask, demo: None, tmp_path: Path) -> PhoneDemo:
                 subject="【応援職員派遣 日報】令和5年7月14日からの大雨 令和5年7月31日分",
             )
         )
-        asked = create_request(
+        asked = factories.staff_request(
             disaster,
-            RequestDraft(
-                number="男鹿-001",
-                requester=factories.org(OGA),
-                received_on=date(2023, 7, 20),
-                route=Route.AGREEMENT,
-                duty=factories.duty("water_supply"),
-                persons=6,
-                date_from=date(2023, 7, 21),
-                date_to=date(2023, 8, 31),
-                place="男鹿市役所 給水所（船川港）",
-                conditions="8:30〜17:15、時間外あり",
-            ),
-            factories.hq(),
+            "男鹿-001",
+            OGA,
+            "water_supply",
+            6,
+            date(2023, 7, 21),
+            date(2023, 8, 31),
+            received_on=date(2023, 7, 20),
+            place="男鹿市役所 給水所（船川港）",
+            conditions="8:30〜17:15、時間外あり",
         )
         add_assignment(
             asked,
