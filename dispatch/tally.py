@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, object_session
 
+from . import tally_writes
 from .extensions import db
 from .models import Dim, Entry, Operation, Tally
 from .tally_writes import Writes
@@ -99,7 +100,12 @@ def _apply(session: Session, changes: list[Change]) -> None:
         take_turns_on_disaster(conn, disaster_id)
     writes = Writes(iso_dates=conn.dialect.name == "sqlite")
     if len(changes) <= FEW_CHANGES:
-        _apply_few(conn, changes, writes)
+        few = _deltas(changes)
+        added = _added_to_single_days(few) if conn.dialect.name == "postgresql" else None
+        if added:
+            tally_writes.add_to_days(conn, added)
+            return
+        _apply_few(conn, few, writes)
         writes.execute(conn)
         return
     # One dimension at a time, so an import of 100,000 entries holds one dimension's deltas, not seven.
@@ -211,16 +217,37 @@ def _summed(
     return summed
 
 
-def _apply_few(conn: Connection, changes: list[Change], writes: Writes) -> None:
-    """A form's few entries: for each changed day of each key, its latest row on or before that day, every
-    dimension in one statement. Not every later row: an entry on an early day of a long, busy disaster
-    has a later row for nearly every day after it in each of its seven keys, and reading them into Python
-    only to learn whether a row lies between changed days cost more than shifting them (the shifts name
-    stretches of dates, whatever rows they hold)."""
+def _deltas(changes: list[Change]) -> dict[tuple[int, Dim, Key], Counter[date]]:
+    """The few changes' headcounts by disaster, dimension, key and day."""
     deltas: dict[tuple[int, Dim, Key], Counter[date]] = defaultdict(Counter)
     for change in changes:
         for dim, key_of in DIMENSIONS.items():
             deltas[change.disaster_id or 0, dim, key_of(change)][change.date] += change.headcount
+    return deltas
+
+
+def _added_to_single_days(
+    deltas: dict[tuple[int, Dim, Key], Counter[date]],
+) -> list[tuple[int, Dim, int, int, date, int]] | None:
+    """The rows for tally_writes.add_to_days when every changed key gains headcount on one day (a new
+    entry, the entry form's usual POST); None when a key loses headcount or changes on several days."""
+    added = []
+    for (disaster_id, dim, (key1, key2)), days in deltas.items():
+        changed = [(day, n) for day, n in days.items() if n]
+        if not changed:
+            continue
+        if len(changed) > 1 or changed[0][1] < 0:
+            return None
+        added.append((disaster_id, dim, key1, key2, *changed[0]))
+    return added
+
+
+def _apply_few(conn: Connection, deltas: dict[tuple[int, Dim, Key], Counter[date]], writes: Writes) -> None:
+    """A form's few entries (on PostgreSQL only those add_to_days cannot take: an edit, a deletion): for
+    each changed day of each key, its latest row on or before that day, every dimension in one statement. Not every later row: an entry on an early day of a long, busy disaster
+    has a later row for nearly every day after it in each of its seven keys, and reading them into Python
+    only to learn whether a row lies between changed days cost more than shifting them (the shifts name
+    stretches of dates, whatever rows they hold)."""
     changed = {
         wanted: sorted(day for day, n in days.items() if n)
         for wanted, days in deltas.items()

@@ -128,3 +128,32 @@ def driver_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]
 _PG_WRITE = (
     f"WITH deleted AS ({_PG_DELETE}), updated AS ({_PG_UPDATE}), shifted AS ({_PG_SHIFT}) {_PG_INSERT}"
 )
+
+
+def add_to_days(conn: Connection, rows: Sequence[tuple[int, int, int, int, date, int]]) -> None:
+    """PostgreSQL: add headcounts to keys, one day each, reading and writing in one statement.
+
+    Rows are (disaster_id, dim, key1, key2, date, headcount), each headcount above zero and each key once.
+    The usual entry form's POST: tally.py plans nothing in Python, and the writers' turn
+    (write_lock.take_turns_on_disaster) spans this one statement instead of a read, the planning between
+    and a write. The caller holds the turn, so the rows read here are the ones this statement changes.
+    """
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    conn.exec_driver_sql(_PG_ADD, tuple(columns))
+
+
+# A day's row gets the headcount (a new row: the person-days of the key's row before it, plus the
+# headcount), and every later row of the key the headcount as person-days. The two parts meet different
+# rows (that day's, the days after), and the row before is read as it was before the statement.
+_PG_ADD = (
+    "WITH v AS (SELECT * FROM unnest(%s::integer[], %s::smallint[], %s::integer[], %s::integer[], %s::date[], "
+    "%s::integer[]) AS v(d, m, k1, k2, t, h)), "
+    "shifted AS (UPDATE tally AS s SET person_days = s.person_days + v.h FROM v WHERE s.disaster_id = v.d "
+    "AND s.dim = v.m AND s.key1 = v.k1 AND s.key2 = v.k2 AND s.date > v.t) "
+    f"INSERT INTO tally AS t ({', '.join(_INSERT_COLUMNS)}) "
+    "SELECT v.d, v.m, v.k1, v.k2, v.t, v.h, v.h + COALESCE((SELECT p.person_days FROM tally AS p "
+    "WHERE p.disaster_id = v.d AND p.dim = v.m AND p.key1 = v.k1 AND p.key2 = v.k2 AND p.date < v.t "
+    "ORDER BY p.date DESC LIMIT 1), 0) FROM v "
+    "ON CONFLICT (disaster_id, dim, key1, key2, date) DO UPDATE "
+    "SET headcount = t.headcount + excluded.headcount, person_days = t.person_days + excluded.headcount"
+)
