@@ -244,10 +244,11 @@ def _added_to_single_days(
 
 def _apply_few(conn: Connection, deltas: dict[tuple[int, Dim, Key], Counter[date]], writes: Writes) -> None:
     """A form's few entries (on PostgreSQL only those add_to_days cannot take: an edit, a deletion): for
-    each changed day of each key, its latest row on or before that day, every dimension in one statement. Not every later row: an entry on an early day of a long, busy disaster
-    has a later row for nearly every day after it in each of its seven keys, and reading them into Python
-    only to learn whether a row lies between changed days cost more than shifting them (the shifts name
-    stretches of dates, whatever rows they hold)."""
+    each changed day of each key, its latest row on or before that day, every dimension in one statement.
+    Not every later row: an entry on an early day of a long, busy disaster has a later row for nearly every
+    day after it in each of its seven keys, and reading them into Python only to learn whether a row lies
+    between changed days cost more than shifting them (the shifts name stretches of dates, whatever rows
+    they hold)."""
     changed = {
         wanted: sorted(day for day, n in days.items() if n)
         for wanted, days in deltas.items()

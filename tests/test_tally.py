@@ -497,16 +497,9 @@ def test_rows_between_changed_days_move_by_what_was_added_before_them(ctx: None)
     added = log_entries(
         [factories.draft(date(2023, 7, 21), 5), factories.draft(date(2023, 7, 24), 1, sender=AKITA_CITY)], hq
     )
-
-    def rows() -> dict[int, tuple[int, int]]:
-        stmt = select(Tally.date, Tally.headcount, Tally.person_days).where(
-            Tally.disaster_id == disaster.id, Tally.dim == Dim.A
-        )
-        return {day.day: (headcount, person_days) for day, headcount, person_days in db.session.execute(stmt)}
-
-    assert rows() == {20: (4, 4), 21: (5, 9), 22: (1, 10), 24: (3, 13), 26: (3, 16)}
+    assert day_rows(disaster, Dim.A) == {20: (4, 4), 21: (5, 9), 22: (1, 10), 24: (3, 13), 26: (3, 16)}
     delete_entry(added[0], hq, "誤り")
-    assert rows() == {20: (4, 4), 22: (1, 5), 24: (3, 8), 26: (3, 11)}
+    assert day_rows(disaster, Dim.A) == {20: (4, 4), 22: (1, 5), 24: (3, 8), 26: (3, 11)}
     assert tally_check.check(disaster.id) == []
 
 
@@ -534,14 +527,14 @@ def test_an_entry_before_stored_days_reads_a_row_a_key_and_moves_every_later_day
     else:
         assert [len(found) for found in reads] == [7]
         assert {row[0] for found in reads for row in found.values()} == {date(2023, 7, 20)}
-    assert sd_rows(disaster) == {20: (4, 4), 21: (5, 9), 22: (1, 10), 24: (2, 12), 26: (3, 15)}
+    assert day_rows(disaster, Dim.SD) == {20: (4, 4), 21: (5, 9), 22: (1, 10), 24: (2, 12), 26: (3, 15)}
     assert tally_check.check(disaster.id) == []
 
 
-def sd_rows(disaster: Disaster) -> dict[int, tuple[int, int]]:
-    """The sender × destination key's rows of July: day → (headcount, person-days)."""
+def day_rows(disaster: Disaster, dim: Dim) -> dict[int, tuple[int, int]]:
+    """The dimension's tally rows of July: day of the month → (headcount, person-days)."""
     stmt = select(Tally.date, Tally.headcount, Tally.person_days).where(
-        Tally.disaster_id == disaster.id, Tally.dim == Dim.SD
+        Tally.disaster_id == disaster.id, Tally.dim == dim
     )
     return {day.day: (h, p) for day, h, p in db.session.execute(stmt)}
 
@@ -555,13 +548,6 @@ def test_an_entry_on_a_stored_day_adds_to_its_row_and_moves_every_later_day(ctx:
     factories.entry(date(2023, 7, 24), 2)
     factories.entry(date(2023, 7, 20), 3, sender_unit="第2班")  # a second entry of the same key and day
     factories.entry(date(2023, 7, 22), 6, sender=AKITA_CITY)
-    assert sd_rows(disaster) == {20: (7, 7), 22: (6, 6), 24: (2, 9)}
-    whole = select(Tally.date, Tally.headcount, Tally.person_days).where(
-        Tally.disaster_id == disaster.id, Tally.dim == Dim.A
-    )
-    assert {day.day: (h, p) for day, h, p in db.session.execute(whole)} == {
-        20: (7, 7),
-        22: (6, 13),
-        24: (2, 15),
-    }
+    assert day_rows(disaster, Dim.SD) == {20: (7, 7), 22: (6, 6), 24: (2, 9)}
+    assert day_rows(disaster, Dim.A) == {20: (7, 7), 22: (6, 13), 24: (2, 15)}
     assert tally_check.check(disaster.id) == []

@@ -30,18 +30,17 @@ def _case(column: str, pairs: dict) -> str:
 
 
 def upgrade():
-    _convert(sa.SmallInteger(), CODES)
+    _convert(sa.SmallInteger(), "smallint", CODES)
 
 
 def downgrade():
-    _convert(sa.String(length=2), {code: letters for letters, code in CODES.items()})
+    _convert(sa.String(length=2), "varchar(2)", {code: letters for letters, code in CODES.items()})
 
 
-def _convert(new_type, pairs: dict) -> None:
+def _convert(new_type, sql_type: str, pairs: dict) -> None:
     if op.get_bind().dialect.name == "postgresql":
         # One rewrite of the table; the primary key's index is rebuilt with it.
-        cast = "smallint" if isinstance(new_type, sa.SmallInteger) else "varchar(2)"
-        op.execute(f"ALTER TABLE tally ALTER COLUMN dim TYPE {cast} USING {_case('dim', pairs)}")
+        op.execute(f"ALTER TABLE tally ALTER COLUMN dim TYPE {sql_type} USING {_case('dim', pairs)}")
         return
     # SQLite cannot change a column's type: a new table under the same constraints, filled from the old.
     op.create_table(
