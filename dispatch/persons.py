@@ -127,7 +127,7 @@ def with_persons(disaster: Disaster, table: Totals, window: Window) -> Totals:
     if table.by is Dimension.SENDER_KIND:
         people, covered = _by_kind(people, viewpoint_of(disaster)), _by_kind(covered, viewpoint_of(disaster))
     rows = [
-        replace(row, persons=people.get(row.key, 0) if covered.get(row.key, 0) == row.person_days else None)
+        row._replace(persons=people.get(row.key, 0) if covered.get(row.key, 0) == row.person_days else None)
         for row in table.rows
     ]
     return replace(table, rows=rows, persons=persons)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, case, func, literal, select, true
 from sqlalchemy.orm import aliased
@@ -55,8 +55,10 @@ DIMENSION_LABELS = {
 }
 
 
-@dataclass(frozen=True)
-class TotalRow:
+class TotalRow(NamedTuple):
+    """One row of a total. A named tuple rather than a frozen dataclass: a total by sender makes one per
+    organisation, some 2,000, and a tuple is built twice as fast."""
+
     key: str
     name: str
     person_days: int
