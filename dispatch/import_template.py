@@ -9,12 +9,15 @@ row names real values of this disaster, so it imports as it is; its note says to
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import IO
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 
 from .extensions import db
@@ -29,20 +32,40 @@ SHEET = "派遣"
 CHOICES = "選択肢"
 
 
+@dataclass(frozen=True)
+class Example:
+    """The names an example row gives, all of this disaster: its first open operation, a prefecture it
+    struck sending to one of that prefecture's municipalities, the first duty ("" where there is none)."""
+
+    operation: str
+    sender: str
+    destination: str
+    duty: str
+
+    @classmethod
+    def of(cls, disaster: Disaster) -> Example:
+        operation = _first_operation(disaster)
+        prefecture = disaster.prefectures[0] if disaster.prefectures else _first_prefecture()
+        destination = _a_municipality_of(prefecture) if prefecture is not None else None
+        duty = db.session.scalar(select(Duty).order_by(Duty.id).limit(1))
+        return cls(
+            operation=operation.name if operation else "",
+            sender=prefecture.name if prefecture else "",
+            destination=destination.name if destination else "",
+            duty=duty.name_ja if duty else "",
+        )
+
+
 def example_row(disaster: Disaster) -> list[object]:
-    """A row the importer takes for this disaster: its first open operation, a prefecture it struck
-    sending to one of that prefecture's municipalities, the first duty."""
-    operation = _first_operation(disaster)
-    prefecture = disaster.prefectures[0] if disaster.prefectures else _first_prefecture()
-    destination = _a_municipality_of(prefecture) if prefecture is not None else None
-    duty = db.session.scalar(select(Duty).order_by(Duty.id).limit(1))
+    """A row the importer takes for this disaster."""
+    example = Example.of(disaster)
     return [
         disaster.start_date,
-        operation.name if operation else "",
-        prefecture.name if prefecture else "",
+        example.operation,
+        example.sender,
         "総務部",
-        destination.name if destination else "",
-        duty.name_ja if duty else "",
+        example.destination,
+        example.duty,
         2,
         EXAMPLE_NOTE,
     ]
@@ -67,33 +90,38 @@ def write_xlsx(target: IO[bytes], disaster: Disaster) -> None:
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A2"
 
-    choices = book.create_sheet(CHOICES)
     operations = [op.name for op in disaster.operations if op.end_date is None] or [
         op.name for op in disaster.operations
     ]
     duties = [name for (name,) in db.session.execute(select(Duty.name_ja).order_by(Duty.id))]
-    choices.append(["派遣区分", "業務"])
-    for n in range(max(len(operations), len(duties))):
-        choices.append(
-            [operations[n] if n < len(operations) else None, duties[n] if n < len(duties) else None]
-        )
-    choices.column_dimensions["A"].width = 40
-    choices.column_dimensions["B"].width = 30
-    _list(sheet, "B", f"'{CHOICES}'!$A$2:$A${len(operations) + 1}", "派遣区分", bool(operations))
-    _list(sheet, "F", f"'{CHOICES}'!$B$2:$B${len(duties) + 1}", "業務", bool(duties))
+    add_choice_lists(book, sheet, [("B", "派遣区分", operations), ("F", "業務", duties)])
     book.active = 0
     book.save(target)
 
 
-def _list(sheet: object, column: str, source: str, label: str, any_choice: bool) -> None:
-    if not any_choice:
-        return
-    validation = DataValidation(type="list", formula1=source, allow_blank=True)
-    validation.error = f"{label}は一覧から選んでください（シート「{CHOICES}」）"
-    validation.errorTitle = label
-    validation.prompt = f"{label}を一覧から選びます"
-    validation.add(f"{column}2:{column}{LISTED_ROWS + 1}")
-    sheet.add_data_validation(validation)  # type: ignore[attr-defined]
+def add_choice_lists(
+    book: Workbook, sheet: Worksheet, lists: Sequence[tuple[str, str, Sequence[str]]]
+) -> None:
+    """Drop-down lists for a template's columns: for each (column, label, values), the values in a column
+    of the sheet 選択肢 under the label, and a data validation that offers them in `column` of `sheet`."""
+    choices = book.create_sheet(CHOICES)
+    choices.append([label for _, label, _ in lists])
+    for n in range(max((len(values) for _, _, values in lists), default=0)):
+        choices.append([values[n] if n < len(values) else None for _, _, values in lists])
+    for index, (column, label, values) in enumerate(lists, start=1):
+        letter = get_column_letter(index)
+        # Two widths a character: the labels and values are Japanese.
+        choices.column_dimensions[letter].width = min(max([len(label), *map(len, values)]) * 2 + 2, 60)
+        if not values:
+            continue
+        validation = DataValidation(
+            type="list", formula1=f"'{CHOICES}'!${letter}$2:${letter}${len(values) + 1}", allow_blank=True
+        )
+        validation.error = f"{label}は一覧から選んでください（シート「{CHOICES}」）"
+        validation.errorTitle = label
+        validation.prompt = f"{label}を一覧から選びます"
+        validation.add(f"{column}2:{column}{LISTED_ROWS + 1}")
+        sheet.add_data_validation(validation)
 
 
 def _first_operation(disaster: Disaster) -> Operation | None:

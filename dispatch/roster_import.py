@@ -63,13 +63,9 @@ _TRAVEL_DAYS = {
     **dict.fromkeys(("最終日", "復路", "last", "end"), (False, True)),
     **dict.fromkeys(("両方", "両日", "往復", "初日と最終日", "初日・最終日", "both"), (True, True)),
 }
+# The words the template's drop-down list offers for 移動日, one for each of the four cases above.
+TRAVEL_DAY_WORDS = ("初日", "最終日", "両方", "なし")
 _TEAM_NUMBER = re.compile(r"(?:第)?(\d{1,3})(?:陣|班)?")
-
-TEMPLATE_HEADER = [label for _, label, _ in COLUMNS]
-TEMPLATE_EXAMPLE = [
-    "第1陣", "長崎 太郎", "ナガサキ タロウ", "長崎県", "総務部危機管理課", "一般事務", "主査", "県職員",
-    "相互応援", "珠洲市", "給水業務", "2024-02-20", "2024-02-27", "", "", "", "対口支援", "両方",
-]  # fmt: skip
 
 
 @dataclass(frozen=True)

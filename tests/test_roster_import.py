@@ -10,16 +10,19 @@ operation counts them, 16 × 8 = 128.
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+import io
+from datetime import date, datetime
 from pathlib import Path
 
 from flask import Flask
-from flask.testing import FlaskCliRunner
+from flask.testing import FlaskClient, FlaskCliRunner
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from dispatch import tally_check
 from dispatch.closing import close_day
 from dispatch.extensions import db
+from dispatch.import_template import EXAMPLE_NOTE
 from dispatch.import_writing import imported_from
 from dispatch.models import AuditRecord, Entry
 from dispatch.roster import set_travel_days_count
@@ -27,6 +30,7 @@ from dispatch.roster_models import Person, Stint, Team
 from tests import factories
 
 SLUG = "noto-travel"
+DEMO = factories.BASE
 HEADER = "班,氏名,氏名カナ,派遣元,職員区分,派遣区分,派遣先,業務,開始日,終了日,移動日\n"
 
 
@@ -184,7 +188,78 @@ def test_closed_days_need_a_reason_and_each_entry_on_one_is_recorded(
         assert tally_check.check(factories.disaster(SLUG).id) == []
 
 
-def test_the_template_shows_the_travel_days_column(runner: FlaskCliRunner, app: Flask) -> None:
-    from dispatch.roster_import import TEMPLATE_EXAMPLE, TEMPLATE_HEADER
+def test_the_roster_import_page_links_both_templates(client: FlaskClient, demo: None) -> None:
+    page = client.get(f"{DEMO}/roster/import").text
+    assert f'href="{DEMO}/roster/template.xlsx"' in page
+    assert f'href="{DEMO}/roster/template.csv"' in page
 
-    assert TEMPLATE_HEADER[-1] == "移動日" and TEMPLATE_EXAMPLE[-1] == "両方"
+
+# The founding case's example row: its first open operation, 秋田県 (the prefecture struck) to 秋田市, the
+# first duty, from the disaster's first day for a week.
+EXAMPLE = [
+    "第1陣", "防災 太郎", "ボウサイ タロウ", "秋田県", "総務部危機管理課", "一般事務", "主査", "県職員",
+    "災害救助法業務に係る派遣", "秋田市", "給水業務", "2023-07-14", "2023-07-20", "", EXAMPLE_NOTE, "", "",
+    "両方",
+]  # fmt: skip
+
+
+def test_the_csv_roster_template_is_the_header_and_an_example_that_imports(
+    client: FlaskClient, demo: None
+) -> None:
+    response = client.get(f"{DEMO}/roster/template.csv")
+    assert response.status_code == 200
+    assert response.data.startswith(b"\xef\xbb\xbf")
+    lines = response.data.decode("utf-8-sig").splitlines()
+    assert lines[0] == (
+        "班,氏名,氏名カナ,派遣元,所属,職種,職名,職員区分,派遣区分,派遣先,業務,開始日,終了日,"
+        "職員番号,連絡先,班の派遣元,班の種類,移動日"
+    )
+    assert lines[1] == ",".join(EXAMPLE)
+    assert len(lines) == 2
+    _imports_one_person_for_a_week(client, response.data, "名簿.csv")
+
+
+def test_the_xlsx_roster_template_has_drop_down_lists_and_an_example_that_imports(
+    client: FlaskClient, demo: None
+) -> None:
+    response = client.get(f"{DEMO}/roster/template.xlsx")
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.data))
+    assert book.sheetnames == ["名簿", "選択肢"]
+    rows = [[cell.value for cell in row] for row in book["名簿"].iter_rows()]
+    assert rows[0][:3] == ["班", "氏名", "氏名カナ"] and rows[0][-1] == "移動日" and len(rows) == 2
+    example = [cell.date().isoformat() if isinstance(cell, datetime) else cell or "" for cell in rows[1]]
+    assert example == EXAMPLE
+    lists = {str(v.sqref): v.formula1 for v in book["名簿"].data_validations.dataValidation}
+    assert lists == {
+        "H2:H10001": "'選択肢'!$A$2:$A$5",  # 職員区分: 県職員, 市町村職員, 消防職員, その他
+        "I2:I10001": "'選択肢'!$B$2:$B$2",  # the one operation not ended
+        "K2:K10001": "'選択肢'!$C$2:$C$20",  # the 19 duties
+        "Q2:Q10001": "'選択肢'!$D$2:$D$7",  # 班の種類: six
+        "R2:R10001": "'選択肢'!$E$2:$E$5",  # 移動日: 初日, 最終日, 両方, なし
+    }
+    choices = [[cell.value for cell in row] for row in book["選択肢"].iter_rows()]
+    assert choices[0] == ["職員区分", "派遣区分", "業務", "班の種類", "移動日"]
+    assert [row[0] for row in choices[1:5]] == ["県職員", "市町村職員", "消防職員", "その他"]
+    assert [row[1] for row in choices[1:3]] == ["災害救助法業務に係る派遣", None]
+    assert [row[4] for row in choices[1:5]] == ["初日", "最終日", "両方", "なし"]
+    _imports_one_person_for_a_week(client, response.data, "名簿.xlsx")
+
+
+def _imports_one_person_for_a_week(client: FlaskClient, data: bytes, filename: str) -> None:
+    """The example imports as it is: one person, and an entry of one for each day 7/14..7/20, 7
+    person-days: its operation counts travel days (as operations do unless told otherwise), so the first
+    and last days count too."""
+    imported = client.post(
+        f"{DEMO}/roster/import",
+        data={"file": (io.BytesIO(data), filename)},
+        content_type="multipart/form-data",
+    )
+    assert imported.status_code == 302, imported.text
+    with client.application.app_context():
+        person = db.session.scalar(select(Person).where(Person.name == "防災 太郎"))
+        assert person is not None and person.contact == EXAMPLE_NOTE
+        days = db.session.execute(
+            select(Entry.date, Entry.headcount).where(Entry.source == "roster").order_by(Entry.date)
+        ).all()
+        assert [(d.isoformat(), n) for d, n in days] == [(f"2023-07-{day}", 1) for day in range(14, 21)]

@@ -1,4 +1,4 @@
-"""Importing people and teams (.csv/.xlsx): every row or none, every bad line named; and the template.
+"""Importing people and teams (.csv/.xlsx): every row or none, every bad line named; and the templates.
 
 Read and checked before the write lock (roster_import.check_roster), written under it."""
 
@@ -10,10 +10,11 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from ..errors import ImportRefused, Refusal
-from ..exports import csv_response
+from ..exports import csv_response, xlsx_response
 from ..forms import ImportForm
 from ..models import Disaster
-from ..roster_import import TEMPLATE_EXAMPLE, TEMPLATE_HEADER, check_roster
+from ..roster_import import check_roster
+from ..roster_template import HEADER, csv_rows, write_xlsx
 from ..roster_writing import write_roster
 from ..sheets import RowError
 from ..web import current_actor, disaster_or_404, write, writes
@@ -49,10 +50,21 @@ def import_roster(slug: str) -> Response | tuple[str, int]:
 
 
 @bp.get("/disasters/<slug>/roster/template.csv")
-def import_template(slug: str) -> Response:
-    disaster_or_404(slug)
+def import_template_csv(slug: str) -> Response:
+    """The roster importer's header and an example row of this disaster, UTF-8 with BOM."""
+    disaster = disaster_or_404(slug)
     return csv_response(
-        "名簿取り込みテンプレート.csv", TEMPLATE_HEADER, [TEMPLATE_EXAMPLE], fallback="roster-template.csv"
+        "名簿取り込みテンプレート.csv", HEADER, csv_rows(disaster), fallback="roster-template.csv"
+    )
+
+
+@bp.get("/disasters/<slug>/roster/template.xlsx")
+def import_template_xlsx(slug: str) -> Response:
+    """The same as .xlsx, with drop-down lists of the staff kinds, operations, duties, team types and
+    travel days."""
+    disaster = disaster_or_404(slug)
+    return xlsx_response(
+        "名簿取り込みテンプレート.xlsx", "roster-template.xlsx", lambda file: write_xlsx(file, disaster)
     )
 
 
