@@ -3,7 +3,9 @@
 Offered as CSV (UTF-8 with BOM, which Excel opens without asking) and as .xlsx, where 派遣区分 and 業務
 are chosen from lists of the disaster's operations and the duties (data validation drawing on a second
 sheet, 選択肢). The importer reads the first sheet, 派遣, so the lists never get in the way. The example
-row names real values of this disaster, so it imports as it is; its note says to delete it.
+row names real values of this disaster, so it imports as it is; its note says to delete it. The roster's
+template (roster_template.py) is built from the same parts: the example's names, the first sheet and the
+lists' sheet.
 """
 
 from __future__ import annotations
@@ -72,31 +74,51 @@ def example_row(disaster: Disaster) -> list[object]:
 
 
 def csv_rows(disaster: Disaster) -> list[Sequence[object]]:
-    row = example_row(disaster)
-    return [[day.isoformat() if isinstance(day, date) else day for day in row]]
+    return [as_csv_row(example_row(disaster))]
+
+
+def as_csv_row(row: Sequence[object]) -> list[object]:
+    """A template's row for CSV: dates written as ISO dates, the form every importer reads."""
+    return [cell.isoformat() if isinstance(cell, date) else cell for cell in row]
 
 
 def write_xlsx(target: IO[bytes], disaster: Disaster) -> None:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = SHEET
-    sheet.append(list(HEADER))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    sheet.append(example_row(disaster))
+    book, sheet = start_workbook(SHEET, HEADER, example_row(disaster))
     sheet["A2"].number_format = "yyyy-mm-dd"
     for column, width in zip("ABCDEFGH", (12, 30, 16, 16, 16, 22, 8, 40), strict=True):
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A2"
-
-    operations = [op.name for op in disaster.operations if op.end_date is None] or [
-        op.name for op in disaster.operations
-    ]
-    duties = [name for (name,) in db.session.execute(select(Duty.name_ja).order_by(Duty.id))]
-    add_choice_lists(book, sheet, [("B", "派遣区分", operations), ("F", "業務", duties)])
+    lists = [("B", "派遣区分", offered_operations(disaster)), ("F", "業務", duty_names())]
+    add_choice_lists(book, sheet, lists)
     book.active = 0
     book.save(target)
+
+
+def start_workbook(
+    title: str, header: Sequence[str], example: Sequence[object]
+) -> tuple[Workbook, Worksheet]:
+    """A template's workbook: its first sheet, the one importers read, with the header in bold and the
+    example row."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title
+    sheet.append(list(header))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.append(list(example))
+    return book, sheet
+
+
+def offered_operations(disaster: Disaster) -> list[str]:
+    """The operations a template's list offers: those not ended, or every one when all have ended."""
+    return [op.name for op in disaster.operations if op.end_date is None] or [
+        op.name for op in disaster.operations
+    ]
+
+
+def duty_names() -> list[str]:
+    return [name for (name,) in db.session.execute(select(Duty.name_ja).order_by(Duty.id))]
 
 
 def add_choice_lists(

@@ -10,17 +10,21 @@ imports as it is; its 連絡先 says to delete it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import IO
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import select
 
-from .extensions import db
-from .import_template import EXAMPLE_NOTE, Example, add_choice_lists
-from .models import Disaster, Duty
+from .import_template import (
+    EXAMPLE_NOTE,
+    Example,
+    add_choice_lists,
+    as_csv_row,
+    duty_names,
+    offered_operations,
+    start_workbook,
+)
+from .models import Disaster
 from .roster_import import COLUMNS, TRAVEL_DAY_WORDS
 from .roster_models import STAFF_KIND_LABELS, TEAM_TYPE_LABELS, StaffKind
 
@@ -54,18 +58,11 @@ def example_row(disaster: Disaster) -> list[object]:
 
 
 def csv_rows(disaster: Disaster) -> list[Sequence[object]]:
-    return [[cell.isoformat() if isinstance(cell, date) else cell for cell in example_row(disaster)]]
+    return [as_csv_row(example_row(disaster))]
 
 
 def write_xlsx(target: IO[bytes], disaster: Disaster) -> None:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = SHEET
-    sheet.append(list(HEADER))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    sheet.append(example_row(disaster))
+    book, sheet = start_workbook(SHEET, HEADER, example_row(disaster))
     for index, (field, label, _) in enumerate(COLUMNS, start=1):
         letter = get_column_letter(index)
         sheet.column_dimensions[letter].width = max(len(label) * 2 + 2, 12)
@@ -73,18 +70,13 @@ def write_xlsx(target: IO[bytes], disaster: Disaster) -> None:
             sheet[f"{letter}2"].number_format = "yyyy-mm-dd"
     sheet.column_dimensions[_column("contact")].width = 40
     sheet.freeze_panes = "C2"
-
-    operations = [op.name for op in disaster.operations if op.end_date is None] or [
-        op.name for op in disaster.operations
-    ]
-    duties = [name for (name,) in db.session.execute(select(Duty.name_ja).order_by(Duty.id))]
     add_choice_lists(
         book,
         sheet,
         [
             (_column("staff_kind"), "職員区分", list(STAFF_KIND_LABELS.values())),
-            (_column("operation"), "派遣区分", operations),
-            (_column("duty"), "業務", duties),
+            (_column("operation"), "派遣区分", offered_operations(disaster)),
+            (_column("duty"), "業務", duty_names()),
             (_column("team_type"), "班の種類", list(TEAM_TYPE_LABELS.values())),
             (_column("travel_days"), "移動日", list(TRAVEL_DAY_WORDS)),
         ],
