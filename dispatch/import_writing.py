@@ -128,8 +128,13 @@ def reserve_ids(conn: Connection, table: str, count: int) -> list[int]:
             {"t": table},
         ).scalar_one()
         return list(range(int(highest) + 1, int(highest) + 1 + count))
+    # The sequence looked up once (MATERIALIZED), not once per id: nextval(pg_get_serial_sequence(...)),
+    # and a plain subquery that the planner folds into it, drew 124,000 ids in 0.3 s instead of 0.07 s.
     drawn = conn.execute(
-        text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+        text(
+            "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(:t, 'id')::regclass AS id) "
+            "SELECT nextval(s.id) FROM s CROSS JOIN generate_series(1, :n)"
+        ),
         {"t": table, "n": count},
     ).scalars()
     return sorted(int(i) for i in drawn)
@@ -155,7 +160,6 @@ def insert_entries(
     date_of = ENTRY.c.date.type.dialect_impl(dialect).bind_processor(dialect)
     dates: dict[date, Any] = {}
     name = actor.name
-    sql = insert_sql(dialect, "entry", _COLUMNS)
     total = len(rows)
     for start in range(0, total, CHUNK):
         chunk = rows[start : start + CHUNK]
@@ -184,15 +188,9 @@ def insert_entries(
                 )
             )
         with _refusing_duplicates(row[0] for row in chunk):
-            tally_writes.driver_executemany(conn, sql, values)
+            tally_writes.driver_insert(conn, "entry", _COLUMNS, values)
         if progress is not None:
             progress(min(start + CHUNK, total), total)
-
-
-def insert_sql(dialect: Dialect, table: str, columns: Sequence[str]) -> str:
-    """An INSERT of ``columns`` in the driver's own parameter style."""
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
 
 
 def bound_value(column: Column[Any], dialect: Dialect, value: Any) -> Any:

@@ -18,6 +18,7 @@ Like the services it never commits: the caller owns the transaction (and holds t
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -30,7 +31,7 @@ from .actors import Actor
 from .entries import EntryDraft
 from .errors import EntryKey
 from .extensions import db
-from .import_writing import CHUNK, bound_value, insert_entries, insert_sql, reserve_ids, runs_of
+from .import_writing import CHUNK, bound_value, insert_entries, reserve_ids, runs_of
 from .models import AuditRecord, Disaster, Duty, Operation, Organisation, utcnow
 from .roster_import import CheckedRoster, RosterRow, identity
 from .roster_models import Person, Stint, Team
@@ -113,9 +114,8 @@ class _Writer:
         )
 
     def insert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-        sql = insert_sql(self.conn.dialect, table, columns)
         for start in range(0, len(rows), CHUNK):
-            tally_writes.driver_executemany(self.conn, sql, rows[start : start + CHUNK])
+            tally_writes.driver_insert(self.conn, table, columns, rows[start : start + CHUNK])
 
     def people(self, disaster: Disaster, rows: list[RosterRow]) -> dict[tuple[Any, ...], int]:
         """New people, their ids by identity."""
@@ -133,10 +133,11 @@ class _Writer:
     ) -> None:
         """A record each for new entries (id, key, headcount) on closed (確定) days, flagged, as every other
         change to a closed day is: the digests report them entry by entry. Built from objects each read
-        once and sent to the driver: a catch-up import may put a hundred thousand on closed days."""
+        once and sent to the driver: a catch-up import may put a hundred thousand on closed days. The
+        snapshot is the text SQLAlchemy's JSON type would send (json.dumps, which the engine keeps as its
+        serializer): on PostgreSQL the type wraps each value for psycopg to serialize, twice the time."""
         objects = Objects()
         stamp = bound_value(_AUDIT.c.at, self.conn.dialect, self.now)
-        snapshot_of = _AUDIT.c.after.type.dialect_impl(self.conn.dialect).bind_processor(self.conn.dialect)
         values = []
         # The snapshot and summary of each key but its date, made once; each entry puts its day and headcount in.
         templates: dict[tuple[int, int, str, int, int], tuple[dict[str, Any], str]] = {}
@@ -155,7 +156,7 @@ class _Writer:
             long_date = long_dates.get(day) or long_dates.setdefault(day, format_long(day))
             summary = audit.dated_summary(long_date, template[1], headcount)
             values.append((stamp, actor.name, "create", "entry", entry_id, disaster.id, summary,
-                           snapshot_of(snapshot) if snapshot_of else snapshot, reason, True))  # fmt: skip
+                           json.dumps(snapshot), reason, True))  # fmt: skip
         self.insert("audit_record", _AUDIT_COLUMNS, values)
 
 

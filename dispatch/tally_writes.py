@@ -2,12 +2,14 @@
 sent with one statement of each kind.
 
 Split from tally.py, which decides what to write; this module only knows how to send it, to SQLite
-through the driver's executemany and to PostgreSQL as one statement over arrays.
+through the driver's executemany and to PostgreSQL as one statement over arrays. The importers send their
+new rows through the driver with the same helpers (driver_executemany, driver_insert).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -44,14 +46,14 @@ class Writes:
             # One statement over arrays: executemany sends PostgreSQL a statement a row (a POST's 200 updates
             # cost some 10 ms), and a statement a kind is a round trip a kind while the disaster's writers
             # wait their turn (write_lock.take_turns_on_disaster).
-            params: list[list[Any]] = []
+            params: list[str] = []
             for rows, width in (
                 (self.deletes, len(_KEY_COLUMNS)),
                 (self.updates, len(_KEY_COLUMNS) + 2),
                 (self.shifts, len(_KEY_COLUMNS) + 2),
                 (self.inserts, len(_INSERT_COLUMNS)),
             ):
-                params += [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+                params += [pg_array(column) for column in zip(*rows, strict=True)] if rows else ["{}"] * width
             if any(params):
                 conn.exec_driver_sql(_PG_WRITE, tuple(params))
         else:
@@ -106,20 +108,52 @@ _PG_INSERT = (
 
 def driver_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
     """executemany on the driver's own cursor: SQLAlchemy's executemany, even exec_driver_sql, still looks
-    at each row's parameters. The driver's errors come out as SQLAlchemy's (IntegrityError, a full disk's
-    OperationalError ...), as the pages and the importer expect them. The engine's cursor events still
-    see the statement, so whatever counts or times statements (the pipeline test, the benchmark) counts it."""
+    at each row's parameters."""
+    with _driver_cursor(conn, sql, rows) as cursor:
+        cursor.executemany(sql, rows)
+
+
+def driver_insert(
+    conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """New rows through the driver: on PostgreSQL as a COPY, which its server takes several times faster
+    than an executemany of INSERTs, each row of which it binds and runs as a statement of its own (the
+    roster import's 124,000 derived entries went in in 2.5 s instead of 4.0 s); on SQLite, where an
+    INSERT costs no round trip, as an executemany. A unique index's refusal is an IntegrityError on both."""
+    if conn.dialect.name == "sqlite":
+        marks = ", ".join(["?"] * len(columns))
+        driver_executemany(conn, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        return
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    with _driver_cursor(conn, sql, rows) as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+@contextmanager
+def _driver_cursor(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> Iterator[Any]:
+    """The driver's own cursor for one statement over many rows. The driver's errors come out as
+    SQLAlchemy's (IntegrityError, a full disk's OperationalError ...), as the pages and the importers
+    expect them; the engine's cursor events still see the statement, so whatever counts or times
+    statements (the pipeline test, the benchmark) counts it."""
     dbapi = conn.dialect.dbapi
     assert dbapi is not None
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     conn.dispatch.before_cursor_execute(conn, cursor, sql, rows, None, True)
     try:
-        cursor.executemany(sql, rows)
+        yield cursor
     except dbapi.Error as exc:
         raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
     finally:
         cursor.close()
     conn.dispatch.after_cursor_execute(conn, cursor, sql, rows, None, True)
+
+
+def pg_array(values: Sequence[Any]) -> str:
+    """PostgreSQL: a column of ints or dates as an array literal, for a statement that casts it
+    (``%s::integer[]``). psycopg dumps a list element by element in Python; joined as text, 900,000 values
+    went in 0.25 s instead of 0.7 s."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 # The four in one statement. A tally row meets at most one of them: deletes, updates and inserts name the
