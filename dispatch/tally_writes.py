@@ -8,10 +8,11 @@ new rows through the driver with the same helpers (driver_executemany, driver_in
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -40,7 +41,8 @@ class Writes:
         return day.isoformat() if self.iso_dates else day
 
     def execute(self, conn: Connection, *, unless_fewer_than: int = 0) -> None:
-        if len(self.inserts) + len(self.updates) + len(self.deletes) + len(self.shifts) < unless_fewer_than:
+        waiting = len(self.inserts) + len(self.updates) + len(self.deletes) + len(self.shifts)
+        if not waiting or waiting < unless_fewer_than:
             return
         if conn.dialect.name == "postgresql":
             # One statement over arrays: executemany sends PostgreSQL a statement a row (a POST's 200 updates
@@ -53,9 +55,10 @@ class Writes:
                 (self.shifts, len(_KEY_COLUMNS) + 2),
                 (self.inserts, len(_INSERT_COLUMNS)),
             ):
-                params += [pg_array(column) for column in zip(*rows, strict=True)] if rows else ["{}"] * width
-            if any(params):
-                conn.exec_driver_sql(_PG_WRITE, tuple(params))
+                # A column at a time (itemgetter), not zip(*rows): unpacking 280,000 rows into zip's arguments
+                # took a third longer.
+                params += [pg_array(map(itemgetter(i), rows)) for i in range(width)]
+            conn.exec_driver_sql(_PG_WRITE, tuple(params))
         else:
             row = " AND ".join(f"{column} = ?" for column in _KEY_COLUMNS)
             if self.deletes:
@@ -149,7 +152,7 @@ def _driver_cursor(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) ->
     conn.dispatch.after_cursor_execute(conn, cursor, sql, rows, None, True)
 
 
-def pg_array(values: Sequence[Any]) -> str:
+def pg_array(values: Iterable[Any]) -> str:
     """PostgreSQL: a column of ints or dates as an array literal, for a statement that casts it
     (``%s::integer[]``). psycopg dumps a list element by element in Python; joined as text, 900,000 values
     went in 0.25 s instead of 0.7 s."""
