@@ -33,7 +33,8 @@ from .errors import EntryKey
 from .extensions import db
 from .models import AuditRecord, Entry, utcnow
 
-# Rows per executemany: the progress moves every chunk, and a chunk's tuples stay a few megabytes.
+# Rows per executemany (SQLite) or COPY (PostgreSQL): the progress moves every chunk, and a chunk's tuples
+# stay a few megabytes.
 CHUNK = 10_000
 # Import records looked at to find the one an entry came from (their id runs can interleave on PostgreSQL,
 # where two imports may write side by side).

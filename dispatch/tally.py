@@ -67,8 +67,8 @@ COLUMNS: dict[Dim, tuple[str, ...]] = {
     Dim.DU: ("e.destination_id", "e.duty_id"),
     Dim.SD: ("e.sender_id", "e.destination_id"),
 }
-# Up to this many keys of a dimension are read in one statement, a seek each; more (an import) read the
-# dimension once.
+# Up to this many keys of a dimension are read in one statement built for their number (_read_keys); more
+# (an import) are read by _read_many_keys.
 SEEK_LIMIT = 64
 # Up to this many changes (an entry form, a short period) read every dimension in one statement.
 FEW_CHANGES = 8
@@ -427,7 +427,7 @@ def _stored(conn: Connection, disaster_id: int, dim: Dim, starts: dict[Key, date
     if len(starts) <= SEEK_LIMIT:
         found = _read_keys(conn, {(disaster_id, dim, key): start for key, start in starts.items()})
         return {key: found[disaster_id, dim, key] for key in starts}
-    return _read_dimension(conn, disaster_id, dim, starts)
+    return _read_many_keys(conn, disaster_id, dim, starts)
 
 
 def _plan_inserts(
@@ -500,14 +500,14 @@ _PG_READ_KEYS = (
 )
 
 
-def _read_dimension(
+def _read_many_keys(
     conn: Connection, disaster_id: int, dim: Dim, starts: dict[Key, date]
 ) -> dict[Key, _Series]:
     """The rows the changed keys need, from their starts on, and the person-days before; a key with no
     stored row is left out (an import's new keys, most of its keys). SQLite reads the dimension once in key
     order and keeps what is needed; PostgreSQL seeks each key, reading only those rows: a roster import's
-    sender × destination keys needed 125,000 of the dimension's 990,000 rows, and fetching them all cost
-    seconds."""
+    sender × destination keys needed 125,000 of the dimension's 990,000 rows, and fetching them all took
+    twice as long."""
     series: dict[Key, _Series] = {}
     if conn.dialect.name == "postgresql":
         keys1, keys2, days = zip(*((k1, k2, day) for (k1, k2), day in starts.items()), strict=True)

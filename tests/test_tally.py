@@ -456,9 +456,15 @@ def test_per_day_headcounts_by_operation_come_from_the_tally(ctx: None) -> None:
     }  # the series ends at the last entry on or before the as-of date
 
 
-def test_an_import_among_stored_days_keeps_every_running_total(ctx: None) -> None:
+@pytest.mark.parametrize("seek_limit", [tally.SEEK_LIMIT, 0], ids=["keys-by-number", "many-keys"])
+def test_an_import_among_stored_days_keeps_every_running_total(
+    ctx: None, monkeypatch: pytest.MonkeyPatch, seek_limit: int
+) -> None:
     """More rows than FEW_CHANGES take apply_rows' bulk way: keys with days stored after the import's (the
-    general way), keys with days stored only before (a running sum from their person-days) and new keys."""
+    general way), keys with days stored only before (a running sum from their person-days) and new keys.
+    Its few keys are read by _read_keys; with SEEK_LIMIT at 0, as an import of more keys is, by
+    _read_many_keys (on PostgreSQL a seek a key over arrays, on SQLite one pass over the dimension)."""
+    monkeypatch.setattr(tally, "SEEK_LIMIT", seek_limit)
     disaster = factories.disaster()
     july = date(2023, 7, 1)
     factories.entry(july.replace(day=20), 4)  # 県 → 五城目町: stored before the import's days
