@@ -206,14 +206,15 @@ def test_export_apostrophes_are_removed(disaster: Disaster, operation: Operation
 
 
 def test_quoted_cells_with_commas_and_line_breaks(disaster: Disaster, operation: Operation) -> None:
+    # A tab and a backslash too: on PostgreSQL the rows go in by COPY, whose text format escapes both.
     lines = [
         EN_HEADER,
-        f'2023-07-20,mutual-aid,{AKITA_PREF},,{GOJOME},water_supply,1,"午前, 午後\n交代あり"',
+        f'2023-07-20,mutual-aid,{AKITA_PREF},,{GOJOME},water_supply,1,"午前, 午後\n交代あり\t班\\N"',
     ]
 
     result = import_dispatches(disaster, csv_bytes(lines), "quoted.csv", actor=hq())
 
-    assert [e.note for e in written(result)] == ["午前, 午後\n交代あり"]
+    assert [e.note for e in written(result)] == ["午前, 午後\n交代あり\t班\\N"]
 
 
 def xlsx_bytes(rows: list[list[object]]) -> bytes:
