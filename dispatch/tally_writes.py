@@ -18,6 +18,9 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
+from .errors import Busy
+from .write_lock import waited_too_long
+
 
 @dataclass
 class Writes:
@@ -137,8 +140,10 @@ def driver_insert(
 def _driver_cursor(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> Iterator[Any]:
     """The driver's own cursor for one statement over many rows. The driver's errors come out as
     SQLAlchemy's (IntegrityError, a full disk's OperationalError ...), as the pages and the importers
-    expect them; the engine's cursor events still see the statement, so whatever counts or times
-    statements (the pipeline test, the benchmark) counts it."""
+    expect them, and a wait past the timeout as Busy, as write_lock's hook makes it of every other
+    statement (on PostgreSQL a COPY waits on a key another writer has inserted and not committed); the
+    engine's cursor events still see the statement, so whatever counts or times statements (the
+    pipeline test, the benchmark) counts it."""
     dbapi = conn.dialect.dbapi
     assert dbapi is not None
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -146,6 +151,8 @@ def _driver_cursor(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) ->
     try:
         yield cursor
     except dbapi.Error as exc:
+        if waited_too_long(exc):
+            raise Busy() from exc
         raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
     finally:
         cursor.close()

@@ -92,11 +92,16 @@ def lock_timeout() -> float:
 def _busy_errors(context: ExceptionContext) -> None:
     """A statement that waited past the timeout (SQLite's busy timeout, PostgreSQL's lock_timeout) is Busy,
     wherever it ran: a page shows 「混み合っています」 instead of an error page."""
-    error = context.original_exception
-    if isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
-        raise Busy() from error
-    if getattr(error, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE:
-        raise Busy() from error
+    if waited_too_long(context.original_exception):
+        raise Busy() from context.original_exception
+
+
+def waited_too_long(error: BaseException) -> bool:
+    """Whether the driver's error is a wait past the timeout. Also asked where rows go to the driver's own
+    cursor (tally_writes), which SQLAlchemy's error hook above never sees."""
+    if isinstance(error, sqlite3.OperationalError):
+        return error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+    return getattr(error, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE
 
 
 def begin_write() -> None:

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
@@ -36,7 +36,7 @@ from dispatch.actors import CLI_ACTOR
 from dispatch.entries import draft_problems
 from dispatch.extensions import db
 from dispatch.limits import MAX_IMPORT_COLUMNS, MAX_IMPORT_ROWS, MAX_NOTE, MAX_SENDER_UNIT
-from dispatch.models import AuditRecord, Delivery, Disaster, Entry, Role, Tally, utcnow
+from dispatch.models import AuditRecord, Delivery, Disaster, Entry, Operation, Role, Tally, utcnow
 from dispatch.recipients import add_recipient
 from dispatch.write_lock import begin_write, take_turns_on_disaster
 from tests import factories
@@ -597,6 +597,55 @@ def test_an_import_that_waits_past_the_timeout_is_told_to_try_again_533(
     assert isinstance(command.exception, SystemExit)
     assert BUSY in command.output
     assert counts(app) == before
+
+
+@pytest.mark.postgresql_only
+def test_an_import_waiting_on_a_key_another_writer_holds_is_told_to_try_again(
+    app: Flask, impatient: Flask, disaster_id: int, tmp_path: Path
+) -> None:
+    # PostgreSQL runs writers side by side: another writer has inserted the file's key and not committed,
+    # so the import's COPY waits on the unique index. Past the timeout it is Busy, as every other wait is,
+    # not a database error (the COPY runs on the driver's own cursor, past SQLAlchemy's error hook).
+    # SQLite's writers queue for the write lock first, which the test above covers.
+    importing_user = logged_in(impatient, make_user(impatient, Role.HQ, "importing"))
+    path = tmp_path / "good.csv"
+    path.write_bytes(csv_file(GOOD))
+    holding, release = threading.Event(), threading.Event()
+
+    def other_writer() -> None:
+        with app.app_context():
+            begin_write()
+            # Straight into the table, past the tally: this writer holds the key, not the disaster's turn.
+            operation_id, day, sender_id, unit, destination_id, duty_id = factories.draft(
+                date(2023, 7, 20), op=db.session.scalar(select(Operation))
+            ).key
+            now = utcnow()
+            db.session.execute(
+                insert(Entry).values(
+                    operation_id=operation_id, date=day, sender_id=sender_id, sender_unit=unit,
+                    destination_id=destination_id, duty_id=duty_id, headcount=1, note="", source="manual",
+                    created_by="other", created_at=now, updated_by="other", updated_at=now,
+                )
+            )  # fmt: skip
+            holding.set()
+            release.wait(timeout=60)
+            db.session.rollback()
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    try:
+        assert holding.wait(timeout=30)
+        page = upload(importing_user, csv_file(GOOD), "good.csv")
+        command = impatient.test_cli_runner().invoke(args=["import-dispatches", SLUG, str(path)])
+    finally:
+        release.set()
+        writer.join(timeout=30)
+
+    assert page.status_code == 503
+    assert BUSY in said(page)
+    assert command.exit_code == 1
+    assert BUSY in command.output
+    assert counts(app)[0] == 0
 
 
 def test_a_writer_that_waits_less_than_the_timeout_gets_its_turn_533(
