@@ -18,7 +18,7 @@ Like the services it flushes nothing it does not need and never commits: the cal
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -161,35 +161,23 @@ def insert_entries(
     date_of = ENTRY.c.date.type.dialect_impl(dialect).bind_processor(dialect)
     dates: dict[date, Any] = {}
     name = actor.name
-    total = len(rows)
-    for start in range(0, total, CHUNK):
-        chunk = rows[start : start + CHUNK]
-        values = []
-        for entry_id, (key, headcount, note) in zip(ids[start : start + CHUNK], chunk, strict=True):
+
+    def values(ids: Sequence[int], chunk: Sequence[tuple[EntryKey, int, str]]) -> Iterator[tuple[Any, ...]]:
+        # Made as the driver takes them: on PostgreSQL the server checks the rows already sent while
+        # these are made.
+        for entry_id, (key, headcount, note) in zip(ids, chunk, strict=True):
             operation_id, day, sender_id, unit, destination_id, duty_id = key
             bound = dates.get(day)
             if bound is None:
                 bound = dates[day] = date_of(day) if date_of else day
-            values.append(
-                (
-                    entry_id,
-                    bound,
-                    operation_id,
-                    sender_id,
-                    unit,
-                    destination_id,
-                    duty_id,
-                    headcount,
-                    note,
-                    source,
-                    name,
-                    stamp,
-                    name,
-                    stamp,
-                )
-            )
+            yield (entry_id, bound, operation_id, sender_id, unit, destination_id, duty_id, headcount, note,
+                   source, name, stamp, name, stamp)  # fmt: skip
+
+    total = len(rows)
+    for start in range(0, total, CHUNK):
+        chunk = rows[start : start + CHUNK]
         with _refusing_duplicates(row[0] for row in chunk):
-            tally_writes.driver_insert(conn, "entry", _COLUMNS, values)
+            tally_writes.driver_insert(conn, "entry", _COLUMNS, values(ids[start : start + CHUNK], chunk))
         if progress is not None:
             progress(min(start + CHUNK, total), total)
 

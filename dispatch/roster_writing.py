@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -31,7 +31,7 @@ from .actors import Actor
 from .entries import EntryDraft
 from .errors import EntryKey
 from .extensions import db
-from .import_writing import CHUNK, bound_value, insert_entries, reserve_ids, runs_of
+from .import_writing import bound_value, insert_entries, reserve_ids, runs_of
 from .models import AuditRecord, Disaster, Duty, Operation, Organisation, utcnow
 from .roster_import import CheckedRoster, RosterRow, identity
 from .roster_models import Person, Stint, Team
@@ -113,9 +113,8 @@ class _Writer:
             lambda day: day if process is None or day is None else process(day)
         )
 
-    def insert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-        for start in range(0, len(rows), CHUNK):
-            tally_writes.driver_insert(self.conn, table, columns, rows[start : start + CHUNK])
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
+        tally_writes.driver_insert(self.conn, table, columns, rows)
 
     def people(self, disaster: Disaster, rows: list[RosterRow]) -> dict[tuple[Any, ...], int]:
         """New people, their ids by identity."""
@@ -138,26 +137,32 @@ class _Writer:
         serializer): on PostgreSQL the type wraps each value for psycopg to serialize, twice the time."""
         objects = Objects()
         stamp = bound_value(_AUDIT.c.at, self.conn.dialect, self.now)
-        values = []
-        # The snapshot and summary of each key but its date, made once; each entry puts its day and headcount in.
+        # The snapshot and summary of each key but its date, made once, before the rows are sent (the objects
+        # are read through the same connection); each entry puts its day and headcount in.
         templates: dict[tuple[int, int, str, int, int], tuple[dict[str, Any], str]] = {}
-        long_dates: dict[date, str] = {}
-        for entry_id, (op_id, day, sender_id, unit, dest_id, duty_id), headcount in entries:
-            template = templates.get((op_id, sender_id, unit, dest_id, duty_id))
-            if template is None:
+        for _, (op_id, day, sender_id, unit, dest_id, duty_id), headcount in entries:
+            if (op_id, sender_id, unit, dest_id, duty_id) not in templates:
                 facts = EntryDraft(
                     date=day, operation=objects.get(Operation, op_id), sender=objects.get(Organisation, sender_id),
                     destination=objects.get(Organisation, dest_id), duty=objects.get(Duty, duty_id),
                     headcount=headcount, sender_unit=unit,
                 )  # fmt: skip
-                template = (audit.entry_snapshot(facts), audit.entry_route(facts))
-                templates[op_id, sender_id, unit, dest_id, duty_id] = template
-            snapshot = {**template[0], "date": day.isoformat(), "headcount": headcount}
-            long_date = long_dates.get(day) or long_dates.setdefault(day, format_long(day))
-            summary = audit.dated_summary(long_date, template[1], headcount)
-            values.append((stamp, actor.name, "create", "entry", entry_id, disaster.id, summary,
-                           json.dumps(snapshot), reason, True))  # fmt: skip
-        self.insert("audit_record", _AUDIT_COLUMNS, values)
+                templates[op_id, sender_id, unit, dest_id, duty_id] = (
+                    audit.entry_snapshot(facts), audit.entry_route(facts)
+                )  # fmt: skip
+        long_dates: dict[date, str] = {}
+
+        def records() -> Iterator[tuple[Any, ...]]:
+            # Made as the driver takes them: on PostgreSQL the server writes the records already sent while
+            # these are made.
+            for entry_id, (op_id, day, sender_id, unit, dest_id, duty_id), headcount in entries:
+                snapshot, route = templates[op_id, sender_id, unit, dest_id, duty_id]
+                long_date = long_dates.get(day) or long_dates.setdefault(day, format_long(day))
+                yield (stamp, actor.name, "create", "entry", entry_id, disaster.id,
+                       audit.dated_summary(long_date, route, headcount),
+                       json.dumps({**snapshot, "date": day.isoformat(), "headcount": headcount}), reason, True)  # fmt: skip
+
+        self.insert("audit_record", _AUDIT_COLUMNS, records())
 
 
 def _people(disaster: Disaster, rows: list[RosterRow]) -> dict[tuple[Any, ...], int]:

@@ -112,7 +112,7 @@ _PG_INSERT = (
 )
 
 
-def driver_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+def driver_executemany(conn: Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:
     """executemany on the driver's own cursor: SQLAlchemy's executemany, even exec_driver_sql, still looks
     at each row's parameters."""
     with _driver_cursor(conn, sql, rows) as cursor:
@@ -120,12 +120,15 @@ def driver_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]
 
 
 def driver_insert(
-    conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
     """New rows through the driver: on PostgreSQL as a COPY, which its server takes several times faster
     than an executemany of INSERTs, each row of which it binds and runs as a statement of its own (the
     roster import's 124,000 derived entries went in in 2.5 s instead of 4.0 s); on SQLite, where an
-    INSERT costs no round trip, as an executemany. A unique index's refusal is an IntegrityError on both."""
+    INSERT costs no round trip, as an executemany. A unique index's refusal is an IntegrityError on both.
+    The rows may be an iterator, made as they are sent: PostgreSQL checks and writes the rows it has while
+    Python makes the next, so making them costs the import little. It must not read through the
+    connection meanwhile."""
     if conn.dialect.name == "sqlite":
         marks = ", ".join(["?"] * len(columns))
         driver_executemany(conn, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
@@ -137,7 +140,7 @@ def driver_insert(
 
 
 @contextmanager
-def _driver_cursor(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> Iterator[Any]:
+def _driver_cursor(conn: Connection, sql: str, rows: Iterable[Sequence[Any]]) -> Iterator[Any]:
     """The driver's own cursor for one statement over many rows. The driver's errors come out as
     SQLAlchemy's (IntegrityError, a full disk's OperationalError ...), as the pages and the importers
     expect them, and a wait past the timeout as Busy, as write_lock's hook makes it of every other

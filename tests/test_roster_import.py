@@ -184,6 +184,7 @@ def test_closed_days_need_a_reason_and_each_entry_on_one_is_recorded(
         assert sorted((r.after or {})["headcount"] for r in flagged) == [8, 8]
         assert {(r.after or {})["date"] for r in flagged} == {"2024-02-21"}
         assert {r.reason for r in flagged} == {"名簿の後追い入力"}
+        assert all(r.summary.startswith("令和6年2月21日 ") and r.summary.endswith(" 8人") for r in flagged)
         assert _person_days() == 96
         assert tally_check.check(factories.disaster(SLUG).id) == []
 
