@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -36,7 +36,7 @@ from dispatch.actors import CLI_ACTOR
 from dispatch.entries import draft_problems
 from dispatch.extensions import db
 from dispatch.limits import MAX_IMPORT_COLUMNS, MAX_IMPORT_ROWS, MAX_NOTE, MAX_SENDER_UNIT
-from dispatch.models import AuditRecord, Delivery, Disaster, Entry, Operation, Role, Tally, utcnow
+from dispatch.models import AuditRecord, Delivery, Disaster, Entry, Role, Tally, utcnow
 from dispatch.recipients import add_recipient
 from dispatch.write_lock import begin_write, take_turns_on_disaster
 from tests import factories
@@ -533,15 +533,15 @@ def test_a_row_logged_while_the_file_was_read_is_refused_under_the_lock_533(
 
 
 @contextmanager
-def holding_the_write_lock(app: Flask, disaster_id: int) -> Iterator[threading.Event]:
-    """Another writer (a worker's thread) in the middle of its write to the disaster, on either database,
-    until the block ends or the event it gives is set."""
+def another_writer(app: Flask, write: Callable[[], object]) -> Iterator[threading.Event]:
+    """Another writer (a worker's thread) that has done `write` in its transaction and holds it, until the
+    block ends or the event it gives is set."""
     holding, release = threading.Event(), threading.Event()
 
     def other_writer() -> None:
         with app.app_context():
             begin_write()
-            take_turns_on_disaster(db.session.connection(), disaster_id)
+            write()
             holding.set()
             release.wait(timeout=60)
             db.session.rollback()
@@ -554,6 +554,32 @@ def holding_the_write_lock(app: Flask, disaster_id: int) -> Iterator[threading.E
     finally:
         release.set()
         writer.join(timeout=30)
+
+
+def holding_the_write_lock(app: Flask, disaster_id: int) -> AbstractContextManager[threading.Event]:
+    """Another writer in the middle of its write to the disaster, on either database."""
+    return another_writer(app, lambda: take_turns_on_disaster(db.session.connection(), disaster_id))
+
+
+def holding_the_files_key(app: Flask, disaster_id: int) -> AbstractContextManager[threading.Event]:
+    """PostgreSQL: another writer has inserted the key of the file GOOD and not committed, straight into the
+    table, past the tally: it holds the key, not the disaster's turn. An import's COPY waits on the unique
+    index, on the driver's own cursor, past SQLAlchemy's error hook."""
+
+    def insert_the_key() -> None:
+        operation_id, day, sender_id, unit, destination_id, duty_id = factories.draft(
+            date(2023, 7, 20), op=db.session.get_one(Disaster, disaster_id).operations[0]
+        ).key
+        now = utcnow()
+        db.session.execute(
+            insert(Entry).values(
+                operation_id=operation_id, date=day, sender_id=sender_id, sender_unit=unit,
+                destination_id=destination_id, duty_id=duty_id, headcount=1, note="", source="manual",
+                created_by="other", created_at=now, updated_by="other", updated_at=now,
+            )
+        )  # fmt: skip
+
+    return another_writer(app, insert_the_key)
 
 
 @pytest.fixture
@@ -579,15 +605,28 @@ def test_an_entry_that_waits_past_the_timeout_is_told_to_try_again_533(
     assert entering.post(f"/disasters/{SLUG}/entries/new", data=entry_form()).status_code == 302
 
 
+@pytest.mark.parametrize(
+    "other_writer",
+    [
+        holding_the_write_lock,
+        # SQLite's writers queue for the write lock first: only PostgreSQL's can wait on a key.
+        pytest.param(holding_the_files_key, marks=pytest.mark.postgresql_only),
+    ],
+    ids=["the-lock", "the-key"],
+)
 def test_an_import_that_waits_past_the_timeout_is_told_to_try_again_533(
-    app: Flask, impatient: Flask, disaster_id: int, tmp_path: Path
+    app: Flask,
+    impatient: Flask,
+    disaster_id: int,
+    tmp_path: Path,
+    other_writer: Callable[[Flask, int], AbstractContextManager[threading.Event]],
 ) -> None:
     importing_user = logged_in(impatient, make_user(impatient, Role.HQ, "importing"))
     path = tmp_path / "good.csv"
     path.write_bytes(csv_file(GOOD))
     before = counts(app)
 
-    with holding_the_write_lock(app, disaster_id):
+    with other_writer(app, disaster_id):
         page = upload(importing_user, csv_file(GOOD), "good.csv")
         command = impatient.test_cli_runner().invoke(args=["import-dispatches", SLUG, str(path)])
 
@@ -597,55 +636,6 @@ def test_an_import_that_waits_past_the_timeout_is_told_to_try_again_533(
     assert isinstance(command.exception, SystemExit)
     assert BUSY in command.output
     assert counts(app) == before
-
-
-@pytest.mark.postgresql_only
-def test_an_import_waiting_on_a_key_another_writer_holds_is_told_to_try_again(
-    app: Flask, impatient: Flask, disaster_id: int, tmp_path: Path
-) -> None:
-    # PostgreSQL runs writers side by side: another writer has inserted the file's key and not committed,
-    # so the import's COPY waits on the unique index. Past the timeout it is Busy, as every other wait is,
-    # not a database error (the COPY runs on the driver's own cursor, past SQLAlchemy's error hook).
-    # SQLite's writers queue for the write lock first, which the test above covers.
-    importing_user = logged_in(impatient, make_user(impatient, Role.HQ, "importing"))
-    path = tmp_path / "good.csv"
-    path.write_bytes(csv_file(GOOD))
-    holding, release = threading.Event(), threading.Event()
-
-    def other_writer() -> None:
-        with app.app_context():
-            begin_write()
-            # Straight into the table, past the tally: this writer holds the key, not the disaster's turn.
-            operation_id, day, sender_id, unit, destination_id, duty_id = factories.draft(
-                date(2023, 7, 20), op=db.session.scalar(select(Operation))
-            ).key
-            now = utcnow()
-            db.session.execute(
-                insert(Entry).values(
-                    operation_id=operation_id, date=day, sender_id=sender_id, sender_unit=unit,
-                    destination_id=destination_id, duty_id=duty_id, headcount=1, note="", source="manual",
-                    created_by="other", created_at=now, updated_by="other", updated_at=now,
-                )
-            )  # fmt: skip
-            holding.set()
-            release.wait(timeout=60)
-            db.session.rollback()
-
-    writer = threading.Thread(target=other_writer)
-    writer.start()
-    try:
-        assert holding.wait(timeout=30)
-        page = upload(importing_user, csv_file(GOOD), "good.csv")
-        command = impatient.test_cli_runner().invoke(args=["import-dispatches", SLUG, str(path)])
-    finally:
-        release.set()
-        writer.join(timeout=30)
-
-    assert page.status_code == 503
-    assert BUSY in said(page)
-    assert command.exit_code == 1
-    assert BUSY in command.output
-    assert counts(app)[0] == 0
 
 
 def test_a_writer_that_waits_less_than_the_timeout_gets_its_turn_533(
