@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from functools import cache
 from operator import itemgetter
 from typing import Any
 
@@ -27,9 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, object_session
 
-from . import tally_writes
+from . import tally_stored, tally_writes
 from .extensions import db
 from .models import Dim, Entry, Operation, Tally
+from .tally_stored import NOTHING_STORED, Key, Row, Series
 from .tally_writes import Writes
 from .write_lock import take_turns_on_disaster
 
@@ -67,15 +67,11 @@ COLUMNS: dict[Dim, tuple[str, ...]] = {
     Dim.DU: ("e.destination_id", "e.duty_id"),
     Dim.SD: ("e.sender_id", "e.destination_id"),
 }
-# Up to this many keys of a dimension are read in one statement built for their number (_read_keys); more
-# (an import) are read by _read_many_keys.
-SEEK_LIMIT = 64
 # Up to this many changes (an entry form, a short period) read every dimension in one statement.
 FEW_CHANGES = 8
 # Written before planning more once this many rows wait: an import of 100,000 entries makes some 280,000.
 _WRITE_EVERY = 20_000
 
-Key = tuple[int, int]
 T = Tally.__table__
 
 
@@ -158,7 +154,7 @@ def apply_rows(disaster_id: int, rows: Sequence[tuple[int, date, int, int, int, 
         starts: dict[Key, date] = {}
         for key1, key2, day in summed:
             starts.setdefault((key1, key2), day)
-        stored = _stored(conn, disaster_id, dim, starts)
+        stored = tally_stored.stored(conn, disaster_id, dim, starts)
         later = {key: Counter[date]() for key, series in stored.items() if series.rows}
         _plan_new(disaster_id, dim, summed, stored, later, writes)
         if later:
@@ -172,7 +168,7 @@ def _plan_new(
     disaster_id: int,
     dim: Dim,
     summed: dict[tuple[Any, Any, date], int],
-    stored: dict[Key, _Series],
+    stored: dict[Key, Series],
     later: dict[Key, Counter[date]],
     writes: Writes,
 ) -> None:
@@ -258,17 +254,15 @@ def _apply_few(conn: Connection, deltas: dict[tuple[int, Dim, Key], Counter[date
         for wanted, days in deltas.items()
         if any(days.values())
     }
-    latest = _read_latest(conn, [(wanted, day) for wanted, days in changed.items() for day in days])
+    latest = tally_stored.read_latest(
+        conn, [(wanted, day) for wanted, days in changed.items() for day in days]
+    )
     for wanted, days in changed.items():
         _plan_days(wanted, [(day, deltas[wanted][day], latest.get((wanted, day))) for day in days], writes)
 
 
-# A stored row as read: its date, headcount and person-days.
-_Row = tuple[date, int, int]
-
-
 def _plan_days(
-    wanted: tuple[int, Dim, Key], days: list[tuple[date, int, _Row | None]], writes: Writes
+    wanted: tuple[int, Dim, Key], days: list[tuple[date, int, Row | None]], writes: Writes
 ) -> None:
     """One key's changed days in date order, each with its delta and the key's latest row on or before it
     as stored before the change: that day's row is written, and the stretches between changed days (and
@@ -299,38 +293,6 @@ def _plan_days(
         writes.shifts.append((shift, disaster_id, dim, key1, key2, bind(previous), bind(date.max)))
 
 
-_KEY_SQL = "disaster_id = {m} AND dim = {m} AND key1 = {m} AND key2 = {m}"
-# Part i of a statement: a key's latest row before a day ({op} <) or on or before it ({op} <=).
-_LATEST = (
-    "SELECT * FROM (SELECT {i} AS part, date, headcount, person_days FROM tally WHERE {key} AND date {op} {m} "
-    "ORDER BY date DESC LIMIT 1) AS latest_{i}"
-)
-
-
-@cache
-def _read_latest_sql(parts: int, mark: str) -> str:
-    key = _KEY_SQL.format(m=mark)
-    return " UNION ALL ".join(_LATEST.format(i=i, key=key, m=mark, op="<=") for i in range(parts))
-
-
-def _read_latest(
-    conn: Connection, wanted: list[tuple[tuple[int, Dim, Key], date]]
-) -> dict[tuple[tuple[int, Dim, Key], date], _Row]:
-    """Each (key, day)'s latest stored row on or before the day, a seek each, in one statement; a key with
-    none is left out. Built as text once per number of parts, as _read_keys is."""
-    sqlite = conn.dialect.name == "sqlite"
-    params: list[Any] = []
-    for (disaster_id, dim, (key1, key2)), day in wanted:
-        params += [disaster_id, dim, key1, key2, day.isoformat() if sqlite else day]
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    return {
-        wanted[part]: (date.fromisoformat(day) if isinstance(day, str) else day, headcount, person_days)
-        for part, day, headcount, person_days in conn.exec_driver_sql(
-            _read_latest_sql(len(wanted), mark), tuple(params)
-        )
-    }
-
-
 def _with_disasters(conn: Connection, changes: list[Change]) -> list[Change]:
     missing = {c.operation_id for c in changes if c.disaster_id is None}
     if not missing:
@@ -343,32 +305,19 @@ def _with_disasters(conn: Connection, changes: list[Change]) -> list[Change]:
     ]
 
 
-@dataclass
-class _Series:
-    """One key's rows from `start` on, and the person-days the day before `start`."""
-
-    base: int = 0
-    start: date | None = None
-    rows: dict[date, tuple[int, int]] | None = None  # date → (headcount, person_days)
-
-
-# A key with no row stored (_stored leaves such keys out).
-_NOTHING_STORED = _Series(0, None, None)
-
-
 def _plan(
     conn: Connection,
     disaster_id: int,
     dim: Dim,
     by_key: dict[Key, Counter[date]],
     writes: Writes,
-    stored: dict[Key, _Series] | None = None,
+    stored: dict[Key, Series] | None = None,
 ) -> None:
     if stored is None:
         starts = {key: min(d for d, n in days.items() if n) for key, days in by_key.items()}
-        stored = _stored(conn, disaster_id, dim, starts)
+        stored = tally_stored.stored(conn, disaster_id, dim, starts)
     for key, days in by_key.items():
-        series = stored.get(key, _NOTHING_STORED)
+        series = stored.get(key, NOTHING_STORED)
         if series.rows:
             _plan_key(disaster_id, dim, key, days, series.base, series.rows, writes)
         else:
@@ -421,15 +370,6 @@ def _plan_key(
         writes.shifts.append((shift, disaster_id, code, key1, key2, bind(previous), bind(date.max)))
 
 
-def _stored(conn: Connection, disaster_id: int, dim: Dim, starts: dict[Key, date]) -> dict[Key, _Series]:
-    """Each key's rows from its start on, and the person-days before its start; a key with nothing stored
-    may be left out."""
-    if len(starts) <= SEEK_LIMIT:
-        found = _read_keys(conn, {(disaster_id, dim, key): start for key, start in starts.items()})
-        return {key: found[disaster_id, dim, key] for key in starts}
-    return _read_many_keys(conn, disaster_id, dim, starts)
-
-
 def _plan_inserts(
     disaster_id: int, dim: Dim, key: Key, days: Counter[date], cumulative: int, writes: Writes
 ) -> None:
@@ -444,114 +384,6 @@ def _plan_inserts(
         writes.inserts.append(
             (disaster_id, code, key[0], key[1], writes.bind_date(day), headcount, cumulative)
         )
-
-
-# Part i of the statement: the key's rows from its start on, and (_LATEST) the one row before the start.
-_FROM_START = "SELECT {i}, date, headcount, person_days FROM tally WHERE {key} AND date >= {m}"
-
-
-@cache
-def _read_keys_sql(parts: int, mark: str) -> str:
-    key = _KEY_SQL.format(m=mark)
-    return " UNION ALL ".join(
-        sql.format(i=i, key=key, m=mark, op="<") for i in range(parts) for sql in (_FROM_START, _LATEST)
-    )
-
-
-def _read_keys(
-    conn: Connection, starts: dict[tuple[int, Dim, Key], date]
-) -> dict[tuple[int, Dim, Key], _Series]:
-    """Each (disaster, dimension, key)'s rows from its start, and the person-days before, in one statement.
-
-    Built as text once per number of keys and sent to the driver: an entry form's POST reads seven keys,
-    and building and compiling a fourteen-part union each time would cost more than running it.
-    """
-    wanted = list(starts)
-    series = {w: _Series(0, starts[w], {}) for w in wanted}
-    sqlite = conn.dialect.name == "sqlite"
-    params: list[Any] = []
-    for disaster_id, dim, (key1, key2) in wanted:
-        start: Any = starts[disaster_id, dim, (key1, key2)]
-        start = start.isoformat() if sqlite else start
-        params += [disaster_id, dim, key1, key2, start] * 2
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    for part, day, headcount, person_days in conn.exec_driver_sql(
-        _read_keys_sql(len(wanted), mark), tuple(params)
-    ):
-        found = series[wanted[part]]
-        day = date.fromisoformat(day) if isinstance(day, str) else day
-        assert found.start is not None and found.rows is not None
-        if day < found.start:
-            found.base = person_days
-        else:
-            found.rows[day] = (headcount, person_days)
-    return series
-
-
-# PostgreSQL: the changed keys' rows from their starts on, and the row before each start, a seek each; the
-# keys and starts as arrays (tally_writes.pg_array).
-_PG_READ_KEYS = (
-    "SELECT v.k1, v.k2, t.date, t.headcount, t.person_days "
-    "FROM unnest(%s::integer[], %s::integer[], %s::date[]) AS v(k1, k2, s) CROSS JOIN LATERAL ("
-    "(SELECT date, headcount, person_days FROM tally WHERE disaster_id = %s AND dim = %s AND key1 = v.k1 "
-    "AND key2 = v.k2 AND date < v.s ORDER BY date DESC LIMIT 1) UNION ALL "
-    "(SELECT date, headcount, person_days FROM tally WHERE disaster_id = %s AND dim = %s AND key1 = v.k1 "
-    "AND key2 = v.k2 AND date >= v.s)) AS t"
-)
-
-
-def _read_many_keys(
-    conn: Connection, disaster_id: int, dim: Dim, starts: dict[Key, date]
-) -> dict[Key, _Series]:
-    """The rows the changed keys need, from their starts on, and the person-days before; a key with no
-    stored row is left out (an import's new keys, most of its keys). SQLite reads the dimension once in key
-    order and keeps what is needed; PostgreSQL seeks each key, reading only those rows: a roster import's
-    sender × destination keys needed 125,000 of the dimension's 990,000 rows, and fetching them all took
-    twice as long."""
-    series: dict[Key, _Series] = {}
-    if conn.dialect.name == "postgresql":
-        keys1, keys2, days = zip(*((k1, k2, day) for (k1, k2), day in starts.items()), strict=True)
-        sql = _PG_READ_KEYS
-        params: tuple[Any, ...] = (
-            tally_writes.pg_array(keys1), tally_writes.pg_array(keys2), tally_writes.pg_array(days),
-            disaster_id, dim.value, disaster_id, dim.value,
-        )  # fmt: skip
-    else:
-        sql = (
-            "SELECT key1, key2, date, headcount, person_days FROM tally "
-            "WHERE disaster_id = ? AND dim = ? ORDER BY key1, key2, date"
-        )
-        params = (disaster_id, dim)
-    for key1, key2, day, headcount, person_days in _driver_rows(conn, sql, params):
-        key = (key1, key2)
-        found = series.get(key)
-        if found is None:
-            start = starts.get(key)
-            if start is None:
-                continue
-            found = series[key] = _Series(0, start, {})
-        assert found.start is not None and found.rows is not None
-        day = date.fromisoformat(day) if isinstance(day, str) else day
-        if day < found.start:
-            found.base = person_days
-        else:
-            found.rows[day] = (headcount, person_days)
-    return series
-
-
-def _driver_rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
-    """A long read's rows straight from the driver's cursor (a dimension of a million rows spent seconds
-    becoming SQLAlchemy rows), a server-side one on PostgreSQL so the rows come a batch at a time."""
-    dbapi_connection: Any = conn.connection.dbapi_connection
-    sqlite = conn.dialect.name == "sqlite"
-    cursor = dbapi_connection.cursor() if sqlite else dbapi_connection.cursor(name="tally_dimension")
-    if not sqlite:
-        cursor.itersize = 10_000
-    try:
-        cursor.execute(sql, params)
-        yield from cursor
-    finally:
-        cursor.close()
 
 
 # --- the ORM's writes -----------------------------------------------------------------------------------

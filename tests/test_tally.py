@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from dispatch import tally, tally_check
+from dispatch import tally, tally_check, tally_stored
 from dispatch.entries import copy_day, delete_entry, log_entries, log_period, restore_entry
 from dispatch.entries import update_entry as edit_entry
 from dispatch.errors import ImportRefused, Refusal
@@ -456,7 +456,7 @@ def test_per_day_headcounts_by_operation_come_from_the_tally(ctx: None) -> None:
     }  # the series ends at the last entry on or before the as-of date
 
 
-@pytest.mark.parametrize("seek_limit", [tally.SEEK_LIMIT, 0], ids=["keys-by-number", "many-keys"])
+@pytest.mark.parametrize("seek_limit", [tally_stored.SEEK_LIMIT, 0], ids=["keys-by-number", "many-keys"])
 def test_an_import_among_stored_days_keeps_every_running_total(
     ctx: None, monkeypatch: pytest.MonkeyPatch, seek_limit: int
 ) -> None:
@@ -464,7 +464,7 @@ def test_an_import_among_stored_days_keeps_every_running_total(
     general way), keys with days stored only before (a running sum from their person-days) and new keys.
     Its few keys are read by _read_keys; with SEEK_LIMIT at 0, as an import of more keys is, by
     _read_many_keys (on PostgreSQL a seek a key over arrays, on SQLite one pass over the dimension)."""
-    monkeypatch.setattr(tally, "SEEK_LIMIT", seek_limit)
+    monkeypatch.setattr(tally_stored, "SEEK_LIMIT", seek_limit)
     disaster = factories.disaster()
     july = date(2023, 7, 1)
     factories.entry(july.replace(day=20), 4)  # 県 → 五城目町: stored before the import's days
@@ -520,13 +520,13 @@ def test_an_entry_before_stored_days_reads_a_row_a_key_and_moves_every_later_day
     for day, headcount in ((20, 4), (22, 1), (24, 2), (26, 3)):
         factories.entry(date(2023, 7, day), headcount)
     reads: list[dict[object, tuple[date, int, int]]] = []
-    read_latest = tally._read_latest
+    read_latest = tally_stored.read_latest
 
     def counted(conn: object, wanted: object) -> dict[object, tuple[date, int, int]]:
         reads.append(read_latest(conn, wanted))  # type: ignore[arg-type]
         return reads[-1]
 
-    monkeypatch.setattr(tally, "_read_latest", counted)
+    monkeypatch.setattr(tally_stored, "read_latest", counted)
     log_entries([factories.draft(date(2023, 7, 21), 5)], factories.hq())
     if db.engine.dialect.name == "postgresql":
         assert reads == []
