@@ -163,9 +163,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--people", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument(
+        "--db", type=Path, default=None, help="a SQLite file, or `sqlite` for a temporary one"
+    )
     args = parser.parse_args()
-    path = args.db or Path(tempfile.mkdtemp(prefix="dispatch-roster-")) / "bench.sqlite"
+    # `sqlite` means a temporary file, as in bench/run.py (not a file named "sqlite" in the working tree).
+    given = None if args.db == Path("sqlite") else args.db
+    path = given or Path(tempfile.mkdtemp(prefix="dispatch-roster-")) / "bench.sqlite"
     s = Settings(args.rows, args.runs, 3, 240.0, path, None, [], 0, 0, 0, 0, 0, 0, 0)
     started = time.perf_counter()
     dataset.generate(s.target, args.rows)
