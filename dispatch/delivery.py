@@ -3,7 +3,7 @@
 Each (digest date, recipient) is claimed by inserting its Delivery row before the mail is sent; the unique
 key makes a second run, a second scheduler or a racing thread find it taken, so no digest goes out twice.
 A run builds every digest from figures read once (digest.DigestRun), claims them CLAIM_BATCH at a time, and
-records each one's outcome as soon as the server has answered.
+records each one's outcome as soon as the server has answered, on the ledger's thread while it sends the next.
 A failed send keeps its error and is retried with backoff (5, 15, 45 ... minutes) a bounded number of times.
 Jobs and the CLI call `send_due_digests` and `retry_failed`; they decide what "today" is. The deliveries
 page calls `resend_now` for one failed digest an operator will not leave to the backoff.
@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import audit
@@ -29,7 +31,7 @@ from .extensions import db
 from .mail import MailConnection, MailError, compose
 from .models import AuditRecord, Delivery, DeliveryStatus, Organisation, Recipient, utcnow
 from .wareki import format_long
-from .write_lock import core_transaction
+from .write_lock import core_transaction, ledger_timeout
 
 log = logging.getLogger("dispatch.digest")
 
@@ -167,13 +169,19 @@ def _taken(digest_date: date) -> set[int]:
 
 
 class _Ledger:
-    """The run's writes to delivery rows, each a short transaction committed before the run goes on: the
-    claims of a batch before any of its mail is sent, each outcome as soon as it is known.
+    """The run's writes to delivery rows, each a short transaction of its own: the claims of a batch,
+    committed before any of its mail is sent, and each outcome as soon as it is known.
 
     They go through a connection the run keeps and statements built once, not through the ORM session: a
     thousand digests make a thousand of these transactions, and the session's bookkeeping for each (a
     pooled connection checked out and reset, the statement built and its cache key computed anew) cost
     several times the write itself.
+
+    An outcome is committed on the ledger's own thread while the run sends the next digest: PostgreSQL's
+    commit waits for the disk, and the run need not wait with it. Every other write (the next outcome, a
+    claim, a take) and `close` first wait for it, so the writes keep their order on the one connection and
+    its failure stops the run. A crash leaves at most two digests sent and not recorded, where a sequential
+    run leaves one; a retry sends them again once their claim is STALE_SENDING, as it always has.
     """
 
     _CLAIM = insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True)
@@ -181,6 +189,21 @@ class _Ledger:
 
     def __init__(self) -> None:
         self._conn = db.engine.connect()
+        # Read here, in the app's context, for the ledger's thread, which has none.
+        self._timeout = ledger_timeout()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-ledger")
+        self._recording: Future[None] | None = None
+
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        """A write on the ledger's connection, after the outcome being recorded is."""
+        self._recorded()
+        return core_transaction(self._conn, self._timeout)
+
+    def _recorded(self) -> None:
+        """Wait for the outcome being recorded, if any; its error, if it failed."""
+        recording, self._recording = self._recording, None
+        if recording is not None:
+            recording.result()
 
     def claim(self, digests: list[tuple[int, str]], digest_date: date, worker: str) -> list[int | None]:
         """Insert the delivery rows of (recipient id, subject), together; for each, its id, or None when
@@ -199,7 +222,7 @@ class _Ledger:
             for recipient_id, subject in digests
         ]
         try:
-            with core_transaction(self._conn) as conn:
+            with self._transaction() as conn:
                 return [int(delivery_id) for delivery_id in conn.execute(self._CLAIM, rows).scalars()]
         except IntegrityError:
             # Another sender holds one of them (a rare race): claim each on its own to learn which.
@@ -207,7 +230,7 @@ class _Ledger:
 
     def _claim_one(self, row: dict[str, Any]) -> int | None:
         try:
-            with core_transaction(self._conn) as conn:
+            with self._transaction() as conn:
                 return int(conn.execute(self._CLAIM, row).scalar_one())
         except IntegrityError:
             return None
@@ -224,7 +247,7 @@ class _Ledger:
     def _take(self, delivery_id: int, attempts: int, condition: ColumnElement[bool], worker: str) -> bool:
         """An UPDATE guarded by the row's state and attempts as they were read: of two takers, one changes
         the row and the other finds nothing to change."""
-        with core_transaction(self._conn) as conn:
+        with self._transaction() as conn:
             outcome = conn.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id, Delivery.attempts == attempts, condition)
@@ -242,14 +265,24 @@ class _Ledger:
     def record(
         self, delivery_id: int, outcome: dict[str, Any], audit_row: dict[str, Any] | None = None
     ) -> None:
-        """The outcome on the delivery's row, and with it in the same transaction its audit record if any."""
-        with core_transaction(self._conn) as conn:
+        """The outcome on the delivery's row, and with it in the same transaction its audit record if any:
+        committed on the ledger's thread, once the outcome before it is."""
+        self._recorded()
+        self._recording = self._thread.submit(self._record, delivery_id, outcome, audit_row)
+
+    def _record(self, delivery_id: int, outcome: dict[str, Any], audit_row: dict[str, Any] | None) -> None:
+        with core_transaction(self._conn, self._timeout) as conn:
             conn.execute(self._RECORD, {"delivery_id": delivery_id, **outcome})
             if audit_row is not None:
                 conn.execute(insert(AuditRecord), audit_row)
 
     def close(self) -> None:
-        self._conn.close()
+        """Wait for the last outcome to be recorded (its error, if it failed), then let go."""
+        try:
+            self._recorded()
+        finally:
+            self._thread.shutdown()
+            self._conn.close()
 
 
 def _send_and_record(

@@ -88,6 +88,11 @@ def lock_timeout() -> float:
     return DEFAULT_TIMEOUT_S
 
 
+def ledger_timeout() -> float:
+    """Seconds a job's core transaction waits for the lock: LEDGER_PATIENCE times a page's."""
+    return lock_timeout() * LEDGER_PATIENCE
+
+
 @event.listens_for(Engine, "handle_error")
 def _busy_errors(context: ExceptionContext) -> None:
     """A statement that waited past the timeout (SQLite's busy timeout, PostgreSQL's lock_timeout) is Busy,
@@ -170,13 +175,14 @@ def writing() -> Iterator[None]:
 
 
 @contextmanager
-def core_transaction(conn: Connection) -> Iterator[Connection]:
+def core_transaction(conn: Connection, timeout: float | None = None) -> Iterator[Connection]:
     """A short write transaction on a core connection of its own, under the same protocol.
 
     Its writer is a job, not a person, and what it records must not be lost (a digest sent but not marked
-    sent would be sent again): it waits LEDGER_PATIENCE times as long as a page before it gives up.
+    sent would be sent again): it waits `ledger_timeout()` before it gives up. A writer on a thread without
+    the app's context passes that timeout, read where the context is.
     """
-    timeout = lock_timeout() * LEDGER_PATIENCE
+    timeout = ledger_timeout() if timeout is None else timeout
     info: dict[str, int] = {}
     _queue(conn.engine.url.database if conn.dialect.name == "sqlite" else None, info, timeout)
     try:

@@ -37,7 +37,7 @@ from sqlalchemy import event, select, text
 
 from dispatch import digest
 from dispatch.closing import close_day
-from dispatch.delivery import backoff, retry_failed, send_due_digests
+from dispatch.delivery import _Ledger, backoff, retry_failed, send_due_digests
 from dispatch.digest import preview
 from dispatch.entries import EntryDraft, update_entry
 from dispatch.extensions import db
@@ -475,6 +475,36 @@ def test_a_crashed_senders_claim_is_retried_after_30_minutes(
     rows = deliveries(mail_app)
     assert (rows[GOSHIN].status, rows[GOSHIN].attempts) == ("sent", 2)
     assert (rows[AKITA].status, rows[AKITA].claimed_by) == ("sending", "still working")
+
+
+def test_an_outcome_that_cannot_be_recorded_stops_the_run_one_digest_later(
+    mail_app: Flask,
+    demo_recipients: None,
+    smtp_server: SMTPServer,
+    run: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The ledger commits each outcome on its thread while the next digest is sent; the next outcome waits
+    # for it, so a write that fails stops the run there, one digest later than a run that waited.
+    record = _Ledger._record
+    attempted: list[int] = []
+
+    def fails_first(ledger: Any, delivery_id: int, *args: Any) -> None:
+        attempted.append(delivery_id)
+        if len(attempted) == 1:
+            raise RuntimeError("the database went away")
+        record(ledger, delivery_id, *args)
+
+    monkeypatch.setattr(_Ledger, "_record", fails_first)
+    with pytest.raises(RuntimeError, match="the database went away"):
+        run(send_due_digests, DIGEST_DATE)
+
+    assert len(smtp_server.recipients()) == 2
+    assert len(attempted) == 1
+    rows = deliveries(mail_app)
+    # All six were claimed together; none is marked sent, so a retry sends them once their claim is stale.
+    assert len(rows) == 6
+    assert {d.status for d in rows.values()} == {"sending"}
 
 
 def test_two_racing_retriers_send_each_once(
