@@ -61,7 +61,15 @@ class Writes:
                 # A column at a time (itemgetter), not zip(*rows): unpacking 280,000 rows into zip's arguments
                 # took a third longer.
                 params += [pg_array(map(itemgetter(i), rows)) for i in range(width)]
+            # Each row of the arrays names tally rows by their key, to be sought in the primary key. The
+            # planner, costing a seek as if from disk, joined the roster import's 64,000 updates by hashing
+            # the whole tally instead (1.8 million rows, spilled to disk): 0.96 s against 0.39 s seeking.
+            seek = bool(self.updates or self.deletes or self.shifts)
+            if seek:
+                conn.exec_driver_sql(_PG_SEEK_ONLY, ("off", "off"))
             conn.exec_driver_sql(_PG_WRITE, tuple(params))
+            if seek:
+                conn.exec_driver_sql(_PG_SEEK_ONLY, ("on", "on"))
         else:
             row = " AND ".join(f"{column} = ?" for column in _KEY_COLUMNS)
             if self.deletes:
@@ -175,6 +183,10 @@ def pg_array(values: Iterable[Any]) -> str:
 _PG_WRITE = (
     f"WITH deleted AS ({_PG_DELETE}), updated AS ({_PG_UPDATE}), shifted AS ({_PG_SHIFT}) {_PG_INSERT}"
 )
+
+
+# Hash and merge joins off (or on again) for the rest of the transaction.
+_PG_SEEK_ONLY = "SELECT set_config('enable_hashjoin', %s, true), set_config('enable_mergejoin', %s, true)"
 
 
 def add_to_days(conn: Connection, rows: Sequence[tuple[int, int, int, int, date, int]]) -> None:
