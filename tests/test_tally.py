@@ -509,6 +509,20 @@ def test_rows_between_changed_days_move_by_what_was_added_before_them(ctx: None)
     assert tally_check.check(disaster.id) == []
 
 
+@pytest.mark.postgresql_only
+def test_the_tallys_write_leaves_the_planners_joins_as_they_were(ctx: None) -> None:
+    """Its statement is planned with hash and merge joins off (tally_writes._PG_SEEK_ONLY); whatever the
+    transaction runs after it is planned as usual."""
+    factories.disaster()
+    for day, headcount in ((20, 4), (22, 1), (24, 2)):
+        factories.entry(date(2023, 7, day), headcount)
+    hq = factories.hq()
+    # A day before stored days: updates and shifted stretches, the statement that turns the joins off.
+    log_entries([factories.draft(date(2023, 7, 21), 5), factories.draft(date(2023, 7, 23), 1)], hq)
+    joins = "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"
+    assert tuple(db.session.execute(text(joins)).one()) == ("on", "on")
+
+
 def test_an_entry_before_stored_days_reads_a_row_a_key_and_moves_every_later_day(
     ctx: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
