@@ -15,8 +15,9 @@ A write that depends on what it read must not interleave with another writer's:
   rows' foreign keys take on the same row).
 
 Entry points: ``begin_write()`` for the ORM session (the request pipeline in views.py, ``writing()`` for
-CLI commands and jobs), ``core_transaction(conn)`` for a core connection of its own (the delivery ledger),
-``take_turns_on_disaster(conn, id)`` for the tally. Nothing else takes a lock.
+CLI commands and jobs), ``core_transaction(conn)`` for a core connection of its own and ``core_statement``
+for one statement on an ``own_connection()`` (the delivery ledger), ``take_turns_on_disaster(conn, id)``
+for the tally. Nothing else takes a lock.
 
 Every wait ends: after ``WRITE_LOCK_TIMEOUT_SECONDS`` (config.py; the delivery ledger six times that) a
 writer gives up with ``errors.Busy`` (「混み合っています…」, 503), having written nothing. The file lock is waited for in a thread of its own
@@ -53,6 +54,10 @@ SQLITE_CACHE_KIB = 16_384
 # An execution option: begin this connection's transaction as a writer (BEGIN IMMEDIATE on SQLite).
 BEGIN_IMMEDIATE = "dispatch_begin_immediate"
 _QUEUE_FD = "dispatch_write_queue_fd"
+# In a session's info while its transaction is a writer's (begin_write), until the transaction ends.
+_WRITER = "dispatch_writer"
+# In the info of a connection whose session bounds its lock waits (own_connection): the bound, in seconds.
+_BOUNDED_S = "dispatch_lock_waits_bounded_s"
 
 
 @event.listens_for(Engine, "connect")
@@ -112,25 +117,34 @@ def waited_too_long(error: BaseException) -> bool:
 def begin_write() -> None:
     """Start the session's transaction as a writer.
 
-    What the session read before (the form's organisations, the disaster, the user) stays loaded: the read
-    transaction is ended by a commit that writes nothing and expires nothing, rather than a rollback that
-    would make every one of those objects load again under the lock. Unflushed changes made before the
-    lock are a bug and are discarded.
+    What the session read before (the form's organisations, the disaster, the user) stays loaded. On SQLite
+    the read transaction is ended by a commit that writes nothing and expires nothing, rather than a
+    rollback that would make every one of those objects load again under the lock, and the writer's begins
+    with ``BEGIN IMMEDIATE``. On PostgreSQL the read transaction simply becomes the writer's: under READ
+    COMMITTED each statement reads what is committed when it runs, so ending it would only cost a COMMIT, a
+    BEGIN and the pool's ping of the connection checked out again. Unflushed changes made before the lock
+    are a bug and are discarded.
     """
     session = db.session()
+    sqlite = db.engine.dialect.name == "sqlite"
     if session.in_transaction():
         if session.new or session.dirty or session.deleted:
             session.rollback()
-        else:
+        elif sqlite:
             _end_reading(session)
     timeout = lock_timeout()
-    _queue(db.engine.url.database if db.engine.dialect.name == "sqlite" else None, session.info, timeout)
+    _queue(db.engine.url.database if sqlite else None, session.info, timeout)
     try:
-        _bound_lock_waits(session.connection(execution_options={BEGIN_IMMEDIATE: True}), timeout)
+        if session.in_transaction():
+            conn = session.connection()
+        else:
+            conn = session.connection(execution_options={BEGIN_IMMEDIATE: True})
+        _bound_lock_waits(conn, timeout)
     except Busy:
         session.rollback()
         _leave_queue(session.info)
         raise
+    session.info[_WRITER] = True
 
 
 def commit_keeping_objects() -> None:
@@ -151,15 +165,14 @@ def _end_reading(session: Session) -> None:
 @event.listens_for(Session, "after_transaction_end")
 def _session_leaves_queue(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
+        session.info.pop(_WRITER, None)
         _leave_queue(session.info)
 
 
 def holds_write_lock() -> bool:
     """Whether the session's transaction was begun as a writer (for the pipeline's guard and its tests)."""
     session = db.session()
-    if not session.in_transaction():
-        return False
-    return bool(session.connection().get_execution_options().get(BEGIN_IMMEDIATE, False))
+    return session.in_transaction() and bool(session.info.get(_WRITER))
 
 
 @contextmanager
@@ -188,10 +201,55 @@ def core_transaction(conn: Connection, timeout: float | None = None) -> Iterator
     try:
         writer = conn.execution_options(**{BEGIN_IMMEDIATE: True})
         with writer.begin():
-            _bound_lock_waits(writer, timeout)
+            if conn.info.get(_BOUNDED_S) != timeout:
+                _bound_lock_waits(writer, timeout)
             yield writer
     finally:
         _leave_queue(info)
+
+
+def own_connection(timeout: float) -> Connection:
+    """A connection for one job's many short writes (the delivery ledger). On PostgreSQL its lock waits are
+    bounded once, for its session, rather than by a statement in every transaction; hand it back with
+    release_own_connection, which takes the setting off before the pool has it again."""
+    conn = db.engine.connect()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET lock_timeout = {round(timeout * 1000)}")
+        conn.commit()
+        conn.info[_BOUNDED_S] = timeout
+    return conn
+
+
+def release_own_connection(conn: Connection) -> None:
+    """Back to the pool as it came; a connection whose setting cannot be taken off is discarded instead."""
+    try:
+        # The info stays with the pooled connection: the next to check it out must not find the mark.
+        if conn.info.pop(_BOUNDED_S, None) is not None:
+            conn.rollback()
+            conn.exec_driver_sql("RESET lock_timeout")
+            conn.commit()
+    except BaseException:
+        conn.invalidate()
+        raise
+    finally:
+        conn.close()
+
+
+@contextmanager
+def core_statement(conn: Connection, timeout: float) -> Iterator[Connection]:
+    """One write statement that is a transaction of its own, on an own_connection(). On PostgreSQL it runs
+    in autocommit, one round trip where BEGIN, the bound and COMMIT made four: a write that takes no turn
+    needs nothing more there. On SQLite it is a core_transaction (the queue, then BEGIN IMMEDIATE)."""
+    if conn.info.get(_BOUNDED_S) != timeout:
+        with core_transaction(conn, timeout) as writer:
+            yield writer
+        return
+    conn.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with conn.begin():
+            yield conn
+    finally:
+        conn.execution_options(isolation_level=conn.default_isolation_level)
 
 
 def take_turns_on_disaster(conn: Connection, disaster_id: int) -> None:
