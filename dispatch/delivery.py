@@ -31,7 +31,13 @@ from .extensions import db
 from .mail import MailConnection, MailError, compose
 from .models import AuditRecord, Delivery, DeliveryStatus, Organisation, Recipient, utcnow
 from .wareki import format_long
-from .write_lock import core_transaction, ledger_timeout
+from .write_lock import (
+    core_statement,
+    core_transaction,
+    ledger_timeout,
+    own_connection,
+    release_own_connection,
+)
 
 log = logging.getLogger("dispatch.digest")
 
@@ -188,9 +194,9 @@ class _Ledger:
     _RECORD = update(Delivery).where(Delivery.id == bindparam("delivery_id"))
 
     def __init__(self) -> None:
-        self._conn = db.engine.connect()
         # Read here, in the app's context, for the ledger's thread, which has none.
         self._timeout = ledger_timeout()
+        self._conn = own_connection(self._timeout)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-ledger")
         self._recording: Future[None] | None = None
 
@@ -271,10 +277,15 @@ class _Ledger:
         self._recording = self._thread.submit(self._record, delivery_id, outcome, audit_row)
 
     def _record(self, delivery_id: int, outcome: dict[str, Any], audit_row: dict[str, Any] | None) -> None:
+        values = {"delivery_id": delivery_id, **outcome}
+        if audit_row is None:
+            # A run's outcome alone: one statement, which on PostgreSQL is one round trip.
+            with core_statement(self._conn, self._timeout) as conn:
+                conn.execute(self._RECORD, values)
+            return
         with core_transaction(self._conn, self._timeout) as conn:
-            conn.execute(self._RECORD, {"delivery_id": delivery_id, **outcome})
-            if audit_row is not None:
-                conn.execute(insert(AuditRecord), audit_row)
+            conn.execute(self._RECORD, values)
+            conn.execute(insert(AuditRecord), audit_row)
 
     def close(self) -> None:
         """Wait for the last outcome to be recorded (its error, if it failed), then let go."""
@@ -282,7 +293,7 @@ class _Ledger:
             self._recorded()
         finally:
             self._thread.shutdown()
-            self._conn.close()
+            release_own_connection(self._conn)
 
 
 def _send_and_record(

@@ -507,6 +507,32 @@ def test_an_outcome_that_cannot_be_recorded_stops_the_run_one_digest_later(
     assert {d.status for d in rows.values()} == {"sending"}
 
 
+@pytest.mark.postgresql_only
+def test_a_postgresql_ledger_records_each_outcome_in_one_round_trip(
+    mail_app: Flask, demo_recipients: None, smtp_server: SMTPServer, run: Callable[..., Any]
+) -> None:
+    """Its connection bounds lock waits once for the session, so an outcome is one UPDATE in autocommit:
+    no BEGIN, no SET LOCAL, no COMMIT of its own. The pool gets the connection back without the bound."""
+    sent: list[str] = []
+    with mail_app.app_context():
+        event.listen(db.engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    assert run(send_due_digests, DIGEST_DATE).sent == 6
+    updates = [sql for sql in sent if sql.startswith("UPDATE delivery")]
+    assert len(updates) == 6
+    assert not any("SET LOCAL" in sql for sql in sent)
+    assert sum(sql.startswith("SET lock_timeout") for sql in sent) == 1
+    assert sum(sql == "RESET lock_timeout" for sql in sent) == 1
+    with mail_app.app_context():
+        pool = db.engine.pool
+        held = [db.engine.connect() for _ in range(pool.checkedin())]
+        try:
+            settings = {c.exec_driver_sql("SHOW lock_timeout").scalar() for c in held}
+        finally:
+            for conn in held:
+                conn.close()
+    assert held and settings == {"0"}
+
+
 def test_two_racing_retriers_send_each_once(
     mail_app: Flask,
     mail_app_with: Callable[..., Flask],
