@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from flask import current_app
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from wtforms import (
     BooleanField,
     Field,
@@ -157,7 +159,7 @@ class OrganisationField(StringField):
         if not self.data:
             return
         try:
-            self.organisation = lookup.find_organisation(self.data)
+            self.organisation = lookup.find_organisation(self.data, named=_named(form))
         except LookupRefused as exc:
             if exc.candidates:
                 raise ValidationError(str(exc)) from None
@@ -169,29 +171,67 @@ class OrganisationField(StringField):
         return super()._value()  # type: ignore[misc]  # Field._value exists; types-WTForms omits it
 
 
-# The datalist as HTML, per database and list of organisations: a national list has some 1,800, and
-# every entry form shows it. The key notices organisations added; a rename shows within the lifetime.
-_DATALISTS: dict[tuple[object, ...], tuple[float, Markup]] = {}
+def _named(form: Any) -> dict[str, Organisation]:
+    """The codes every organisation field of the form holds, looked up in one statement when the first field
+    is validated (an entry names a sender and a destination)."""
+    texts = tuple(f.data for f in form if isinstance(f, OrganisationField) and f.data)
+    known = getattr(form, "_organisations_named", None)
+    if known is None or known[0] != texts:
+        known = (texts, lookup.organisations_named(texts))
+        form._organisations_named = known
+    return known[1]
+
+
+# The datalist as HTML, kept by each app (each worker): a national list has some 1,800 organisations, and
+# every entry form shows it. A change this process makes to an organisation is seen at once (the mapper
+# events below); one made by another process (a worker, the CLI's master data) within _DATALIST_RECHECK_S,
+# when a count over the organisations shows one added or deactivated; a rename within the lifetime.
+_DATALIST = "dispatch_organisation_datalist"
+_DATALIST_RECHECK_S = 10.0
 _DATALIST_LIFETIME_S = 300.0
+# Organisations inserted, updated or deleted through this process's sessions so far.
+_organisation_changes = 0
+
+
+@dataclass
+class _Datalist:
+    html: Markup
+    key: tuple[int, int | None]  # how many organisations are offered, and the last id
+    built: float
+    checked: float
+    changes: int
+
+
+@event.listens_for(Organisation, "after_insert")
+@event.listens_for(Organisation, "after_update")
+@event.listens_for(Organisation, "after_delete")
+def _organisation_changed(*_: object) -> None:
+    global _organisation_changes
+    _organisation_changes += 1
 
 
 def organisation_datalist() -> Markup:
     """Every organisation a new entry may name in a <datalist>, which makes the sender and destination
     fields searchable: not a designated city's ward (part of its city), not a deactivated body."""
+    cached: _Datalist | None = current_app.extensions.get(_DATALIST)
+    now = time.monotonic()
+    changes = _organisation_changes
+    if cached is not None and cached.changes == changes and now - cached.checked < _DATALIST_RECHECK_S:
+        return cached.html
     org = Organisation.__table__.c
     offered = (org.kind != OrgKind.WARD.value) & org.active.is_(True)
     count, last_id = db.session.execute(select(func.count(), func.max(org.id)).where(offered)).one()
-    key = (db.engine.url, count, last_id)
-    now = time.monotonic()
-    cached = _DATALISTS.get(key)
-    if cached is None or now - cached[0] > _DATALIST_LIFETIME_S:
+    key = (int(count), last_id)
+    if cached is None or cached.key != key or now - cached.built > _DATALIST_LIFETIME_S:
         rows = db.session.execute(select(org.code, org.name, org.kana).where(offered).order_by(org.code))
         option = Markup('<option value="{} {}">{}</option>')
         options = Markup("").join(option.format(code, name, kana) for code, name, kana in rows)
-        cached = (now, Markup('<datalist id="organisations">{}</datalist>').format(options))
-        _DATALISTS.clear()  # one list is current; older keys are never asked for again
-        _DATALISTS[key] = cached
-    return cached[1]
+        html = Markup('<datalist id="organisations">{}</datalist>').format(options)
+        cached = _Datalist(html, key, built=now, checked=now, changes=changes)
+        current_app.extensions[_DATALIST] = cached
+    else:
+        cached.checked, cached.changes = now, changes
+    return cached.html
 
 
 def operation_choices(disaster: Disaster) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from flask import abort, g, request
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from . import clock
 from .access import visible_to
@@ -79,7 +80,15 @@ def visible_filter() -> EntryFilter:
 
 
 def disaster_or_404(slug: str) -> Disaster:
-    disaster = db.session.scalar(select(Disaster).where(Disaster.slug == slug))
+    # With its operations in the same statement: most pages show or check them (the entry form twice a
+    # entry, its POST and the form again), and a second statement for a handful of rows costs more.
+    disaster = (
+        db.session.scalars(
+            select(Disaster).where(Disaster.slug == slug).options(joinedload(Disaster.operations))
+        )
+        .unique()
+        .one_or_none()
+    )
     if disaster is None:
         abort(404)
     return disaster

@@ -14,8 +14,9 @@ from datetime import date
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import func, select
+from sqlalchemy import event, func, insert, select
 
+from dispatch import forms
 from dispatch.catalog import create_disaster, create_operation
 from dispatch.entries import update_entry
 from dispatch.errors import Refusal
@@ -215,6 +216,7 @@ def test_a_local_government_is_not_edited_here(ctx: None) -> None:
 
 def test_a_deactivated_body_keeps_its_entries_and_takes_no_new_one(ctx: None) -> None:
     body = add_body(BODY, factories.admin())
+    assert body.code in str(organisation_datalist())
     entry = factories.entry(date(2023, 8, 1), 2, sender=body.code)
     set_active(body, False, factories.admin())
     with pytest.raises(Refusal, match=f"{BODY}は無効になった団体です。新しい派遣には使えません。"):
@@ -223,7 +225,25 @@ def test_a_deactivated_body_keeps_its_entries_and_takes_no_new_one(ctx: None) ->
     update_entry(entry, factories.draft(date(2023, 8, 1), 3, sender=body.code), factories.hq())
     assert entry.headcount == 3
     assert find_organisation(BODY).code == body.code  # lists and filters still reach it
-    assert body.code not in str(organisation_datalist())
+    assert body.code not in str(organisation_datalist())  # changed in this process: seen at once
+
+
+def test_the_datalist_sees_another_processs_new_body_within_its_recheck(
+    ctx: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    first = str(organisation_datalist())
+    statements.clear()
+    assert str(organisation_datalist()) == first
+    assert statements == []  # within the recheck the list costs no statement
+    # Another process (a worker, the CLI) adds a body: no mapper event here tells this one.
+    db.session.execute(
+        insert(Organisation).values(code="X9001", kind=OrgKind.OTHER.value, name=BODY, kana="", active=True)
+    )
+    assert "X9001" not in str(organisation_datalist())
+    monkeypatch.setattr(forms, "_DATALIST_RECHECK_S", 0.0)
+    assert '<option value="X9001 奥能登広域圏事務組合">' in str(organisation_datalist())
 
 
 def test_search_by_code_name_and_kana(ctx: None) -> None:
