@@ -6,6 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from wtforms import Form as BaseForm
+from wtforms import SelectField
 
 from dispatch import entries
 from dispatch.catalog import create_disaster, create_operation
@@ -20,6 +22,7 @@ from dispatch.entries import (
 )
 from dispatch.errors import DuplicateEntry, Refusal
 from dispatch.extensions import db
+from dispatch.forms import QuickSelect
 from dispatch.models import Disaster, Entry, Operation
 from dispatch.query import EntryFilter
 from dispatch.seeding import seed_founding_case
@@ -477,3 +480,25 @@ def test_seed_founding_case_adds_only_what_is_missing(ctx: None) -> None:
     assert (again.added_entries, again.added_person_days) == (1, headcount)
     assert headcount == 10
     assert _person_days() == 2319
+
+
+# --- the entry form's selects ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chosen", ["", "water", "a&b"])
+def test_the_entry_forms_selects_render_as_wtforms_own(chosen: str) -> None:
+    """QuickSelect keeps each rendered option, and must give wtforms' own HTML: the chosen option selected,
+    labels and values escaped, whatever was chosen on the last form."""
+
+    class Form(BaseForm):
+        quick = SelectField(widget=QuickSelect())
+        plain = SelectField()
+
+    choices = [("water", "応急給水"), ("a&b", '家屋<被害>"認定"'), ("x", "x")]
+    for _ in range(2):  # the second time from the kept options
+        form = Form(data={"quick": chosen, "plain": chosen})
+        form.quick.choices = form.plain.choices = choices
+        quick, plain = str(form.quick()), str(form.plain())
+        assert quick == plain.replace('"plain"', '"quick"')
+    assert "<option selected" in quick or not chosen
+    assert "家屋&lt;被害&gt;&#34;認定&#34;" in quick
