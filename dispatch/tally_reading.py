@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Select, case, cast, literal, select
+from sqlalchemy import BigInteger, Select, bindparam, case, cast, literal, select
 
 from .extensions import db
 from .models import Dim, Tally
@@ -44,6 +44,36 @@ def as_of(
             for key, f in figures.items()
         }
     return {key: f for key, f in figures.items() if f.person_days}
+
+
+# One key's latest row on or before :day, built once: a statement built anew costs more Python than its
+# seek costs the database, and the entry form's day figures ask it on every page.
+_ONE_KEY = (
+    select(T.c.person_days, case((T.c.date == bindparam("day"), T.c.headcount), else_=0))
+    .where(
+        T.c.disaster_id == bindparam("disaster_id"),
+        T.c.dim == bindparam("dim"),
+        T.c.key1 == bindparam("key1"),
+        T.c.key2 == bindparam("key2"),
+        T.c.date <= bindparam("day"),
+    )
+    .order_by(T.c.date.desc())
+    .limit(1)
+)
+
+
+def key_as_of(disaster_id: int, dim: Dim, key: Key, day: date, *, since: date | None = None) -> Figure:
+    """One key's figures as of `day` (counting only entries from `since` on, if given), as as_of gives
+    them for a single candidate; zeros when it has none."""
+    params = {"disaster_id": disaster_id, "dim": int(dim), "key1": key[0], "key2": key[1]}
+    row = db.session.execute(_ONE_KEY, {**params, "day": day}).first()
+    if row is None:
+        return Figure(0, 0)
+    person_days, headcount = int(row[0]), int(row[1])
+    if since is not None:
+        before = db.session.execute(_ONE_KEY, {**params, "day": since - timedelta(days=1)}).first()
+        person_days -= int(before[0]) if before is not None else 0
+    return Figure(person_days, headcount) if person_days else Figure(0, 0)
 
 
 # A day's headcount for one key stays far below 2**32 (10,000 a row), and person-days below 2**31 keep

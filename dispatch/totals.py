@@ -123,8 +123,12 @@ def headline(disaster: Disaster, as_of: date, flt: EntryFilter | None = None) ->
     narrowed_to = _single_key(disaster, flt)
     if narrowed_to is not None:
         dim, key = narrowed_to
-        figure = _tally_figures(disaster, as_of, flt, dim, select(literal(key), literal(0))).get((key, 0))
-        return (figure.person_days, figure.headcount) if figure else (0, 0)
+        until = _until(flt)
+        if flt.date_from is not None and flt.date_from > until:
+            return 0, 0
+        figure = tally_reading.key_as_of(disaster.id, dim, (key, 0), until, since=flt.date_from)
+        # A filter that ends before the as-of date counts nobody as on duty that day (_tally_figures).
+        return figure.person_days, figure.headcount if until == as_of else 0
     person_days, active = _sums(as_of)
     stmt = apply_filter(joined(select(person_days, active)), disaster, flt)
     row = db.session.execute(stmt).one()

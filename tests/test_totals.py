@@ -195,6 +195,13 @@ def test_filter_by_sender_and_duty(series: Disaster) -> None:
 def test_filter_date_from(series: Disaster) -> None:
     result = totals(series, date(2023, 8, 3), Dimension.OPERATION, EntryFilter(date_from=AS_OF))
     assert (result.person_days, result.active) == (14, 4)
+    assert headline(series, date(2023, 8, 3), EntryFilter(date_from=AS_OF)) == (14, 4)
+    # A range that ends before it starts, and a destination with no entries, count nothing.
+    assert headline(series, AS_OF, EntryFilter(date_from=date(2023, 8, 5), date_to=date(2023, 8, 4))) == (
+        0,
+        0,
+    )
+    assert headline(series, AS_OF, EntryFilter(destination=NOSHIRO)) == (0, 0)
 
 
 def test_filter_date_to_earlier_than_as_of_wins(series: Disaster) -> None:
