@@ -13,7 +13,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from . import audit
 from .actors import Actor
@@ -24,16 +24,21 @@ from .models import ClosedDay, Disaster
 from .query import day_summaries
 from .wareki import format_long
 
+# Built once: every entry form page and every entry written asks, and building a statement anew costs more
+# Python than the database spends answering it.
+_CLOSED = select(ClosedDay.date).where(ClosedDay.disaster_id == bindparam("disaster_id"))
+_CLOSED_BETWEEN = _CLOSED.where(ClosedDay.date.between(bindparam("first"), bindparam("last")))
+
 
 def closed_dates(disaster: Disaster, among: Iterable[date] | None = None) -> set[date]:
-    stmt = select(ClosedDay.date).where(ClosedDay.disaster_id == disaster.id)
-    if among is not None:
-        wanted = sorted(set(among))
-        if not wanted:
-            return set()
-        stmt = stmt.where(ClosedDay.date.between(wanted[0], wanted[-1]))
-        return {d for d in db.session.scalars(stmt) if d in set(wanted)}
-    return set(db.session.scalars(stmt))
+    """The disaster's closed dates, or those of them among the given dates."""
+    if among is None:
+        return set(db.session.scalars(_CLOSED, {"disaster_id": disaster.id}))
+    wanted = set(among)
+    if not wanted:
+        return set()
+    params = {"disaster_id": disaster.id, "first": min(wanted), "last": max(wanted)}
+    return {d for d in db.session.scalars(_CLOSED_BETWEEN, params) if d in wanted}
 
 
 def status_label(day: date, closed: set[date]) -> str:

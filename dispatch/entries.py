@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, clock, tally
@@ -160,24 +160,33 @@ def entry_ids(keys: Iterable[EntryKey]) -> dict[EntryKey, int]:
         senders[operation_id].add(sender_id)
     found: dict[EntryKey, int] = {}
     for operation_id, days in sorted(dates.items()):
-        for stmt in _lookups(operation_id, sorted(days), sorted(senders[operation_id])):
-            for entry_id, *columns in db.session.execute(stmt):
+        for stmt, params in _lookups(operation_id, sorted(days), sorted(senders[operation_id])):
+            for entry_id, *columns in db.session.execute(stmt, params):
                 key = tuple(columns)
                 if key in wanted:
                     found[key] = entry_id
     return found
 
 
-def _lookups(operation_id: int, days: list[date], senders: list[int]) -> Iterator[Select[*tuple[Any, ...]]]:
+# Built once, with the lists as expanding parameters: an entry form's POST asks for one key, and building
+# the statement anew cost more than the seek.
+_BY_DAYS = select(ENTRY.c.id, *KEY_COLUMNS).where(
+    ENTRY.c.operation_id == bindparam("operation_id"), ENTRY.c.date.in_(bindparam("days", expanding=True))
+)
+_BY_DAYS_AND_SENDERS = _BY_DAYS.where(ENTRY.c.sender_id.in_(bindparam("senders", expanding=True)))
+
+
+def _lookups(
+    operation_id: int, days: list[date], senders: list[int]
+) -> Iterator[tuple[Select[*tuple[Any, ...]], dict[str, Any]]]:
     for some_days in _batches(days, LOOKUP_BATCH):
-        stmt = select(ENTRY.c.id, *KEY_COLUMNS).where(
-            ENTRY.c.operation_id == operation_id, ENTRY.c.date.in_(some_days)
-        )
+        params = {"operation_id": operation_id, "days": list(some_days)}
         if len(senders) <= FEW_SENDERS:
             # One seek per date and sender: far less than the days' rows when the senders are few, far more
             # when they are many (an import names hundreds).
-            stmt = stmt.where(ENTRY.c.sender_id.in_(senders))
-        yield stmt
+            yield _BY_DAYS_AND_SENDERS, {**params, "senders": senders}
+        else:
+            yield _BY_DAYS, params
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -250,6 +259,9 @@ def write_entries(drafts: Sequence[EntryDraft], actor: Actor, reason: str = "") 
     return ids
 
 
+_INSERT = insert(ENTRY).returning(ENTRY.c.id, *KEY_COLUMNS)
+
+
 def _insert(drafts: Sequence[EntryDraft], actor: Actor, now: datetime) -> list[int]:
     stamps = {"created_by": actor.name, "created_at": now, "updated_by": actor.name, "updated_at": now}
     rows = [
@@ -260,9 +272,8 @@ def _insert(drafts: Sequence[EntryDraft], actor: Actor, now: datetime) -> list[i
     ]
     # The keys come back with the ids, because RETURNING rows need not follow the parameters' order; asking
     # SQLAlchemy to sort them (sort_by_parameter_order) would double the time on SQLite.
-    stmt = insert(ENTRY).returning(ENTRY.c.id, *KEY_COLUMNS)
     with _refusing_duplicates(d.key for d in drafts):
-        id_of = {tuple(key): entry_id for entry_id, *key in db.session.execute(stmt, rows)}
+        id_of = {tuple(key): entry_id for entry_id, *key in db.session.execute(_INSERT, rows)}
     return [id_of[d.key] for d in drafts]
 
 
