@@ -34,10 +34,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, Select, bindparam, event, select
 from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -256,9 +257,16 @@ def take_turns_on_disaster(conn: Connection, disaster_id: int) -> None:
     """PostgreSQL: wait for the other writers of this disaster (SQLite writers already hold the lock)."""
     if conn.dialect.name == "sqlite":
         return
+    conn.execute(_turn(), {"disaster_id": disaster_id})
+
+
+@cache
+def _turn() -> Select[int]:
+    """The turn's statement, built once (every entry written takes it) when first asked: models.py is not
+    imported by this module, which it imports."""
     from .models import Disaster
 
-    conn.execute(select(Disaster.id).where(Disaster.id == disaster_id).with_for_update(key_share=True))
+    return select(Disaster.id).where(Disaster.id == bindparam("disaster_id")).with_for_update(key_share=True)
 
 
 def _bound_lock_waits(conn: Connection, timeout: float) -> None:
