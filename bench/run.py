@@ -1362,7 +1362,12 @@ def query_plans(site: Site, top: str) -> dict[str, list[str]]:
         lookups = first_module("dispatch.lookup", "dispatch.entries", "dispatch.services", having="_lookups")
         if lookups is not None:
             # The statement entry_ids() builds for two keys: operation 1, one date, senders 1 and 3.
-            compiled["entry_ids() with two keys"] = next(iter(lookups._lookups(1, [START], [1, 3])))
+            lookup = next(iter(lookups._lookups(1, [START], [1, 3])))
+            # Since its statement is built once, _lookups gives it with its parameters.
+            if isinstance(lookup, tuple):
+                stmt, params = lookup
+                lookup = stmt.params(**params)
+            compiled["entry_ids() with two keys"] = lookup
         sql = {
             name: str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
             for name, stmt in compiled.items()
