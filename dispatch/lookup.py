@@ -39,6 +39,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Generic, NamedTuple, TypeVar
 
 from sqlalchemy import bindparam, or_, select
@@ -372,7 +373,11 @@ class Duties:
 
     def __init__(self, duties: Iterable[Duty]) -> None:
         self.every = list(duties)  # in id order, as a form lists them
-        self._index = _Index(
+
+    @cached_property
+    def _index(self) -> _Index[Duty]:
+        # Built when first asked: the entry form's page lists the duties and never looks one up.
+        return _Index(
             "業務",
             self.every,
             lambda duty: _named_keys(duty.code, duty.name_ja),
