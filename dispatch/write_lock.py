@@ -123,15 +123,17 @@ def begin_write() -> None:
     rollback that would make every one of those objects load again under the lock, and the writer's begins
     with ``BEGIN IMMEDIATE``. On PostgreSQL the read transaction simply becomes the writer's: under READ
     COMMITTED each statement reads what is committed when it runs, so ending it would only cost a COMMIT, a
-    BEGIN and the pool's ping of the connection checked out again. Unflushed changes made before the lock
-    are a bug and are discarded.
+    BEGIN and the pool's ping of the connection checked out again. Under a stricter isolation level (a
+    server whose default was changed) the snapshot would be the form's, taken before the lock, so there
+    the read transaction is ended as on SQLite. Unflushed changes made before the lock are a bug and are
+    discarded.
     """
     session = db.session()
     sqlite = db.engine.dialect.name == "sqlite"
     if session.in_transaction():
         if session.new or session.dirty or session.deleted:
             session.rollback()
-        elif sqlite:
+        elif sqlite or db.engine.dialect.default_isolation_level != "READ COMMITTED":
             _end_reading(session)
     timeout = lock_timeout()
     _queue(db.engine.url.database if sqlite else None, session.info, timeout)

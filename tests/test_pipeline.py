@@ -199,18 +199,28 @@ def test_sqlite_writers_begin_immediate_and_queue_beside_the_file(app: Flask) ->
 
 
 @pytest.mark.postgresql_only
-def test_a_postgresql_writer_keeps_the_transaction_that_read_its_form(app: Flask) -> None:
-    """No COMMIT, BEGIN and pool ping between a page's reads and its write: the same transaction (the same
-    now()), its lock waits bounded from the lock on, and nothing of it left once it ends."""
+def test_a_postgresql_writer_keeps_the_transaction_that_read_its_form(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No COMMIT, BEGIN and pool ping between a page's reads and its write: the same transaction, its lock
+    waits bounded from the lock on, and nothing of it left once it ends. Under a stricter isolation level
+    than READ COMMITTED the reads' transaction is ended first, as the snapshot would be the form's."""
     with app.app_context():
-        started = db.session.scalar(select(func.now()))
+        read = db.session.scalar(select(func.txid_current()))
         write_lock.begin_write()
         assert write_lock.holds_write_lock()
-        assert db.session.scalar(select(func.now())) == started
+        assert db.session.scalar(select(func.txid_current())) == read
         assert db.session.scalar(select(func.current_setting("lock_timeout"))) == "10s"
         db.session.commit()
         assert not write_lock.holds_write_lock()
         assert db.session.scalar(select(func.current_setting("lock_timeout"))) == "0"
+
+        monkeypatch.setattr(db.engine.dialect, "default_isolation_level", "REPEATABLE READ")
+        read = db.session.scalar(select(func.txid_current()))
+        write_lock.begin_write()
+        assert write_lock.holds_write_lock()
+        assert db.session.scalar(select(func.txid_current())) != read
+        db.session.rollback()
 
 
 # Statements one entry form POST runs, BEGINs included: the form's reads (user, the disaster with its
