@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
@@ -28,7 +29,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 @contextmanager
 def live_server(app: Flask) -> Iterator[str]:
     """Serve the app on 127.0.0.1 and a free port (port 0: the kernel picks) in a thread."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _whole_bodies(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -36,6 +37,24 @@ def live_server(app: Flask) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+def _whole_bodies(app: Flask) -> Callable[[dict[str, Any], Any], Iterable[bytes]]:
+    """Each response read whole, and its body closed, before the server writes it. When the browser drops a
+    connection mid-response (a page navigated away while its stylesheet was on its way), werkzeug's
+    development server skips closing the body, so a static file stays open until collected, and the
+    ResourceWarning fails whichever test is running then. gunicorn closes the body in every case."""
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    return serve
 
 
 @contextmanager
