@@ -324,12 +324,8 @@ def _by_full_code(cleaned: str, named: dict[str, Organisation] | None = None) ->
     code = _full_code(cleaned)
     if code is None:
         return None
-    if named is not None and code in named:
-        found: Organisation | None = named[code]
-    else:
-        found = db.session.scalar(
-            select(Organisation).where(Organisation.code == code, Organisation.kind != WARD)
-        )
+    # `named` holds every code of the form's texts, this one's included: a code it lacks names no body.
+    found = (organisations_named([cleaned]) if named is None else named).get(code)
     rest = cleaned.partition(" ")[2]
     if found is None or (rest and rest != clean(found.name)):
         return None

@@ -123,12 +123,8 @@ def headline(disaster: Disaster, as_of: date, flt: EntryFilter | None = None) ->
     narrowed_to = _single_key(disaster, flt)
     if narrowed_to is not None:
         dim, key = narrowed_to
-        until = _until(flt)
-        if flt.date_from is not None and flt.date_from > until:
-            return 0, 0
-        figure = tally_reading.key_as_of(disaster.id, dim, (key, 0), until, since=flt.date_from)
-        # A filter that ends before the as-of date counts nobody as on duty that day (_tally_figures).
-        return figure.person_days, figure.headcount if until == as_of else 0
+        figure = _tally_figures(disaster, as_of, flt, dim, (key, 0)).get((key, 0))
+        return (figure.person_days, figure.headcount) if figure else (0, 0)
     person_days, active = _sums(as_of)
     stmt = apply_filter(joined(select(person_days, active)), disaster, flt)
     row = db.session.execute(stmt).one()
@@ -227,12 +223,18 @@ def _until(flt: EntryFilter) -> date:
 
 
 def _tally_figures(
-    disaster: Disaster, as_of: date, flt: EntryFilter, dim: Dim, candidates: Select[*tuple[Any, ...]]
+    disaster: Disaster, as_of: date, flt: EntryFilter, dim: Dim, candidates: Select[*tuple[Any, ...]] | Key
 ) -> dict[Key, tally_reading.Figure]:
+    """The figures of the candidates' keys, or of one key (a headline's), for the filter's dates."""
     until = _until(flt)
     if flt.date_from is not None and flt.date_from > until:
         return {}
-    figures = tally_reading.as_of(disaster.id, dim, until, candidates, since=flt.date_from)
+    if isinstance(candidates, tuple):
+        # One key: a statement built once rather than the candidates' subquery built for each call.
+        figure = tally_reading.key_as_of(disaster.id, dim, candidates, until, since=flt.date_from)
+        figures = {candidates: figure} if figure.person_days else {}
+    else:
+        figures = tally_reading.as_of(disaster.id, dim, until, candidates, since=flt.date_from)
     if until != as_of:  # the filter ends before the as-of date: nobody is counted as on duty that day
         figures = {key: f._replace(headcount=0) for key, f in figures.items()}
     return figures
