@@ -2,8 +2,9 @@
 sent with one statement of each kind.
 
 Split from tally.py, which decides what to write; this module only knows how to send it, to SQLite
-through the driver's executemany and to PostgreSQL as one statement over arrays. The importers send their
-new rows through the driver with the same helpers (driver_executemany, driver_insert).
+through the driver's executemany and to PostgreSQL as one statement over arrays (an import's many new rows
+by COPY). The importers send their new rows through the driver with the same helpers (driver_executemany,
+driver_insert).
 """
 
 from __future__ import annotations
@@ -48,46 +49,65 @@ class Writes:
         if not waiting or waiting < unless_fewer_than:
             return
         if conn.dialect.name == "postgresql":
-            # One statement over arrays: executemany sends PostgreSQL a statement a row (a POST's 200 updates
-            # cost some 10 ms), and a statement a kind is a round trip a kind while the disaster's writers
-            # wait their turn (write_lock.take_turns_on_disaster).
-            params: list[str] = []
-            for rows, width in (
-                (self.deletes, len(_KEY_COLUMNS)),
-                (self.updates, len(_KEY_COLUMNS) + 2),
-                (self.shifts, len(_KEY_COLUMNS) + 2),
-                (self.inserts, len(_INSERT_COLUMNS)),
-            ):
-                # A column at a time (itemgetter), not zip(*rows): unpacking 280,000 rows into zip's arguments
-                # took a third longer.
-                params += [pg_array(map(itemgetter(i), rows)) for i in range(width)]
-            # Each row of the arrays names tally rows by their key, to be sought in the primary key. The
-            # planner, costing a seek as if from disk, joined the roster import's 64,000 updates by hashing
-            # the whole tally instead (1.8 million rows, spilled to disk): 0.96 s against 0.39 s seeking.
-            seek = bool(self.updates or self.deletes or self.shifts)
-            if seek:
-                conn.exec_driver_sql(_PG_SEEK_ONLY, ("off", "off"))
-            conn.exec_driver_sql(_PG_WRITE, tuple(params))
-            if seek:
-                conn.exec_driver_sql(_PG_SEEK_ONLY, ("on", "on"))
+            self._execute_on_postgresql(conn)
         else:
-            row = " AND ".join(f"{column} = ?" for column in _KEY_COLUMNS)
-            if self.deletes:
-                driver_executemany(conn, f"DELETE FROM tally WHERE {row}", self.deletes)
-            if self.updates:
-                driver_executemany(
-                    conn, f"UPDATE tally SET headcount = ?, person_days = ? WHERE {row}", self.updates
-                )
-            if self.shifts:
-                driver_executemany(conn, _SHIFT, self.shifts)
-            if self.inserts:
-                values = ", ".join("?" * len(_INSERT_COLUMNS))
-                driver_executemany(
-                    conn, f"INSERT INTO tally ({', '.join(_INSERT_COLUMNS)}) VALUES ({values})", self.inserts
-                )
+            self._execute_on_sqlite(conn)
         self.inserts, self.updates, self.deletes, self.shifts = [], [], [], []
 
+    def _execute_on_postgresql(self, conn: Connection) -> None:
+        # Many new rows (an import's) go by COPY: 280,000 rows took 2.8 s where the statement over arrays
+        # took 4.5-5.1 s (parsing the arrays' text and unnesting them; docs/benchmarks.md). A COPY costs a
+        # round trip of its own, so a few rows (an entry form's) stay in the one statement below. The
+        # inserts name changed days, which the other rows of the statement never meet (see _PG_WRITE), so
+        # sending them after it changes nothing.
+        if len(self.inserts) >= _COPY_FROM:
+            copied, self.inserts = self.inserts, []
+            if self.deletes or self.updates or self.shifts:
+                self._execute_on_postgresql(conn)
+            driver_insert(conn, "tally", _INSERT_COLUMNS, copied)
+            return
+        # One statement over arrays: executemany sends PostgreSQL a statement a row (a POST's 200 updates
+        # cost some 10 ms), and a statement a kind is a round trip a kind while the disaster's writers
+        # wait their turn (write_lock.take_turns_on_disaster).
+        params: list[str] = []
+        for rows, width in (
+            (self.deletes, len(_KEY_COLUMNS)),
+            (self.updates, len(_KEY_COLUMNS) + 2),
+            (self.shifts, len(_KEY_COLUMNS) + 2),
+            (self.inserts, len(_INSERT_COLUMNS)),
+        ):
+            # A column at a time (itemgetter), not zip(*rows): unpacking 280,000 rows into zip's arguments
+            # took a third longer.
+            params += [pg_array(map(itemgetter(i), rows)) for i in range(width)]
+        # Each row of the arrays names tally rows by their key, to be sought in the primary key. The
+        # planner, costing a seek as if from disk, joined the roster import's 64,000 updates by hashing
+        # the whole tally instead (1.8 million rows, spilled to disk): 0.96 s against 0.39 s seeking.
+        seek = bool(self.updates or self.deletes or self.shifts)
+        if seek:
+            conn.exec_driver_sql(_PG_SEEK_ONLY, ("off", "off"))
+        conn.exec_driver_sql(_PG_WRITE, tuple(params))
+        if seek:
+            conn.exec_driver_sql(_PG_SEEK_ONLY, ("on", "on"))
 
+    def _execute_on_sqlite(self, conn: Connection) -> None:
+        row = " AND ".join(f"{column} = ?" for column in _KEY_COLUMNS)
+        if self.deletes:
+            driver_executemany(conn, f"DELETE FROM tally WHERE {row}", self.deletes)
+        if self.updates:
+            driver_executemany(
+                conn, f"UPDATE tally SET headcount = ?, person_days = ? WHERE {row}", self.updates
+            )
+        if self.shifts:
+            driver_executemany(conn, _SHIFT, self.shifts)
+        if self.inserts:
+            values = ", ".join("?" * len(_INSERT_COLUMNS))
+            driver_executemany(
+                conn, f"INSERT INTO tally ({', '.join(_INSERT_COLUMNS)}) VALUES ({values})", self.inserts
+            )
+
+
+# From this many new rows on, PostgreSQL takes them by COPY (Writes._execute_on_postgresql).
+_COPY_FROM = 1_000
 _INSERT_COLUMNS = ("disaster_id", "dim", "key1", "key2", "date", "headcount", "person_days")
 # A tally row's primary key, which an update or a delete names.
 _KEY_COLUMNS = ("disaster_id", "dim", "key1", "key2", "date")

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from dispatch import tally, tally_check, tally_stored
+from dispatch import tally, tally_check, tally_stored, tally_writes
 from dispatch.entries import copy_day, delete_entry, log_entries, log_period, restore_entry
 from dispatch.entries import update_entry as edit_entry
 from dispatch.errors import ImportRefused, Refusal
@@ -456,15 +456,19 @@ def test_per_day_headcounts_by_operation_come_from_the_tally(ctx: None) -> None:
     }  # the series ends at the last entry on or before the as-of date
 
 
+@pytest.mark.parametrize("copy_from", [tally_writes._COPY_FROM, 1], ids=["few-inserts", "inserts-by-copy"])
 @pytest.mark.parametrize("seek_limit", [tally_stored.SEEK_LIMIT, 0], ids=["keys-by-number", "many-keys"])
 def test_an_import_among_stored_days_keeps_every_running_total(
-    ctx: None, monkeypatch: pytest.MonkeyPatch, seek_limit: int
+    ctx: None, monkeypatch: pytest.MonkeyPatch, seek_limit: int, copy_from: int
 ) -> None:
     """More rows than FEW_CHANGES take apply_rows' bulk way: keys with days stored after the import's (the
     general way), keys with days stored only before (a running sum from their person-days) and new keys.
     Its few keys are read by _read_keys; with SEEK_LIMIT at 0, as an import of more keys is, by
-    _read_many_keys (on PostgreSQL a seek a key over arrays, on SQLite one pass over the dimension)."""
+    _read_many_keys (on PostgreSQL a seek a key over arrays, on SQLite one pass over the dimension). With
+    _COPY_FROM at 1, as an import of more rows is, PostgreSQL takes the new rows by COPY after the statement
+    that updates and shifts the stored ones (SQLite has one way for both)."""
     monkeypatch.setattr(tally_stored, "SEEK_LIMIT", seek_limit)
+    monkeypatch.setattr(tally_writes, "_COPY_FROM", copy_from)
     disaster = factories.disaster()
     july = date(2023, 7, 1)
     factories.entry(july.replace(day=20), 4)  # 県 → 五城目町: stored before the import's days
