@@ -600,7 +600,7 @@ def section_c(report: Report, s: Settings, universe: dataset.Universe) -> tuple[
             if ok
             else f"Beyond the floor's insert, every row is read and checked, the import gets one audit record "
             f"and the tally its rows (some three per entry), the entries and the tally's rows through the "
-            f"driver (a COPY and statements over arrays on PostgreSQL, executemany on SQLite; "
+            f"driver (COPY on PostgreSQL, executemany on SQLite; "
             f"{last['statements']:,.0f} statements through SQLAlchemy, "
             f"{last['sql']:,.0f} s of {last['seconds']:,.0f} s; the key look-up {last['finding']:,.1f} s). "
             f"The rest is Python: reading and checking the file and grouping the tally.",
