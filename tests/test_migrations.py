@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskCliRunner
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import Boolean, Date, create_engine, inspect, make_url, text
+from sqlalchemy import Boolean, Date, create_engine, make_url, text
 
 from dispatch.extensions import db
 from tests.conftest import POSTGRES_URL, make_app
@@ -144,49 +144,6 @@ def test_0014_turns_the_tally_dimension_letters_into_small_integers(scratch_url:
 
         downgrade(revision="0013_entry_request_link")
         assert _rows("SELECT dim FROM tally ORDER BY dim") == [("A",), ("DU",), ("S",), ("SD",)]
-        db.session.commit()
-        upgrade()
-        db.session.commit()
-        db.engine.dispose()
-
-
-def test_0015_drops_the_tallys_foreign_key_and_keeps_its_rows(scratch_url: str) -> None:
-    """Revision 0015: the tally no longer names its disaster through a foreign key, and its rows stay as
-    they were (on SQLite the table is rebuilt, without rowids as before); and back."""
-    app = make_app(scratch_url)
-    with app.app_context():
-        upgrade(revision="0014_tally_dim_smallint")
-        db.session.execute(
-            text("INSERT INTO disaster (id, slug, name, start_date) VALUES (1, 'rain', '大雨', '2023-07-14')")
-        )
-        db.session.execute(
-            text(
-                "INSERT INTO tally (disaster_id, dim, key1, key2, date, headcount, person_days)"
-                " VALUES (1, 7, 5, 9, :day, 3, 7)"
-            ),
-            {"day": date(2023, 7, 20)},
-        )
-        db.session.commit()
-        rows = "SELECT disaster_id, dim, key1, key2, date, headcount, person_days FROM tally"
-        kept = [(1, 7, 5, 9, date(2023, 7, 20), 3, 7)]
-
-        def foreign_keys() -> list[str]:
-            return [fk["name"] for fk in inspect(db.engine).get_foreign_keys("tally")]
-
-        assert foreign_keys() == ["fk_tally_disaster_id_disaster"]
-        upgrade(revision="0015_tally_without_foreign_key")
-        assert foreign_keys() == []
-        assert _rows(rows, date=Date()) == kept
-        if db.engine.dialect.name == "sqlite":
-            assert (
-                "WITHOUT ROWID"
-                in db.session.execute(text("SELECT sql FROM sqlite_master WHERE name = 'tally'")).scalar_one()
-            )
-        db.session.commit()
-
-        downgrade(revision="0014_tally_dim_smallint")
-        assert foreign_keys() == ["fk_tally_disaster_id_disaster"]
-        assert _rows(rows, date=Date()) == kept
         db.session.commit()
         upgrade()
         db.session.commit()

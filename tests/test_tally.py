@@ -18,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from dispatch import tally, tally_check, tally_stored, tally_writes
@@ -27,7 +27,7 @@ from dispatch.entries import update_entry as edit_entry
 from dispatch.errors import ImportRefused, Refusal
 from dispatch.extensions import db
 from dispatch.importing import import_dispatches
-from dispatch.models import AuditRecord, Dim, Disaster, Entry, Operation, Tally
+from dispatch.models import AuditRecord, Dim, Disaster, Entry, Tally
 from dispatch.query import EntryFilter
 from dispatch.roster import (
     PersonFields,
@@ -575,28 +575,3 @@ def test_an_entry_on_a_stored_day_adds_to_its_row_and_moves_every_later_day(ctx:
     assert day_rows(disaster, Dim.SD) == {20: (7, 7), 22: (6, 6), 24: (2, 9)}
     assert day_rows(disaster, Dim.A) == {20: (7, 7), 22: (6, 13), 24: (2, 15)}
     assert tally_check.check(disaster.id) == []
-
-
-def test_the_tally_needs_no_foreign_key_to_its_disaster(ctx: None) -> None:
-    """Why migration 0015 could drop it: a tally row exists only while entries of its key and day do, and
-    those entries keep their operation (RESTRICT), whose delete the disaster's own delete cascades to; once
-    the last entry goes, so do its tally rows."""
-    disaster = factories.disaster()
-    row = factories.entry_row(date=date(2023, 7, 20), headcount=4)
-    db.session.flush()
-
-    def tally_rows() -> int:
-        return db.session.scalar(
-            select(func.count()).select_from(Tally).where(Tally.disaster_id == disaster.id)
-        )
-
-    assert tally_rows() == 7  # one a dimension, for the one day
-    for refused in (
-        delete(Operation).where(Operation.disaster_id == disaster.id),
-        delete(Disaster).where(Disaster.id == disaster.id),
-    ):
-        with pytest.raises(IntegrityError), db.session.begin_nested():
-            db.session.execute(refused)
-    db.session.delete(row)
-    db.session.flush()
-    assert tally_rows() == 0
