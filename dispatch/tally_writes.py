@@ -60,12 +60,15 @@ class Writes:
         # round trip of its own, so a few rows (an entry form's) stay in the one statement below. The
         # inserts name changed days, which the other rows of the statement never meet (see _PG_WRITE), so
         # sending them after it changes nothing.
+        copied: list[tuple[Any, ...]] = []
         if len(self.inserts) >= _COPY_FROM:
             copied, self.inserts = self.inserts, []
-            if self.deletes or self.updates or self.shifts:
-                self._execute_on_postgresql(conn)
+        if self.deletes or self.updates or self.shifts or self.inserts:
+            self._one_statement(conn)
+        if copied:
             driver_insert(conn, "tally", _INSERT_COLUMNS, copied)
-            return
+
+    def _one_statement(self, conn: Connection) -> None:
         # One statement over arrays: executemany sends PostgreSQL a statement a row (a POST's 200 updates
         # cost some 10 ms), and a statement a kind is a round trip a kind while the disaster's writers
         # wait their turn (write_lock.take_turns_on_disaster).
