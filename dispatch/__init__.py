@@ -46,6 +46,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from . import (
         access,
         cli,
+        json_out,
         logs,
         tally,  # noqa: F401  (its session events keep the tally in step with the entries)
         templating,
@@ -62,6 +63,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.session_interface = SessionInterface()
     access.register(app)
     logs.configure(app)
+    json_out.register(app)
     app.after_request(add_security_headers)
     templating.register(app)
     views.register(app)
