@@ -7,7 +7,6 @@ own headcount comes packed into the same seek.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
@@ -34,10 +33,11 @@ def as_of(
 ) -> dict[Key, Figure]:
     """The keys' figures as of `day` (counting only entries from `since` on, if given); keys with none are
     left out. `candidates` selects (key1, key2, *label) for each key: one index seek each."""
-    figures = dict(_latest(disaster_id, dim, day, candidates))
+    figures = _latest(disaster_id, dim, day, candidates)
     if since is not None:
         before = {
-            key: f.person_days for key, f in _latest(disaster_id, dim, since - timedelta(days=1), candidates)
+            key: f.person_days
+            for key, f in _latest(disaster_id, dim, since - timedelta(days=1), candidates).items()
         }
         figures = {
             key: Figure(f.person_days - before.get(key, 0), f.headcount, f.label)
@@ -78,12 +78,11 @@ def key_as_of(disaster_id: int, dim: Dim, key: Key, day: date, *, since: date | 
 
 # A day's headcount for one key stays far below 2**32 (10,000 a row), and person-days below 2**31 keep
 # the packed value inside a signed 64-bit integer.
-_PACK = 2**32
+_SHIFT = 32
+_HEADCOUNT = 2**_SHIFT - 1
 
 
-def _latest(
-    disaster_id: int, dim: Dim, day: date, candidates: Select[*tuple[Any, ...]]
-) -> Iterator[tuple[Key, Figure]]:
+def _latest(disaster_id: int, dim: Dim, day: date, candidates: Select[*tuple[Any, ...]]) -> dict[Key, Figure]:
     # A scalar subquery in the select list, not a join: the database walks the candidate keys and seeks
     # each one, rather than scanning the dimension's rows. One seek per key finds the latest row on or
     # before the day; it packs the person-days through that row with the headcount when the row is the
@@ -92,7 +91,7 @@ def _latest(
     k1, k2 = keys.c[0], keys.c[1]
     packed = (
         select(
-            cast(T.c.person_days, BigInteger) * literal(_PACK, BigInteger)
+            cast(T.c.person_days, BigInteger) * literal(2**_SHIFT, BigInteger)
             + case((T.c.date == day, T.c.headcount), else_=0)
         )
         .where(
@@ -102,11 +101,14 @@ def _latest(
         .limit(1)
         .scalar_subquery()
     )
-    # All rows at once: iterating the result fetches them one by one, some 3 ms more for 2,000 keys.
+    # All rows at once: iterating the result fetches them one by one, some 3 ms more for 2,000 keys. A
+    # plain loop with shifts, not a generator with divmod: 0.9 ms instead of 1.2 for 1,800 senders.
+    figures = {}
     for row in db.session.execute(select(packed, *keys.c)).all():
-        if row[0] is not None:
-            person_days, headcount = divmod(row[0], _PACK)
-            yield (row[1], row[2]), Figure(person_days, headcount, row[3:])
+        value = row[0]
+        if value is not None:
+            figures[row[1], row[2]] = Figure(value >> _SHIFT, value & _HEADCOUNT, row[3:])
+    return figures
 
 
 def daily(disaster_id: int, dim: Dim, since: date | None, until: date) -> list[tuple[date, Key, int]]:
