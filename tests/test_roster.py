@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from dispatch import tally_check
 from dispatch.digest import division_digest, render_division
@@ -227,6 +227,29 @@ def test_persons_are_null_where_typed_entries_share_the_figure(ctx: None) -> Non
     )
     assert table.persons is None  # 4 typed person-days have no names
     assert {r.key: r.persons for r in table.rows} == {NAGASAKI_PREF: 2, CHIBA_PREF: None}
+
+
+def test_no_distinct_count_is_asked_when_typed_entries_share_every_row(ctx: None) -> None:
+    disaster, op = noto()
+    fill(
+        team(disaster, op, 1, date(2024, 2, 20), date(2024, 2, 21)),
+        people(disaster, 2, NAGASAKI_PREF, "prefecture"),
+    )
+    factories.entry(date(2024, 2, 19), 4, op=op, sender=NAGASAKI_PREF, destination=SUZU)  # typed, the day before
+    table = totals(disaster, date(2024, 2, 21), Dimension.SENDER)
+    sent: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        table = with_persons(disaster, table, Window(date(2024, 2, 21)))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert {r.key: r.persons for r in table.rows} == {NAGASAKI_PREF: None}
+    assert table.persons is None
+    assert not [s for s in sent if "count(distinct" in s.lower()], sent
 
 
 def test_130_prefecture_staff_and_99_from_28_municipalities_are_229_persons(ctx: None) -> None:
