@@ -235,7 +235,8 @@ def test_no_distinct_count_is_asked_when_typed_entries_share_every_row(ctx: None
         team(disaster, op, 1, date(2024, 2, 20), date(2024, 2, 21)),
         people(disaster, 2, NAGASAKI_PREF, "prefecture"),
     )
-    factories.entry(date(2024, 2, 19), 4, op=op, sender=NAGASAKI_PREF, destination=SUZU)  # typed, the day before
+    # Typed for the same sender the day before the team: the row's person-days are no longer all the roster's.
+    factories.entry(date(2024, 2, 19), 4, op=op, sender=NAGASAKI_PREF, destination=SUZU)
     table = totals(disaster, date(2024, 2, 21), Dimension.SENDER)
     sent: list[str] = []
 
