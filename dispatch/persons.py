@@ -117,26 +117,25 @@ def with_persons(disaster: Disaster, table: Totals, window: Window) -> Totals:
     """The totals with 実人数 where the roster covers them (the top line and each row)."""
     if not has_roster(disaster.id):
         return table
-    if table.by is Dimension.DATE:
-        covered_total = roster_person_days(disaster, None, window)[""]
-        persons = persons_by(disaster, None, window)[""] if covered_total == table.person_days else None
-        return replace(table, persons=persons)
-    by = Dimension.SENDER if table.by is Dimension.SENDER_KIND else table.by
+    # The date dimension gets the top line only; senders by kind are counted by sender, then regrouped.
+    by = {Dimension.DATE: None, Dimension.SENDER_KIND: Dimension.SENDER}.get(table.by, table.by)
     covered = roster_person_days(disaster, by, window)
     # Every entry has one key of each dimension, so the rows' covered person-days add up to the whole
     # figure's: no second pass over the roster's entries for the top line.
-    covered_total = sum(covered.values())
-    persons = persons_by(disaster, None, window)[""] if covered_total == table.person_days else None
-    if table.by is Dimension.SENDER_KIND:
-        covered = _by_kind(covered, viewpoint_of(disaster))
+    persons = persons_by(disaster, None, window)[""] if sum(covered.values()) == table.person_days else None
+    if by is None:
+        return replace(table, persons=persons)
+    viewpoint = viewpoint_of(disaster) if table.by is Dimension.SENDER_KIND else None
+    if viewpoint is not None:
+        covered = _by_kind(covered, viewpoint)
     is_covered = [covered.get(row.key, 0) == row.person_days for row in table.rows]
     # The distinct people are counted only if some row is covered: where the roster's people work beside
     # typed entries, none is, and the count by sender took 42 ms of 125 at 50,000 people (docs/benchmarks.md).
     people: dict[str, int] = {}
     if any(is_covered):
         people = persons_by(disaster, by, window)
-        if table.by is Dimension.SENDER_KIND:
-            people = _by_kind(people, viewpoint_of(disaster))
+        if viewpoint is not None:
+            people = _by_kind(people, viewpoint)
     rows = [
         row._replace(persons=people.get(row.key, 0) if row_is_covered else None)
         for row, row_is_covered in zip(table.rows, is_covered, strict=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from dispatch import create_app
 from dispatch.extensions import db
@@ -84,6 +85,21 @@ def _migrate(url: str) -> None:
         load_master_data()
         db.session.commit()
         db.engine.dispose()
+
+
+@contextmanager
+def statements_sent() -> Iterator[list[str]]:
+    """The SQL the app's engine sends while the block runs (inside an app context), in order."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
 
 
 @pytest.fixture(scope="session")

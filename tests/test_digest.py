@@ -53,6 +53,7 @@ from dispatch.models import (
 )
 from dispatch.seeding import seed_founding_case
 from tests import factories
+from tests.conftest import statements_sent
 from tests.factories import AKITA_CITY, AKITA_PREF, GOJOME, KOSAKA, OGA, SLUG
 from tests.racing import at_once, in_context
 from tests.smtp import SMTPServer
@@ -689,18 +690,9 @@ def test_a_run_reads_the_same_statements_however_many_digests(
     mail_app: Flask, demo_recipients: None, smtp_server: SMTPServer, run: Callable[..., Any]
 ) -> None:
     def reads_of_a_run() -> tuple[int, int]:
-        selects: list[str] = []
-
-        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            if statement.lstrip().upper().startswith("SELECT"):
-                selects.append(statement)
-
-        with mail_app.app_context():
-            event.listen(db.engine, "before_cursor_execute", count)
-            try:
-                planned = len(send_due_digests(DIGEST_DATE, dry_run=True).planned)
-            finally:
-                event.remove(db.engine, "before_cursor_execute", count)
+        with mail_app.app_context(), statements_sent() as sent:
+            planned = len(send_due_digests(DIGEST_DATE, dry_run=True).planned)
+        selects = [statement for statement in sent if statement.lstrip().upper().startswith("SELECT")]
         return planned, len(selects)
 
     planned, reads = reads_of_a_run()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from dispatch.catalog import create_operation
 from dispatch.errors import ImportRefused
@@ -27,6 +27,7 @@ from dispatch.lookup import (
 )
 from dispatch.models import Disaster, Entry, Operation, Organisation
 from tests import factories
+from tests.conftest import statements_sent
 from tests.factories import AKITA_CITY, AKITA_PREF, GOJOME, YOKOTE, hq
 
 OPERATION_NAME = "災害時の相互応援協定に基づく派遣"
@@ -183,16 +184,8 @@ def test_the_role_heads_the_message(ctx: None) -> None:
 
 def test_a_catalogue_loaded_for_many_look_ups_resolves_without_a_query(ctx: None) -> None:
     organisations = Organisations.load(many=True)
-    statements: list[str] = []
-
-    def count(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements_sent() as statements:
         found = [organisations.find(text).code for text in ("横手", "53619", "あきたし", "050008")]
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
     assert found == [YOKOTE, GOJOME, AKITA_CITY, AKITA_PREF]
     assert statements == []

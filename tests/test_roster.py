@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from flask import current_app
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from dispatch import tally_check
 from dispatch.digest import division_digest, render_division
@@ -32,6 +32,7 @@ from dispatch.roster import (
 from dispatch.roster_models import Person, Team
 from dispatch.totals import Dimension, headline, totals
 from tests import factories
+from tests.conftest import statements_sent
 
 NAGASAKI_PREF = "420000"
 NAGASAKI_CITY = "422011"
@@ -215,12 +216,18 @@ def test_a_typed_entry_on_a_roster_key_is_taken_over(ctx: None) -> None:
     assert tally_check.check(disaster.id) == []
 
 
-def test_persons_are_null_where_typed_entries_share_the_figure(ctx: None) -> None:
+def _two_from_nagasaki_for_two_days() -> tuple[Disaster, Operation]:
+    """Two of 長崎県's staff on a team from 2024-02-20 to 02-21: 4 person-days, all the roster's."""
     disaster, op = noto()
     fill(
         team(disaster, op, 1, date(2024, 2, 20), date(2024, 2, 21)),
         people(disaster, 2, NAGASAKI_PREF, "prefecture"),
     )
+    return disaster, op
+
+
+def test_persons_are_null_where_typed_entries_share_the_figure(ctx: None) -> None:
+    disaster, op = _two_from_nagasaki_for_two_days()
     factories.entry(date(2024, 2, 20), 4, op=op, sender=CHIBA_PREF, destination=SUZU)
     table = with_persons(
         disaster, totals(disaster, date(2024, 2, 21), Dimension.SENDER), Window(date(2024, 2, 21))
@@ -230,24 +237,12 @@ def test_persons_are_null_where_typed_entries_share_the_figure(ctx: None) -> Non
 
 
 def test_no_distinct_count_is_asked_when_typed_entries_share_every_row(ctx: None) -> None:
-    disaster, op = noto()
-    fill(
-        team(disaster, op, 1, date(2024, 2, 20), date(2024, 2, 21)),
-        people(disaster, 2, NAGASAKI_PREF, "prefecture"),
-    )
+    disaster, op = _two_from_nagasaki_for_two_days()
     # Typed for the same sender the day before the team: the row's person-days are no longer all the roster's.
     factories.entry(date(2024, 2, 19), 4, op=op, sender=NAGASAKI_PREF, destination=SUZU)
     table = totals(disaster, date(2024, 2, 21), Dimension.SENDER)
-    sent: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        sent.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements_sent() as sent:
         table = with_persons(disaster, table, Window(date(2024, 2, 21)))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     assert {r.key: r.persons for r in table.rows} == {NAGASAKI_PREF: None}
     assert table.persons is None
     assert not [s for s in sent if "count(distinct" in s.lower()], sent
